@@ -1,0 +1,124 @@
+//! The library's typed errors.
+//!
+//! Every error a user can cause carries a hint: what to do about it. The binary prints
+//! `error: <what went wrong> (hint: <what to do>)` on one line and exits with code 2.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: no such file or directory")]
+    MissingPath { path: PathBuf },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: not valid UTF-8 (line {line})")]
+    NotUtf8 { path: PathBuf, line: usize },
+
+    #[error("{path}: looks like a binary file, not text")]
+    Binary { path: PathBuf },
+
+    #[error("corpus {source_name} has no usable text")]
+    EmptyCorpus { source_name: String },
+
+    #[error("corpus {source_name} is too small to split: {what}")]
+    CorpusTooSmall { source_name: String, what: String },
+
+    #[error("{path}:{line}: corrupt ARPA file: {what}")]
+    BadArpa {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+
+    #[error("unknown model `{name}`")]
+    UnknownModel { name: String },
+
+    #[error("unknown corpus policy `{name}`")]
+    UnknownPolicy { name: String },
+
+    #[error("unknown corpus source `{name}`")]
+    UnknownSource { name: String },
+
+    #[error("{path}: bad experiment spec: {what}")]
+    BadSpec { path: PathBuf, what: String },
+
+    #[error("{path}: bad JSON: {what}")]
+    BadJson { path: PathBuf, what: String },
+
+    #[error("{path}: not writable ({source})")]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("experiment `{name}` is already running (lock held on {path})")]
+    Locked { name: String, path: PathBuf },
+
+    /// A setting that cannot work (e.g. `--generations 0`); `hint` says what would.
+    #[error("{what}")]
+    Invalid { what: String, hint: String },
+
+    /// A run stopped on purpose (Ctrl-C, or a test's kill switch); what is finished stays.
+    #[error("interrupted: {what}")]
+    Interrupted { what: String },
+}
+
+impl Error {
+    /// What the user can do about it, in one short sentence.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::MissingPath { .. } => "check the path; corpora are given as a file, a folder, or embedded:<name>".into(),
+            Error::Io { .. } => "check permissions and free disk space".into(),
+            Error::NotUtf8 { .. } => "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into(),
+            Error::Binary { .. } => "pass plain text (.txt) or JSONL with a `text` field".into(),
+            Error::EmptyCorpus { .. } => "give a corpus with at least a few documents of text".into(),
+            Error::CorpusTooSmall { .. } => {
+                "use a larger corpus or smaller --valid-frac/--test-frac".into()
+            }
+            Error::BadArpa { .. } => "rebuild the model with `collapse-lab ngram build`".into(),
+            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3)".into(),
+            Error::UnknownPolicy { .. } => {
+                "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample".into()
+            }
+            Error::UnknownSource { .. } => {
+                "use embedded:kjv (or akjv, asv, erv), a text/JSONL file, or a folder".into()
+            }
+            Error::BadSpec { .. } => "see experiments/quickstart.toml for the keys a spec takes".into(),
+            Error::BadJson { .. } => "the file is damaged; delete it and rerun to rebuild it".into(),
+            Error::NotWritable { .. } => "choose a writable --workdir".into(),
+            Error::Locked { .. } => {
+                "wait for the other run to finish, or use another --experiment name".into()
+            }
+            Error::Invalid { hint, .. } => hint.clone(),
+            Error::Interrupted { .. } => "rerun the same command to resume".into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::MissingPath { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("collapse-lab {}", env!("CARGO_PKG_VERSION"));
+}

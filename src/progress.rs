@@ -1,0 +1,52 @@
+//! Progress bars for long steps, silenced by `--quiet` and when stderr is not a terminal user.
+//!
+//! The library reports progress through [`Progress`] so that tests and `--quiet` runs print
+//! nothing, while an interactive run shows what step it is in and how fast it goes.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Turns every progress bar off (set once by the CLI for `--quiet`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// A bar with a known length (`len` units of `unit`), or hidden when quiet.
+pub fn bar(len: u64, message: &str, unit: &str) -> ProgressBar {
+    if is_quiet() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
+    let template = format!(
+        "{{spinner}} {{msg:<28}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})"
+    );
+    pb.set_style(
+        ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(250));
+    pb
+}
+
+/// A spinner for a step of unknown length.
+pub fn spinner(message: &str) -> ProgressBar {
+    if is_quiet() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    pb.set_message(message.to_string());
+    pb.enable_steady_tick(Duration::from_millis(250));
+    pb
+}
