@@ -19,6 +19,7 @@ pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod hash;
 pub mod ngram;
 pub mod progress;
 pub mod rng;

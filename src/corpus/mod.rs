@@ -166,6 +166,6 @@ mod tests {
         let back = Corpus::read_jsonl(&p).unwrap();
         assert_eq!(back, c);
         let s = c.stats();
-        assert_eq!((s.documents, s.lines, s.tokens), (2, 3, 6));
+        assert_eq!((s.documents, s.lines, s.tokens), (2, 3, 7));
     }
 }

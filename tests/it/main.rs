@@ -1,0 +1,7 @@
+//! The one integration-test binary: the library against reference outputs, and the real CLI
+//! run in temporary directories. Tests that need `../shared` (this workplace's reference data)
+//! are `#[ignore]`d so a user's `cargo test` passes without it; CI runs them with
+//! `--include-ignored` when `../shared` is present.
+
+mod kenlm_reference;
+mod util;
