@@ -1,1 +1,535 @@
-//! (being written)
+//! Reading a human corpus from what the user names: `embedded:<name>`, a text file, a JSONL
+//! file, or a folder of text files.
+//!
+//! Why so strict: every later number in a collapse experiment (perplexity, diversity, the
+//! generations' drift) is measured against this text, so a corpus that silently lost a file to
+//! a bad encoding, or took a PDF for prose, poisons the whole chain. Bad input therefore stops
+//! here with an error that names the file and line, and what to do about it.
+//!
+//! Why paragraphs: prose files wrap lines at ~70 columns, so a file's line breaks are layout, not
+//! sentences. A paragraph (lines up to a blank line) is the unit of meaning, so its wrapped lines
+//! are joined with one space into one line, the unit an n-gram model brackets with `<s> </s>`.
+//! JSONL text is taken as written: its line breaks are the author's.
+//!
+//! Why a sha256 of the input: a manifest must say exactly which bytes a run started from; for a
+//! folder that is the sorted list of (relative path, file sha256), so renaming a file counts.
+
+use super::{Corpus, Document};
+use crate::error::{Error, Result};
+use crate::fsutil::sha256_hex;
+use crate::tokenize;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A corpus and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedSource {
+    pub corpus: Corpus,
+    /// Canonical description: `embedded:kjv`, or the absolute path of the file or folder.
+    pub source: String,
+    /// sha256 of the input bytes (files), of the sorted `(relative path, sha256)` list
+    /// (folders), or `None` (embedded corpora, whose bytes are fixed by the binary's version).
+    pub sha256: Option<String>,
+}
+
+/// How many leading bytes the binary check looks at.
+const SNIFF_BYTES: usize = 8192;
+
+/// Loads a corpus from a spec: `embedded:<name>`, a `.jsonl` file, any other file (plain text),
+/// or a folder (every non-hidden regular file below it, recursively, is one document).
+pub fn load(spec: &str) -> Result<LoadedSource> {
+    let loaded = if let Some(name) = spec.strip_prefix("embedded:") {
+        LoadedSource {
+            corpus: super::embedded::load(name)?,
+            source: format!("embedded:{name}"),
+            sha256: None,
+        }
+    } else if spec.starts_with("hf:") {
+        return Err(Error::invalid(
+            "Hugging Face datasets are not supported yet",
+            "export the dataset to a JSONL file with a `text` field and pass its path",
+        ));
+    } else {
+        load_path(Path::new(spec))?
+    };
+    // A corpus with no words cannot train or evaluate anything; say so here, not generations later.
+    if !loaded.corpus.docs.iter().any(|d| has_words(&d.text)) {
+        return Err(Error::EmptyCorpus {
+            source_name: spec.to_string(),
+        });
+    }
+    Ok(loaded)
+}
+
+fn load_path(path: &Path) -> Result<LoadedSource> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let abs = fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    let source = abs.display().to_string();
+    if meta.is_dir() {
+        let (corpus, sha) = load_folder(path)?;
+        return Ok(LoadedSource {
+            corpus,
+            source,
+            sha256: Some(sha),
+        });
+    }
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let sha = sha256_hex(&bytes);
+    let text = decode(path, bytes)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source.clone());
+    let is_jsonl = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+    let docs = if is_jsonl {
+        jsonl_documents(path, &file_name, strip_bom(&text))?
+    } else {
+        paragraph_documents(&file_name, strip_bom(&text))
+    };
+    Ok(LoadedSource {
+        corpus: Corpus::new(docs),
+        source,
+        sha256: Some(sha),
+    })
+}
+
+/// Checks that bytes are text and turns them into a `String` without copying.
+fn decode(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    if looks_binary(&bytes) {
+        return Err(Error::Binary { path: path.into() });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        Error::NotUtf8 {
+            path: path.into(),
+            line: 1 + good.iter().filter(|&&b| b == b'\n').count(),
+        }
+    })
+}
+
+/// A NUL byte, or more than 10% control bytes other than text whitespace, in the first 8 KiB.
+/// Why a sniff and not a full scan: binary formats show themselves in their headers, and text
+/// files of any size stay cheap to check.
+fn looks_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(SNIFF_BYTES)];
+    if head.contains(&0) {
+        return true;
+    }
+    let control = head
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0B | 0x0C)) || b == 0x7F)
+        .count();
+    control * 10 > head.len()
+}
+
+/// Whether text has at least one KenLM word; stops at the first, unlike counting them all.
+fn has_words(text: &str) -> bool {
+    tokenize::words(text).next().is_some()
+}
+
+/// Editors on Windows start UTF-8 files with a byte-order mark; it is not text.
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// One line per paragraph: each paragraph's trimmed lines joined with one space, paragraphs
+/// separated by `\n`. Blank (whitespace-only) lines end paragraphs; `\r\n` ends lines too.
+fn join_paragraphs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Whether the paragraph being written has text yet, so blank runs give one break.
+    let mut open = false;
+    for line in text.split('\n') {
+        let line = line.trim();
+        if line.is_empty() {
+            open = false;
+            continue;
+        }
+        if open {
+            out.push(' ');
+        } else if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+        open = true;
+    }
+    out
+}
+
+/// A plain text file: one document per paragraph, id `<file name>:<paragraph number>`.
+fn paragraph_documents(file_name: &str, text: &str) -> Vec<Document> {
+    join_paragraphs(text)
+        .split('\n')
+        .filter(|p| !p.is_empty())
+        .enumerate()
+        .map(|(i, p)| Document::new(format!("{file_name}:{}", i + 1), p))
+        .filter(|d| has_words(&d.text))
+        .collect()
+}
+
+/// One JSONL line; only `text` is required, other fields are ignored.
+#[derive(serde::Deserialize)]
+struct JsonLine<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// A JSONL file: one document per non-empty line. The id is the line's `id` (a string or a
+/// number) when no other document has the same one, else `<file name>:<line number>`; an
+/// explicit id that equals such a fallback is not used either, so ids are unique by construction.
+fn jsonl_documents(path: &Path, file_name: &str, text: &str) -> Result<Vec<Document>> {
+    let mut rows: Vec<(usize, Option<String>, String)> = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parsed: JsonLine = serde_json::from_str(line).map_err(|e| Error::BadJson {
+            path: path.into(),
+            what: format!(
+                "line {}: {e} (each line must be an object with a string `text`)",
+                i + 1
+            ),
+        })?;
+        let mut body = String::with_capacity(parsed.text.len());
+        for l in parsed
+            .text
+            .split('\n')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(l);
+        }
+        if !has_words(&body) {
+            continue;
+        }
+        let id = match parsed.id {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        rows.push((i + 1, id, body));
+    }
+
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (_, id, _) in &rows {
+        if let Some(id) = id {
+            *counts.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    let lines: HashSet<usize> = rows.iter().map(|r| r.0).collect();
+    // Would this explicit id equal the fallback id of some document?
+    let is_fallback_like = |id: &str| {
+        id.strip_prefix(file_name)
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|n| n.parse::<usize>().ok().filter(|v| v.to_string() == n))
+            .is_some_and(|n| lines.contains(&n))
+    };
+    let keep: Vec<bool> = rows
+        .iter()
+        .map(|(_, id, _)| {
+            id.as_deref()
+                .is_some_and(|id| counts[id] == 1 && !is_fallback_like(id))
+        })
+        .collect();
+    Ok(rows
+        .into_iter()
+        .zip(keep)
+        .map(|((line, id, body), keep)| match id {
+            Some(id) if keep => Document::new(id, body),
+            _ => Document::new(format!("{file_name}:{line}"), body),
+        })
+        .collect())
+}
+
+/// A folder: every regular file below it (hidden files and folders skipped), sorted by relative
+/// path, is one document whose lines are its paragraphs. Returns the corpus and the folder sha.
+fn load_folder(root: &Path) -> Result<(Corpus, String)> {
+    let mut files = Vec::new();
+    walk(root, "", &mut files)?;
+    files.sort();
+    // Files are independent, so read and check them in parallel; results keep the sorted order
+    // and the first error in that order is reported, so the outcome does not depend on threads.
+    let read: Vec<Result<(Option<Document>, String)>> = files
+        .par_iter()
+        .map(|(rel, path)| {
+            let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+            let sha = sha256_hex(&bytes);
+            let text = decode(path, bytes)?;
+            let doc = Document::new(rel.clone(), join_paragraphs(strip_bom(&text)));
+            Ok((has_words(&doc.text).then_some(doc), sha))
+        })
+        .collect();
+    let mut docs = Vec::with_capacity(read.len());
+    let mut listing = String::new();
+    for ((rel, _), r) in files.iter().zip(read) {
+        let (doc, sha) = r?;
+        listing.push_str(&format!("{rel}\t{sha}\n"));
+        docs.extend(doc);
+    }
+    Ok((Corpus::new(docs), sha256_hex(listing.as_bytes())))
+}
+
+/// Collects `(relative path with '/' separators, path)` of the regular files below `dir`.
+/// Symbolic links to files count; links to folders are skipped (they could form cycles).
+fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            // A lossy name could collide with another file's: refuse rather than guess.
+            return Err(Error::invalid(
+                format!("{}: file name is not UTF-8", path.display()),
+                "rename the file, or move it out of the corpus folder",
+            ));
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if ft.is_dir() {
+            walk(&path, &child, out)?;
+        } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
+            out.push((child, path));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn ids(l: &LoadedSource) -> Vec<&str> {
+        let ids: Vec<&str> = l.corpus.docs.iter().map(|d| d.id.as_str()).collect();
+        let unique: HashSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "duplicate ids in {ids:?}");
+        ids
+    }
+
+    fn load_path_str(p: &Path) -> Result<LoadedSource> {
+        load(p.to_str().unwrap())
+    }
+
+    #[test]
+    fn text_file_gives_one_document_per_paragraph() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes =
+            "\u{feff}First para\r\n  wrapped here  \r\n\r\n\r\n \t\nSecond\n\n\u{a0}\nthird"
+                .as_bytes();
+        let p = write(dir.path(), "book.txt", bytes);
+        let l = load_path_str(&p).unwrap();
+        assert_eq!(ids(&l), ["book.txt:1", "book.txt:2", "book.txt:3"]);
+        assert_eq!(l.corpus.docs[0].text, "First para wrapped here");
+        assert_eq!(l.corpus.docs[2].text, "third");
+        assert_eq!(l.sha256.as_deref(), Some(sha256_hex(bytes).as_str()));
+        assert_eq!(
+            l.source,
+            fs::canonicalize(&p).unwrap().display().to_string()
+        );
+        assert!(Path::new(&l.source).is_absolute());
+    }
+
+    #[test]
+    fn jsonl_ids_are_explicit_when_unique_and_fallback_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = concat!(
+            r#"{"id": "a", "text": "  one two \r\n\n three  "}"#,
+            "\n",
+            "\n",
+            r#"{"id": "dup", "text": "x"}"#,
+            "\n",
+            r#"{"id": "dup", "text": "y", "extra": 1}"#,
+            "\n",
+            r#"{"text": "no id"}"#,
+            "\n",
+            r#"{"id": 7, "text": "numeric id"}"#,
+            "\n",
+            r#"{"id": "d.jsonl:8", "text": "claims a fallback id"}"#,
+            "\n",
+            r#"{"id": null, "text": "null id"}"#,
+            "\n",
+            r#"{"id": "empty", "text": "  \n "}"#,
+            "\n",
+        );
+        let l = load_path_str(&write(dir.path(), "d.jsonl", text.as_bytes())).unwrap();
+        assert_eq!(
+            ids(&l),
+            [
+                "a",
+                "d.jsonl:3",
+                "d.jsonl:4",
+                "d.jsonl:5",
+                "7",
+                "d.jsonl:7",
+                "d.jsonl:8"
+            ]
+        );
+        assert_eq!(l.corpus.docs[0].text, "one two\nthree");
+        assert_eq!(l.corpus.docs[2].text, "y");
+        assert_eq!(
+            l.sha256.as_deref(),
+            Some(sha256_hex(text.as_bytes()).as_str())
+        );
+    }
+
+    #[test]
+    fn bad_jsonl_lines_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for (body, what) in [
+            ("{\"text\": \"ok\"}\n[1, 2]", "line 2: invalid type"),
+            (
+                "{\"text\": \"ok\"}\n\n{\"id\": \"x\"}",
+                "line 3: missing field `text`",
+            ),
+            ("{\"text\": 5}", "line 1: invalid type: integer `5`"),
+            ("{\"text\": \"unclosed", "line 1: EOF"),
+        ] {
+            let p = write(dir.path(), "bad.jsonl", body.as_bytes());
+            match load_path_str(&p) {
+                Err(Error::BadJson { path, what: w }) => {
+                    assert_eq!(path, p);
+                    assert!(w.starts_with(what), "{w}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn folder_reads_every_visible_file_sorted_with_paragraphs_as_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("books");
+        write(&root, "b.txt", b"beta one\nbeta two\n\nbeta para");
+        write(&root, "a/z.md", b"zed");
+        write(&root, "a/empty.txt", b" \n\n");
+        write(&root, ".hidden", b"secret");
+        write(&root, ".git/config", b"secret too");
+        write(&root, "a/data.jsonl", b"{\"text\": \"kept as text\"}");
+        let l = load_path_str(&root).unwrap();
+        assert_eq!(ids(&l), ["a/data.jsonl", "a/z.md", "b.txt"]);
+        assert_eq!(l.corpus.docs[2].text, "beta one beta two\nbeta para");
+        assert_eq!(l.corpus.docs[0].text, "{\"text\": \"kept as text\"}");
+        // The folder sha covers every visible file, the empty one included.
+        let listing: String = [
+            ("a/data.jsonl", &b"{\"text\": \"kept as text\"}"[..]),
+            ("a/empty.txt", b" \n\n"),
+            ("a/z.md", b"zed"),
+            ("b.txt", b"beta one\nbeta two\n\nbeta para"),
+        ]
+        .iter()
+        .map(|(r, b)| format!("{r}\t{}\n", sha256_hex(b)))
+        .collect();
+        assert_eq!(l.sha256.unwrap(), sha256_hex(listing.as_bytes()));
+        // Renaming a file changes the folder's sha even though no byte changed.
+        fs::rename(root.join("a/z.md"), root.join("a/y.md")).unwrap();
+        assert_ne!(
+            load_path_str(&root).unwrap().sha256.unwrap(),
+            sha256_hex(listing.as_bytes())
+        );
+    }
+
+    #[test]
+    fn bad_inputs_get_their_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.txt");
+        assert!(
+            matches!(load_path_str(&missing), Err(Error::MissingPath { path }) if path == missing)
+        );
+
+        let p = write(dir.path(), "latin1.txt", b"fine\nstill fine\ncaf\xe9\n");
+        assert!(matches!(
+            load_path_str(&p),
+            Err(Error::NotUtf8 { line: 3, .. })
+        ));
+
+        let p = write(dir.path(), "nul.txt", b"text\0more");
+        assert!(matches!(load_path_str(&p), Err(Error::Binary { .. })));
+        // 2 control bytes in 11 is over 10%; 1 in 11 is not.
+        let p = write(dir.path(), "ctl.txt", b"\x01\x02abcdefghi");
+        assert!(matches!(load_path_str(&p), Err(Error::Binary { .. })));
+        let p = write(dir.path(), "ok.txt", b"\x01abcdefghij");
+        assert_eq!(
+            load_path_str(&p).unwrap().corpus.docs[0].text,
+            "\x01abcdefghij"
+        );
+
+        let folder = dir.path().join("mixed");
+        write(&folder, "a.txt", b"words");
+        let png = write(&folder, "b.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        assert!(matches!(load_path_str(&folder), Err(Error::Binary { path }) if path == png));
+
+        let p = write(dir.path(), "blank.txt", b" \n\t\n");
+        let spec = p.to_str().unwrap();
+        assert!(
+            matches!(load(spec), Err(Error::EmptyCorpus { source_name }) if source_name == spec)
+        );
+        let empty = dir.path().join("empty-dir");
+        fs::create_dir_all(empty.join(".hidden-only")).unwrap();
+        assert!(matches!(
+            load_path_str(&empty),
+            Err(Error::EmptyCorpus { .. })
+        ));
+        let p = write(dir.path(), "empty.jsonl", b"{\"text\": \" \"}\n");
+        assert!(matches!(load_path_str(&p), Err(Error::EmptyCorpus { .. })));
+    }
+
+    #[test]
+    fn embedded_and_hf_specs() {
+        let l = load("embedded:erv").unwrap();
+        assert_eq!(
+            (l.source.as_str(), l.sha256.as_deref()),
+            ("embedded:erv", None)
+        );
+        assert_eq!(ids(&l).len(), 1189);
+        assert!(matches!(
+            load("embedded:nope"),
+            Err(Error::UnknownSource { .. })
+        ));
+        match load("hf:wikitext") {
+            Err(e @ Error::Invalid { .. }) => {
+                assert_eq!(e.to_string(), "Hugging Face datasets are not supported yet")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Manual timing check on a large folder: `COLLAPSE_LAB_TIME_DIR=<dir> cargo test --release
+    /// --lib time_folder -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_folder() {
+        let Ok(dir) = std::env::var("COLLAPSE_LAB_TIME_DIR") else {
+            return;
+        };
+        let t = std::time::Instant::now();
+        let l = load(&dir).unwrap();
+        let took = t.elapsed();
+        let s = l.corpus.stats();
+        eprintln!(
+            "{} docs, {} tokens, loaded in {took:?}",
+            s.documents, s.tokens
+        );
+    }
+}
