@@ -15,14 +15,19 @@
 //!
 //! Library modules return [`error::Error`]; only the binary turns errors into exit codes.
 
+pub mod chain;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod family;
 pub mod fsutil;
 pub mod hash;
+pub mod layout;
 pub mod ngram;
 pub mod progress;
+pub mod report;
 pub mod rng;
+pub mod spec;
 pub mod tokenize;
 
 pub use error::{Error, Result};

@@ -98,6 +98,19 @@ fn load_path(path: &Path) -> Result<LoadedSource> {
     })
 }
 
+/// Reads a text file whose lines are taken as they are (KenLM's convention: a line is a
+/// sentence), with the same checks as corpora: it exists, is text, is UTF-8 and has words.
+pub fn read_text_file(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = decode(path, bytes)?;
+    if !has_words(&text) {
+        return Err(Error::EmptyCorpus {
+            source_name: path.display().to_string(),
+        });
+    }
+    Ok(text)
+}
+
 /// Checks that bytes are text and turns them into a `String` without copying.
 fn decode(path: &Path, bytes: Vec<u8>) -> Result<String> {
     if looks_binary(&bytes) {

@@ -141,6 +141,25 @@ pub fn split(
     })
 }
 
+/// Writes a split as `<dir>/{train,valid,test}.jsonl`, each with a `.manifest.json` beside it
+/// (written after its corpus, so a manifest means a complete file). `source` is the
+/// canonical source description recorded in the manifests.
+pub fn write_split(dir: &std::path::Path, source: &str, seed: u64, sp: &Split) -> Result<()> {
+    use super::manifest::{CorpusKind, Manifest};
+    for (name, c) in [
+        ("train", &sp.train),
+        ("valid", &sp.valid),
+        ("test", &sp.test),
+    ] {
+        let sha = c.write_jsonl(&dir.join(format!("{name}.jsonl")))?;
+        let mut m = Manifest::new(CorpusKind::Human, source, sha, c.stats());
+        m.seed = Some(seed);
+        m.split = Some(sp.info.clone());
+        crate::fsutil::write_json(dir.join(format!("{name}.manifest.json")), &m)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,189 @@
+//! `run`, `chain` and `compare`.
+
+use super::{print_table, SizeArgs, DEFAULT_CORPUS, DEFAULT_MODEL};
+use anyhow::Result;
+use collapse_lab::chain::{run_chain, ChainOutcome, ChainSettings};
+use collapse_lab::corpus::policy::Policy;
+use collapse_lab::report::{compare_table, ArmTable};
+use collapse_lab::spec::{self, Spec};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  collapse-lab run                          # the built-in quickstart\n  \
+collapse-lab run experiments/quickstart.toml --generations 3 --train-tokens 20000"
+)]
+pub struct RunArgs {
+    /// Experiment spec (TOML); without one, the built-in quickstart (experiments/quickstart.toml)
+    pub spec: Option<PathBuf>,
+    /// Override the spec's number of generations
+    #[arg(long, value_name = "G")]
+    pub generations: Option<u32>,
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+collapse-lab chain --experiment kjv-replace --generations 10 --policy replace\n  \
+collapse-lab chain --experiment gb-mix --corpus ../shared/corpora/gutenberg/books --model ngram:5 --policy mix:0.1\n  \
+collapse-lab chain --experiment smoke --generations 2 --train-tokens 20000 --sample-tokens 5000\n\n\
+Rerunning the same command resumes after the last finished generation; a larger --generations extends the chain.")]
+pub struct ChainArgs {
+    /// Name of the experiment (directory name under corpora/, checkpoints/, evals/)
+    #[arg(long, value_name = "NAME")]
+    pub experiment: String,
+    /// Human corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, or a folder of text files
+    #[arg(long, default_value = DEFAULT_CORPUS, value_name = "SRC")]
+    pub corpus: String,
+    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8)
+    #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]
+    pub model: String,
+    /// Number of generations (generation 0 trains on human text)
+    #[arg(long, default_value_t = spec::DEFAULT_GENERATIONS, value_name = "G")]
+    pub generations: u32,
+    /// Corpus policy: replace | accumulate | mix:F (keep a fraction F of human data) | accumulate-subsample
+    #[arg(long, default_value = "replace", value_name = "P")]
+    pub policy: String,
+    /// Seed of every random choice (split, policies, sampling): same seed, same files
+    #[arg(long, default_value_t = spec::DEFAULT_SEED)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+    /// Sampling temperature (1 = the model's own distribution)
+    #[arg(long, default_value_t = spec::DEFAULT_TEMPERATURE, value_name = "T")]
+    pub temperature: f64,
+    /// unconditional (new documents shaped like the training set) or continue:K (continue
+    /// every human training line after its first K words, keeping the new words only)
+    #[arg(long, default_value = "unconditional", value_name = "PROTOCOL")]
+    pub protocol: String,
+    /// Fraction of human documents held out for validation
+    #[arg(long, default_value_t = spec::DEFAULT_VALID_FRAC, value_name = "F")]
+    pub valid_frac: f64,
+    /// Fraction of human documents held out for test (perplexity of every generation)
+    #[arg(long, default_value_t = spec::DEFAULT_TEST_FRAC, value_name = "F")]
+    pub test_frac: f64,
+    /// Generation 0's vocabulary keeps words seen at least this often (rarer ones become <unk>)
+    #[arg(long, default_value_t = spec::DEFAULT_MIN_COUNT, value_name = "N")]
+    pub min_count: u32,
+    /// Generated lines longer than this are ended
+    #[arg(long, default_value_t = spec::DEFAULT_MAX_LINE_WORDS, value_name = "N")]
+    pub max_line_words: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Experiments to put side by side (names under evals/)
+    #[arg(required = true, value_name = "EXPERIMENT")]
+    pub experiments: Vec<String>,
+    /// Also write the table as CSV
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
+    let settings = ChainSettings {
+        policy: a.policy.parse::<Policy>()?,
+        protocol: spec::parse_protocol(&a.protocol)?,
+        experiment: a.experiment,
+        corpus: a.corpus,
+        model: a.model,
+        generations: a.generations,
+        seed: a.seed,
+        valid_frac: a.valid_frac,
+        test_frac: a.test_frac,
+        min_count: a.min_count,
+        sample_tokens: a.sizes.sample_tokens,
+        train_tokens: a.sizes.train_tokens,
+        temperature: a.temperature,
+        max_line_words: a.max_line_words,
+    };
+    let outcome = run_chain(&settings, workdir)?;
+    report_chain(&outcome);
+    compare(
+        CompareArgs {
+            experiments: vec![settings.experiment],
+            csv: None,
+        },
+        workdir,
+    )
+}
+
+fn report_chain(o: &ChainOutcome) {
+    if !o.skipped.is_empty() {
+        eprintln!(
+            "{}: generations {:?} were already finished (resumed)",
+            o.layout.name, o.skipped
+        );
+    }
+    for e in &o.evals {
+        for n in &e.notes {
+            eprintln!("{} gen {}: {n}", o.layout.name, e.generation);
+        }
+    }
+}
+
+pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
+    let mut spec = match &a.spec {
+        Some(p) => Spec::read(p)?,
+        None => Spec::parse(spec::QUICKSTART, Path::new("quickstart.toml"))?,
+    };
+    if a.generations.is_some() {
+        spec.generations = a.generations;
+    }
+    if a.sizes.sample_tokens.is_some() {
+        spec.sample_tokens = a.sizes.sample_tokens;
+    }
+    if a.sizes.train_tokens.is_some() {
+        spec.train_tokens = a.sizes.train_tokens;
+    }
+    let arms = spec.arms()?;
+    let started = std::time::Instant::now();
+    for arm in &arms {
+        let outcome = run_chain(arm, workdir)?;
+        report_chain(&outcome);
+    }
+    let names: Vec<String> = arms.iter().map(|a| a.experiment.clone()).collect();
+    println!(
+        "{} ({} arms, {:.0} s)\n",
+        spec.name.as_deref().unwrap_or("experiment"),
+        arms.len(),
+        started.elapsed().as_secs_f64()
+    );
+    compare(
+        CompareArgs {
+            experiments: names.clone(),
+            csv: None,
+        },
+        workdir,
+    )?;
+    println!("\nPer-generation metrics (CSV):");
+    for n in &names {
+        println!(
+            "  {}",
+            workdir.join("evals").join(n).join("metrics.csv").display()
+        );
+    }
+    Ok(())
+}
+
+pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
+    let arms = a
+        .experiments
+        .iter()
+        .map(|n| ArmTable::read(workdir, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (header, rows) = compare_table(&arms);
+    println!("ppl: perplexity of the human test split (incl. OOV); types: word types written;");
+    println!("rare_lost: share of rare human types (count <= 5) never written; rep4: seq-rep-4\n");
+    print_table(&header, &rows);
+    if let Some(path) = a.csv {
+        let mut out = header.join(",") + "\n";
+        for r in &rows {
+            out += &(r.join(",") + "\n");
+        }
+        collapse_lab::fsutil::write_atomic(&path, out.as_bytes())?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}

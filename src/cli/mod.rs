@@ -1,0 +1,109 @@
+//! Command-line flags and their translation into library calls. This is the only place that
+//! prints tables for people.
+
+mod bench;
+mod chain;
+mod corpus;
+mod ngram;
+
+use clap::{Parser, Subcommand};
+use collapse_lab::spec;
+use std::path::PathBuf;
+
+const ABOUT: &str =
+    "A laboratory for model collapse: language models trained, generation after generation, on \
+text written by their predecessors.";
+
+const LONG_ABOUT: &str = "A laboratory for model collapse: language models trained, generation after generation, on \
+text written by their predecessors.
+
+Generation 0 trains on human text; generation g trains on text that generation g-1 wrote (or on a policy's mix of \
+it with human text). Every generation is evaluated on held-out human text.
+
+Start here:
+  collapse-lab run                      the quickstart: replace vs accumulate vs mix:0.1, ~2 minutes
+  collapse-lab chain --experiment kjv-replace --generations 5 --policy replace
+  collapse-lab compare quickstart-replace quickstart-accumulate
+
+Outputs go under --workdir: corpora/<experiment>/, checkpoints/<experiment>/, evals/<experiment>/.";
+
+#[derive(Parser, Debug)]
+#[command(name = "collapse-lab", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Directory under which corpora/, checkpoints/ and evals/ are written and read
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub workdir: PathBuf,
+    /// No progress bars, only errors
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More log output (-v: each stage's statistics, -vv: debug)
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run an experiment spec: several arms (corpus policies), each a chain, then compare them
+    Run(chain::RunArgs),
+    /// Run (or resume) one chain of generations under one corpus policy
+    Chain(chain::ChainArgs),
+    /// Print the side-by-side table of finished experiments (and optionally write it as CSV)
+    Compare(chain::CompareArgs),
+    /// Build, query and sample n-gram models (KenLM-compatible ARPA files)
+    #[command(subcommand)]
+    Ngram(ngram::NgramCommand),
+    /// Inspect and split human corpora
+    #[command(subcommand)]
+    Corpus(corpus::CorpusCommand),
+    /// Benchmarks on real data (e.g. ../shared/corpora/gutenberg)
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(a) => chain::run(a, &cli.workdir),
+        Command::Chain(a) => chain::chain(a, &cli.workdir),
+        Command::Compare(a) => chain::compare(a, &cli.workdir),
+        Command::Ngram(c) => ngram::run(c),
+        Command::Corpus(c) => corpus::run(c, &cli.workdir),
+        Command::Bench(c) => bench::run(c),
+    }
+}
+
+/// The chain flags shared by `chain` and `run` overrides, with the defaults of `spec`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SizeArgs {
+    /// Words each generation writes (default: about the size of generation 0's training set)
+    #[arg(long, value_name = "N")]
+    pub sample_tokens: Option<usize>,
+    /// At most this many words of training text per generation (a smoke run is one line)
+    #[arg(long, value_name = "N")]
+    pub train_tokens: Option<usize>,
+}
+
+/// Prints rows as an aligned table.
+pub fn print_table(header: &[String], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:>w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(header));
+    for r in rows {
+        println!("{}", line(r));
+    }
+}
+
+pub(crate) use spec::{DEFAULT_CORPUS, DEFAULT_MODEL};

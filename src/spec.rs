@@ -1,0 +1,171 @@
+//! Experiment specs (TOML) and every default of a chain, in one place with its reason.
+//!
+//! A spec names a corpus, a model and the arms (corpus policies) to compare; each arm runs as
+//! its own chain, named `<spec>-<policy>`. Unknown keys are rejected: a typo must not silently
+//! run the default.
+
+use crate::chain::ChainSettings;
+use crate::corpus::policy::Policy;
+use crate::error::{Error, Result};
+use crate::ngram::sample::Protocol;
+use serde::Deserialize;
+use std::path::Path;
+
+/// The built-in default experiment, compiled in so `collapse-lab run` works anywhere.
+pub const QUICKSTART: &str = include_str!("../experiments/quickstart.toml");
+
+/// Public-domain KJV text, compiled into the binary: works with no network and no files.
+pub const DEFAULT_CORPUS: &str = "embedded:kjv";
+/// A trigram: fast enough for a 3-minute quickstart, rich enough to lose a tail.
+pub const DEFAULT_MODEL: &str = "ngram:3";
+/// Ten generations show the collapse curve clearly (Shumailov et al. run 9-10).
+pub const DEFAULT_GENERATIONS: u32 = 10;
+pub const DEFAULT_SEED: u64 = 42;
+/// 5% of documents for validation and 5% for test: held-out human text for every generation.
+pub const DEFAULT_VALID_FRAC: f64 = 0.05;
+pub const DEFAULT_TEST_FRAC: f64 = 0.05;
+/// Keep every human word in generation 0's vocabulary (KenLM's default).
+pub const DEFAULT_MIN_COUNT: u32 = 1;
+/// Plain ancestral sampling: the model's own distribution, as in the collapse papers.
+pub const DEFAULT_TEMPERATURE: f64 = 1.0;
+/// Ends runaway lines of a degenerate model; far above any sentence in the corpora we ship.
+pub const DEFAULT_MAX_LINE_WORDS: usize = 1024;
+
+/// Parses `unconditional` or `continue:K` (K prompt words per line).
+pub fn parse_protocol(s: &str) -> Result<Protocol> {
+    let bad = || {
+        Error::invalid(
+            format!("unknown sampling protocol `{s}`"),
+            "use `unconditional` or `continue:K` (continue each human line after its first K words)",
+        )
+    };
+    match s.split_once(':') {
+        None if s == "unconditional" => Ok(Protocol::Unconditional),
+        Some(("continue", k)) => Ok(Protocol::Continue {
+            prompt_words: k.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// An experiment spec as written in TOML.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Prefix of each arm's experiment name (default: the file name without `.toml`).
+    pub name: Option<String>,
+    pub corpus: Option<String>,
+    pub model: Option<String>,
+    pub generations: Option<u32>,
+    pub seed: Option<u64>,
+    /// Corpus policies to compare, one chain each.
+    pub arms: Vec<String>,
+    pub valid_frac: Option<f64>,
+    pub test_frac: Option<f64>,
+    pub min_count: Option<u32>,
+    pub sample_tokens: Option<usize>,
+    pub train_tokens: Option<usize>,
+    pub temperature: Option<f64>,
+    pub protocol: Option<String>,
+    pub max_line_words: Option<usize>,
+}
+
+impl Spec {
+    /// Parses a spec; `path` names it in errors and gives the default name.
+    pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+        let mut spec: Spec = toml::from_str(text).map_err(|e| Error::BadSpec {
+            path: path.into(),
+            what: e.message().to_string(),
+        })?;
+        if spec.name.is_none() {
+            spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        if spec.arms.is_empty() {
+            return Err(Error::BadSpec {
+                path: path.into(),
+                what: "`arms` lists no policy".into(),
+            });
+        }
+        Ok(spec)
+    }
+
+    pub fn read(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Spec::parse(&text, path)
+    }
+
+    /// One chain per arm, named `<name>-<policy slug>`.
+    pub fn arms(&self) -> Result<Vec<ChainSettings>> {
+        let name = self.name.clone().unwrap_or_else(|| "experiment".into());
+        let protocol = parse_protocol(self.protocol.as_deref().unwrap_or("unconditional"))?;
+        self.arms
+            .iter()
+            .map(|a| {
+                let policy: Policy = a.parse()?;
+                Ok(ChainSettings {
+                    experiment: format!("{name}-{}", policy.slug()),
+                    corpus: self.corpus.clone().unwrap_or_else(|| DEFAULT_CORPUS.into()),
+                    model: self.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into()),
+                    generations: self.generations.unwrap_or(DEFAULT_GENERATIONS),
+                    policy,
+                    seed: self.seed.unwrap_or(DEFAULT_SEED),
+                    valid_frac: self.valid_frac.unwrap_or(DEFAULT_VALID_FRAC),
+                    test_frac: self.test_frac.unwrap_or(DEFAULT_TEST_FRAC),
+                    min_count: self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
+                    sample_tokens: self.sample_tokens,
+                    train_tokens: self.train_tokens,
+                    temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+                    protocol: protocol.clone(),
+                    max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quickstart_is_the_documented_default() {
+        let spec = Spec::parse(QUICKSTART, Path::new("experiments/quickstart.toml")).unwrap();
+        let arms = spec.arms().unwrap();
+        let names: Vec<&str> = arms.iter().map(|a| a.experiment.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "quickstart-replace",
+                "quickstart-accumulate",
+                "quickstart-mix0.1"
+            ]
+        );
+        assert!(arms
+            .iter()
+            .all(|a| a.corpus == "embedded:kjv" && a.model == "ngram:3" && a.generations == 10));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let p = Path::new("x.toml");
+        let e = Spec::parse("arms = [\"replace\"]\ngenerashuns = 3\n", p).unwrap_err();
+        assert!(
+            matches!(e, Error::BadSpec { .. }) && e.to_string().contains("generashuns"),
+            "{e}"
+        );
+        assert!(matches!(
+            Spec::parse("arms = []", p),
+            Err(Error::BadSpec { .. })
+        ));
+        let bad_policy = Spec::parse("arms = [\"recycle\"]", p).unwrap();
+        assert!(matches!(
+            bad_policy.arms(),
+            Err(Error::UnknownPolicy { .. })
+        ));
+        assert_eq!(
+            parse_protocol("continue:8").unwrap(),
+            Protocol::Continue { prompt_words: 8 }
+        );
+        assert!(parse_protocol("beam").is_err());
+    }
+}
