@@ -149,13 +149,41 @@ pub const COMPARE_COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// The side-by-side table: one row per generation, `COMPARE_COLUMNS` per arm.
-/// Returns (header cells, rows) for printing or CSV.
-pub fn compare_table(arms: &[ArmTable]) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header = vec!["gen".to_string()];
-    for a in arms {
-        for (_, short) in COMPARE_COLUMNS {
-            header.push(format!("{}:{short}", a.name));
+pub struct CompareTable {
+    /// Arm labels: experiment names without their common `<prefix>-`.
+    pub arms: Vec<String>,
+    /// The prefix the arms share (`quickstart-`), or empty.
+    pub prefix: String,
+    /// Short column names, repeated for each arm, after `gen`.
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl CompareTable {
+    /// CSV with one header line (`<experiment>:<column>`).
+    pub fn to_csv(&self) -> String {
+        let mut head = vec!["gen".to_string()];
+        for a in &self.arms {
+            head.extend(
+                COMPARE_COLUMNS
+                    .iter()
+                    .map(|(_, short)| format!("{}{a}:{short}", self.prefix)),
+            );
         }
+        let mut out = head.join(",") + "\n";
+        for r in &self.rows {
+            out += &(r.join(",") + "\n");
+        }
+        out
+    }
+}
+
+pub fn compare_table(arms: &[ArmTable]) -> CompareTable {
+    let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
+    let prefix = common_prefix(&names);
+    let mut header = vec!["gen".to_string()];
+    for _ in arms {
+        header.extend(COMPARE_COLUMNS.iter().map(|(_, short)| short.to_string()));
     }
     let gens = arms.iter().map(|a| a.rows.len()).max().unwrap_or(0);
     let rows = (0..gens)
@@ -173,7 +201,34 @@ pub fn compare_table(arms: &[ArmTable]) -> (Vec<String>, Vec<Vec<String>>) {
             r
         })
         .collect();
-    (header, rows)
+    let labels = names
+        .iter()
+        .map(|n| n[prefix.len()..].to_string())
+        .collect();
+    CompareTable {
+        arms: labels,
+        prefix,
+        header,
+        rows,
+    }
+}
+
+/// The longest common prefix of several names that ends with `-` (none for a single name).
+fn common_prefix(names: &[&str]) -> String {
+    if names.len() < 2 {
+        return String::new();
+    }
+    let first = names[0];
+    let mut end = 0;
+    for (i, c) in first.char_indices() {
+        if names.iter().any(|n| n.get(..=i) != first.get(..=i)) {
+            break;
+        }
+        if c == '-' {
+            end = i + 1;
+        }
+    }
+    first[..end].to_string()
 }
 
 /// Numbers printed for people: 4 significant digits at most.
@@ -190,5 +245,40 @@ fn short_number(s: &str) -> String {
             format!("{x:.digits$}")
         }
         _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compare_strips_the_shared_prefix_and_lines_up_generations() {
+        let cols = CSV_COLUMNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
+        let row = |ppl: &str| {
+            let mut r = vec!["0".to_string(); cols.len()];
+            r[4] = ppl.into();
+            r
+        };
+        let a = ArmTable {
+            name: "qs-replace".into(),
+            rows: vec![row("114.123"), row("169.4")],
+            columns: cols.clone(),
+        };
+        let b = ArmTable {
+            name: "qs-accumulate".into(),
+            rows: vec![row("114.123")],
+            columns: cols,
+        };
+        let t = compare_table(&[a, b]);
+        assert_eq!(t.prefix, "qs-");
+        assert_eq!(t.arms, ["replace", "accumulate"]);
+        assert_eq!(t.rows[0][1], "114.1");
+        assert_eq!(t.rows[1][1 + COMPARE_COLUMNS.len()], "-");
+        assert!(t.to_csv().starts_with("gen,qs-replace:ppl,"));
+        assert_eq!(common_prefix(&["x-a", "y-a"]), "");
     }
 }

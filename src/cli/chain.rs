@@ -4,7 +4,7 @@ use super::{print_table, SizeArgs, DEFAULT_CORPUS, DEFAULT_MODEL};
 use anyhow::Result;
 use collapse_lab::chain::{run_chain, ChainOutcome, ChainSettings};
 use collapse_lab::corpus::policy::Policy;
-use collapse_lab::report::{compare_table, ArmTable};
+use collapse_lab::report::{compare_table, ArmTable, COMPARE_COLUMNS};
 use collapse_lab::spec::{self, Spec};
 use std::path::{Path, PathBuf};
 
@@ -173,16 +173,18 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         .iter()
         .map(|n| ArmTable::read(workdir, n))
         .collect::<Result<Vec<_>, _>>()?;
-    let (header, rows) = compare_table(&arms);
+    let t = compare_table(&arms);
     println!("ppl: perplexity of the human test split (incl. OOV); types: word types written;");
     println!("rare_lost: share of rare human types (count <= 5) never written; rep4: seq-rep-4\n");
-    print_table(&header, &rows);
+    if !t.prefix.is_empty() {
+        println!("{}*", t.prefix);
+    }
+    let groups: Vec<(String, usize)> = std::iter::once((String::new(), 1))
+        .chain(t.arms.iter().map(|a| (a.clone(), COMPARE_COLUMNS.len())))
+        .collect();
+    print_table(&groups, &t.header, &t.rows);
     if let Some(path) = a.csv {
-        let mut out = header.join(",") + "\n";
-        for r in &rows {
-            out += &(r.join(",") + "\n");
-        }
-        collapse_lab::fsutil::write_atomic(&path, out.as_bytes())?;
+        collapse_lab::fsutil::write_atomic(&path, t.to_csv().as_bytes())?;
         println!("\nwrote {}", path.display());
     }
     Ok(())

@@ -84,13 +84,28 @@ pub struct SizeArgs {
     pub train_tokens: Option<usize>,
 }
 
-/// Prints rows as an aligned table.
-pub fn print_table(header: &[String], rows: &[Vec<String>]) {
+/// Prints rows as an aligned table; `groups` (label, number of columns) adds a first header
+/// line that spans column groups.
+pub fn print_table(groups: &[(String, usize)], header: &[String], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.len());
         }
+    }
+    let sep = "  ";
+    if !groups.is_empty() {
+        let mut line = String::new();
+        let mut col = 0;
+        for (label, span) in groups {
+            let w: usize = widths[col..col + span].iter().sum::<usize>() + sep.len() * (span - 1);
+            if col > 0 {
+                line.push_str(sep);
+            }
+            line.push_str(&format!("{label:^w$}"));
+            col += span;
+        }
+        println!("{}", line.trim_end());
     }
     let line = |cells: &[String]| {
         cells
@@ -98,7 +113,7 @@ pub fn print_table(header: &[String], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| format!("{c:>w$}", w = widths[i]))
             .collect::<Vec<_>>()
-            .join("  ")
+            .join(sep)
     };
     println!("{}", line(header));
     for r in rows {
