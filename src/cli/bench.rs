@@ -143,7 +143,7 @@ fn load(input: &Path) -> Result<(Vec<String>, Vec<String>)> {
         if f.len() < 2 {
             continue;
         }
-        let text = source::read_text_file(&input.join("books").join(f[0]))?;
+        let text = source::read_text_file(&input.join(f[0]))?;
         let sentences = sentences(&text);
         match f[1] {
             "train" => train.extend(sentences),
