@@ -3,5 +3,8 @@
 //! are `#[ignore]`d so a user's `cargo test` passes without it; CI runs them with
 //! `--include-ignored` when `../shared` is present.
 
+mod cli;
+mod cli_chain;
+mod cli_errors;
 mod kenlm_reference;
 mod util;
