@@ -96,6 +96,8 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
     let _lock = Lock::acquire(layout.lock_file(), &s.experiment)?;
     check_settings(s, &layout)?;
     layout.remove_stale_temporaries();
+    // chain.json is written once the human corpus is in place (inside `run_with`), so a
+    // typo in --corpus never pins an experiment to settings that cannot run.
     match spec {
         ModelSpec::Ngram { order } => run_with(
             &NgramFamily {
@@ -144,7 +146,7 @@ fn check_settings(s: &ChainSettings, layout: &Layout) -> Result<()> {
             ));
         }
     }
-    fsutil::write_json(&path, s)
+    Ok(())
 }
 
 /// The human corpus split, written once under `corpora/<exp>/human/` and read back after.
@@ -184,6 +186,7 @@ fn prepare_human(s: &ChainSettings, layout: &Layout) -> Result<Human> {
 
 fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result<ChainOutcome> {
     let human = prepare_human(s, layout)?;
+    fsutil::write_json(layout.chain_json(), s)?;
     let reference = HumanReference::new(&human.train);
     let human_named = NamedCorpus {
         name: layout.rel(&layout.human_dir().join("train.jsonl")),

@@ -110,6 +110,9 @@ pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
 }
 
 fn report_chain(o: &ChainOutcome) {
+    if collapse_lab::progress::is_quiet() {
+        return;
+    }
     if !o.skipped.is_empty() {
         eprintln!(
             "{}: generations {:?} were already finished (resumed)",

@@ -78,6 +78,12 @@ pub fn run(c: NgramCommand) -> Result<()> {
             arpa::write_arpa(&model, &out)?;
             pb.finish_and_clear();
             let m = &model.meta;
+            for d in m.discounts.iter().filter_map(|d| d.fallback.as_ref()) {
+                tracing::warn!("{d}; used lmplz's --discount_fallback values D1=0.5 D2=1 D3+=1.5");
+            }
+            if progress::is_quiet() {
+                return Ok(());
+            }
             eprintln!(
                 "{} sentences, {} words, vocabulary {}",
                 m.count.sentences, m.count.words, m.vocab_size

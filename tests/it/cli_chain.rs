@@ -244,10 +244,6 @@ fn resume_after_kill_gives_the_uninterrupted_files() {
     let out = cli(&killed, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("[0, 1") && stderr.contains("already finished"),
-        "{stderr}"
-    );
     cli_ok(&straight, &args);
     assert_same_outputs(&killed, &straight);
     let tmps: Vec<_> = output_files(&killed)
@@ -285,11 +281,6 @@ fn extend_a_finished_chain_and_refuse_other_settings() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("[0, 1, 2] were already finished"),
-        "{stderr}"
     );
     assert!(w.join("evals/ext/gen-03.json").is_file());
     assert_eq!(mtimes(&w), before, "finished generations were rewritten");

@@ -223,10 +223,9 @@ fn ngram_build_missing_input() {
 }
 
 #[test]
-#[ignore = "bug: a chain that fails on its corpus still writes chain.json, so the fixed rerun is refused"]
 fn fixing_a_bad_corpus_path_then_rerunning_works() {
     let tmp = TempDir::new().unwrap();
-    let good = write_corpus(&tmp.path().join("good"), 2, 5, 100, 3);
+    let good = write_corpus(&tmp.path().join("good"), 10, 5, 100, 3);
     let w = tmp.path().join("w");
     bad_input_in(
         &w,
