@@ -527,22 +527,4 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-
-    /// Manual timing check on a large folder: `COLLAPSE_LAB_TIME_DIR=<dir> cargo test --release
-    /// --lib time_folder -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn time_folder() {
-        let Ok(dir) = std::env::var("COLLAPSE_LAB_TIME_DIR") else {
-            return;
-        };
-        let t = std::time::Instant::now();
-        let l = load(&dir).unwrap();
-        let took = t.elapsed();
-        let s = l.corpus.stats();
-        eprintln!(
-            "{} docs, {} tokens, loaded in {took:?}",
-            s.documents, s.tokens
-        );
-    }
 }
