@@ -16,7 +16,7 @@ use super::adjust::Adjusted;
 use super::count::RevKey;
 use super::discount::Discount;
 use super::vocab::BOS;
-use super::{OrderTable, NO_CHILDREN};
+use super::{child_starts, OrderTable};
 use rayon::prelude::*;
 
 /// Builds the trie tables (orders 1..=N) from adjusted counts and discounts.
@@ -79,18 +79,11 @@ pub fn interpolate<const N: usize>(
 
         // Children of order n-1 entries are the groups.
         let prev_len = tables[n - 2].words.len();
-        let mut child_start = vec![NO_CHILDREN; prev_len + 1];
-        let mut next_unset = 0usize;
-        for &(s, _, c) in &groups {
-            while next_unset <= c {
-                child_start[next_unset] = s as u32;
-                next_unset += 1;
-            }
-        }
-        while next_unset <= prev_len {
-            child_start[next_unset] = entries.len() as u32;
-            next_unset += 1;
-        }
+        let child_start = child_starts(
+            prev_len,
+            entries.len(),
+            groups.iter().map(|&(s, _, c)| (s, c)),
+        );
         tables[n - 2].child_start = child_start;
 
         // Probabilities, group by group in parallel (each group writes its own slice).

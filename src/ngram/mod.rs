@@ -28,8 +28,23 @@ use vocab::{encode, Vocab, VocabPolicy};
 /// Highest order supported (KenLM's default build supports 6).
 pub const MAX_ORDER: usize = 8;
 
-/// Marks an unset child pointer while a table is being built.
-pub(crate) const NO_CHILDREN: u32 = u32::MAX;
+/// Child pointers for a table of `parents` entries whose next order has `children` entries,
+/// from `(first child, parent)` pairs in order (repeats allowed): `result[p]..result[p + 1]` is
+/// parent p's range, empty for parents without children.
+pub(crate) fn child_starts(
+    parents: usize,
+    children: usize,
+    pairs: impl IntoIterator<Item = (usize, usize)>,
+) -> Vec<u32> {
+    let mut starts = Vec::with_capacity(parents + 1);
+    for (child, parent) in pairs {
+        while starts.len() <= parent {
+            starts.push(child as u32);
+        }
+    }
+    starts.resize(parents + 1, children as u32);
+    starts
+}
 
 /// One order of the trie.
 #[derive(Clone, Debug, Default, PartialEq)]
