@@ -21,7 +21,7 @@ Generation 0 trains on human text; generation g trains on text that generation g
 it with human text). Every generation is evaluated on held-out human text.
 
 Start here:
-  collapse-lab run                      the quickstart: replace vs accumulate vs mix:0.1, ~2 minutes
+  collapse-lab run                      the quickstart: replace vs accumulate vs mix:0.1, under a minute
   collapse-lab chain --experiment kjv-replace --generations 5 --policy replace
   collapse-lab compare quickstart-replace quickstart-accumulate
 
