@@ -228,19 +228,26 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         let (train, parents) =
             policy::compose(&s.policy, g, &human_named, &named, s.train_tokens, s.seed)?;
         let train_sha = train.sha256();
+        let train_stats = train.stats();
         let mut m = Manifest::new(
             CorpusKind::TrainingMix,
             format!("policy:{}", s.policy),
             &train_sha,
-            train.stats(),
+            train_stats,
         );
         m.generation = Some(g);
         m.policy = Some(s.policy.to_string());
         m.parents = parents;
         m.seed = Some(s.seed);
         fsutil::write_json(layout.train_manifest(g), &m)?;
-        if g == 0 {
-            template0 = Some(train.clone());
+        // Unconditional samples are shaped like generation 0's training set; kept once, and
+        // recomposed once (deterministically) when a resumed run starts past generation 0.
+        if template0.is_none() && s.protocol == Protocol::Unconditional {
+            template0 = Some(if g == 0 {
+                train.clone()
+            } else {
+                policy::compose(&s.policy, 0, &human_named, &[], s.train_tokens, s.seed)?.0
+            });
         }
 
         step("training");
@@ -252,19 +259,15 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         family.save(&model, &layout.checkpoint_dir(g))?;
 
         step("sampling");
-        let template = match (&s.protocol, &template0) {
-            (Protocol::Unconditional, Some(t)) => t.clone(),
-            (Protocol::Unconditional, None) => {
-                policy::compose(&s.policy, 0, &human_named, &[], s.train_tokens, s.seed)?.0
-            }
-            (Protocol::Continue { .. }, _) => human.train.clone(),
-        };
-        let plan = sample_plan(&template, s, g);
+        // Continuation prompts always come from the human training text (Shumailov et al.).
+        let template = template0.as_ref().unwrap_or(&human.train);
+        let plan = sample_plan(template, s, g);
         let mut generated = family.sample(&model, &plan)?;
         for (i, d) in generated.docs.iter_mut().enumerate() {
             d.id = format!("g{g:02}-{i:06}");
         }
-        if generated.stats().tokens == 0 {
+        let generated_stats = generated.stats();
+        if generated_stats.tokens == 0 {
             return Err(Error::invalid(
                 format!("generation {g} wrote no text"),
                 "the model is degenerate; try another seed or a larger corpus",
@@ -272,7 +275,7 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         }
         let sha = generated.write_jsonl(&gen_path)?;
         let ckpt = layout.rel(&layout.checkpoint_dir(g));
-        let mut gm = Manifest::new(CorpusKind::Generated, &ckpt, &sha, generated.stats());
+        let mut gm = Manifest::new(CorpusKind::Generated, &ckpt, &sha, generated_stats);
         gm.generation = Some(g);
         gm.parent_model = Some(ckpt);
         gm.sampling = Some(serde_json::to_value(&plan.settings).expect("serializable"));
@@ -290,7 +293,7 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
             model: s.model.clone(),
             train: TrainSummary {
                 documents: train.len(),
-                tokens: train.stats().tokens,
+                tokens: train_stats.tokens,
                 sha256: train_sha,
             },
             test,

@@ -67,10 +67,6 @@ pub enum Error {
     /// A setting that cannot work (e.g. `--generations 0`); `hint` says what would.
     #[error("{what}")]
     Invalid { what: String, hint: String },
-
-    /// A run stopped on purpose (Ctrl-C, or a test's kill switch); what is finished stays.
-    #[error("interrupted: {what}")]
-    Interrupted { what: String },
 }
 
 impl Error {
@@ -100,7 +96,6 @@ impl Error {
                 "wait for the other run to finish, or use another --experiment name".into()
             }
             Error::Invalid { hint, .. } => hint.clone(),
-            Error::Interrupted { .. } => "rerun the same command to resume".into(),
         }
     }
 
