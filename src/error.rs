@@ -64,6 +64,17 @@ pub enum Error {
     #[error("experiment `{name}` is already running (lock held on {path})")]
     Locked { name: String, path: PathBuf },
 
+    /// A tensor operation failed (shape, device or dtype): a bug or a damaged checkpoint.
+    #[error("tensor error: {0}")]
+    Tensor(#[from] candle_core::Error),
+
+    #[error("tokenizer: {what}")]
+    Tokenizer { what: String },
+
+    /// Training diverged; the last good checkpoint is kept.
+    #[error("training diverged: loss is {loss} at step {step}")]
+    Diverged { step: u64, loss: f32 },
+
     /// A setting that cannot work (e.g. `--generations 0`); `hint` says what would.
     #[error("{what}")]
     Invalid { what: String, hint: String },
@@ -82,7 +93,7 @@ impl Error {
                 "use a larger corpus or smaller --valid-frac/--test-frac".into()
             }
             Error::BadArpa { .. } => "rebuild the model with `collapse-lab ngram build`".into(),
-            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3)".into(),
+            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3) or gpt:<preset> (nano, tiny, small, gpt2)".into(),
             Error::UnknownPolicy { .. } => {
                 "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample".into()
             }
@@ -94,6 +105,13 @@ impl Error {
             Error::NotWritable { .. } => "choose a writable --workdir".into(),
             Error::Locked { .. } => {
                 "wait for the other run to finish, or use another --experiment name".into()
+            }
+            Error::Tensor(_) => {
+                "if a checkpoint was loaded, it may be damaged or of another shape; delete it and rerun".into()
+            }
+            Error::Tokenizer { .. } => "delete the tokenizer.json and rerun to retrain it".into(),
+            Error::Diverged { .. } => {
+                "lower the learning rate (--lr) or raise warmup; rerunning resumes from the last good checkpoint".into()
             }
             Error::Invalid { hint, .. } => hint.clone(),
         }

@@ -1,0 +1,342 @@
+//! GPT-2 (Radford et al. 2019) in candle, read bottom-up: Conv1D, attention, MLP, block, model.
+//!
+//! Tensor names are Hugging Face's `GPT2LMHeadModel` names (`transformer.h.0.attn.c_attn.weight`
+//! ...), and, as there, the linear layers are `Conv1D`s whose weights are stored (in, out):
+//! the transpose of `torch.nn.Linear`. Our checkpoints therefore load in `transformers`
+//! unchanged and Hub GPT-2 checkpoints load here. The output head is tied to the token
+//! embedding (`lm_head.weight` = `transformer.wte.weight`, not stored).
+//!
+//! Everything here is differentiable: layer norm and softmax come from [`crate::nn::ops`],
+//! since candle-nn's fused versions have no backward pass.
+
+use super::config::Config;
+use crate::nn::ops;
+use crate::rng::Rng;
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// Dropout with our own seeded generator (candle's CPU generator cannot be seeded), so a
+/// resumed training run draws the same masks as an uninterrupted one.
+pub struct Dropout<'a> {
+    pub rng: &'a mut Rng,
+}
+
+impl Dropout<'_> {
+    fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let scale = (1.0 / (1.0 - p)) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if self.rng.next_f64() < p { 0.0 } else { scale })
+            .collect();
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+    }
+}
+
+fn dropout(x: Tensor, p: f64, drop: &mut Option<Dropout>) -> Result<Tensor> {
+    match drop {
+        Some(d) => d.apply(&x, p),
+        None => Ok(x),
+    }
+}
+
+/// GPT-2's linear layer: `y = x W + b` with `W` stored (in, out).
+pub struct Conv1D {
+    weight: Tensor, // (in, out)
+    bias: Tensor,   // (out,)
+}
+
+impl Conv1D {
+    pub fn load(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
+        Ok(Conv1D {
+            weight: vb.get((n_in, n_out), "weight")?,
+            bias: vb.get(n_out, "bias")?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let y = x.reshape((b * t, c))?.matmul(&self.weight)?; // (b*t, out)
+        y.broadcast_add(&self.bias)?.reshape((b, t, ()))
+    }
+}
+
+/// Layer norm with learned scale and shift (`ln_1`, `ln_2`, `ln_f`).
+pub struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    pub fn load(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
+        Ok(Norm {
+            weight: vb.get(n, "weight")?,
+            bias: vb.get(n, "bias")?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+/// Keys and values of every layer for the positions seen so far, for generation.
+#[derive(Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>, // per layer: (b, h, len, d) each
+    /// Positions already in the cache (the next token's position).
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new(n_layer: usize) -> Self {
+        KvCache {
+            layers: vec![None; n_layer],
+            len: 0,
+        }
+    }
+
+    /// Keeps batch rows `rows` (in that order): how beam search follows its surviving beams.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.index_select(rows, 0)?;
+            *v = v.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Causal self-attention with `n_head` heads.
+pub struct Attention {
+    c_attn: Conv1D,
+    c_proj: Conv1D,
+    n_head: usize,
+    scale: f64,
+    attn_pdrop: f64,
+    resid_pdrop: f64,
+}
+
+impl Attention {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let c = cfg.n_embd;
+        let scale = if cfg.scale_attn_weights {
+            1.0 / (cfg.head_dim() as f64).sqrt()
+        } else {
+            1.0
+        };
+        Ok(Attention {
+            c_attn: Conv1D::load(vb.pp("c_attn"), c, 3 * c)?,
+            c_proj: Conv1D::load(vb.pp("c_proj"), c, c)?,
+            n_head: cfg.n_head,
+            scale,
+            attn_pdrop: cfg.attn_pdrop,
+            resid_pdrop: cfg.resid_pdrop,
+        })
+    }
+
+    /// `x` (b, t, c); `mask` (t, T) additive, `None` when t == 1; `cache` holds earlier k, v.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        drop: &mut Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let (h, d) = (self.n_head, c / self.n_head);
+        let qkv = self.c_attn.forward(x)?; // (b, t, 3c)
+        let heads = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * c, c)?
+                .reshape((b, t, h, d))?
+                .transpose(1, 2)?
+                .contiguous() // (b, h, t, d)
+        };
+        let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?; // (b, h, T, d)
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let mut att = (q.matmul(&k.t()?)? * self.scale)?; // (b, h, t, T)
+        if let Some(m) = mask {
+            att = att.broadcast_add(m)?;
+        }
+        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
+        let y = att.matmul(&v)?; // (b, h, t, d)
+        let y = y.transpose(1, 2)?.reshape((b, t, c))?; // (b, t, c)
+        dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop)
+    }
+}
+
+/// The feed-forward part: Conv1D up, GELU, Conv1D down.
+pub struct Mlp {
+    c_fc: Conv1D,
+    c_proj: Conv1D,
+    exact_gelu: bool,
+    resid_pdrop: f64,
+}
+
+impl Mlp {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        Ok(Mlp {
+            c_fc: Conv1D::load(vb.pp("c_fc"), cfg.n_embd, cfg.inner())?,
+            c_proj: Conv1D::load(vb.pp("c_proj"), cfg.inner(), cfg.n_embd)?,
+            exact_gelu: cfg.activation_function == "gelu",
+            resid_pdrop: cfg.resid_pdrop,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, drop: &mut Option<Dropout>) -> Result<Tensor> {
+        let hidden = ops::gelu(&self.c_fc.forward(x)?, self.exact_gelu)?; // (b, t, 4c)
+        dropout(self.c_proj.forward(&hidden)?, self.resid_pdrop, drop)
+    }
+}
+
+/// A pre-LayerNorm transformer block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+pub struct Block {
+    ln_1: Norm,
+    attn: Attention,
+    ln_2: Norm,
+    mlp: Mlp,
+}
+
+impl Block {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let eps = cfg.layer_norm_epsilon;
+        Ok(Block {
+            ln_1: Norm::load(vb.pp("ln_1"), cfg.n_embd, eps)?,
+            attn: Attention::load(vb.pp("attn"), cfg)?,
+            ln_2: Norm::load(vb.pp("ln_2"), cfg.n_embd, eps)?,
+            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        drop: &mut Option<Dropout>,
+    ) -> Result<Tensor> {
+        let x = (x + self
+            .attn
+            .forward(&self.ln_1.forward(x)?, mask, cache, drop)?)?;
+        &x + self.mlp.forward(&self.ln_2.forward(&x)?, drop)?
+    }
+}
+
+/// `GPT2LMHeadModel`: embeddings, blocks, final norm, tied output head.
+pub struct Gpt2 {
+    wte: Tensor, // (vocab, c)
+    wpe: Tensor, // (n_positions, c)
+    h: Vec<Block>,
+    ln_f: Norm,
+    pub cfg: Config,
+}
+
+impl Gpt2 {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let vt = vb.pp("transformer");
+        let h = (0..cfg.n_layer)
+            .map(|i| Block::load(vt.pp("h").pp(i), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Gpt2 {
+            wte: vt.pp("wte").get((cfg.vocab_size, cfg.n_embd), "weight")?,
+            wpe: vt.pp("wpe").get((cfg.n_positions, cfg.n_embd), "weight")?,
+            h,
+            ln_f: Norm::load(vt.pp("ln_f"), cfg.n_embd, cfg.layer_norm_epsilon)?,
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.wte.device()
+    }
+
+    /// Logits (b, t, vocab) for token ids (b, t). With a cache, the ids continue the cached
+    /// positions and the cache is extended; with `drop`, dropout is applied (training).
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        drop: Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let h = self.hidden(ids, cache, drop)?; // (b, t, c)
+        let logits = h
+            .reshape((b * t, self.cfg.n_embd))?
+            .matmul(&self.wte.t()?)?; // (b*t, v)
+        logits.reshape((b, t, self.cfg.vocab_size))
+    }
+
+    /// The final hidden states (b, t, c), before the output head.
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        mut drop: Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        if past + t > self.cfg.n_positions {
+            candle_core::bail!(
+                "{} positions exceed the context length {}",
+                past + t,
+                self.cfg.n_positions
+            );
+        }
+        let pos = Tensor::arange(past as u32, (past + t) as u32, self.device())?;
+        let tok = self
+            .wte
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, ()))?;
+        let x = tok.broadcast_add(&self.wpe.index_select(&pos, 0)?)?; // (b, t, c)
+        let mut x = dropout(x, self.cfg.embd_pdrop, &mut drop)?;
+        let mask = if t > 1 {
+            Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?)
+        } else {
+            None
+        };
+        for (i, block) in self.h.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = block.forward(&x, mask.as_ref(), slot, &mut drop)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        self.ln_f.forward(&x)
+    }
+}
+
+/// Additive mask (t, past + t): 0 where query i may see key j (j <= past + i), -inf elsewhere.
+fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let m: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(m, (t, total), dev)
+}
+
+/// Mean next-token cross-entropy of a batch of blocks (b, t+1): inputs are the first t ids,
+/// targets the last t.
+pub fn block_loss(model: &Gpt2, blocks: &Tensor, drop: Option<Dropout>) -> Result<Tensor> {
+    let t = blocks.dim(1)? - 1;
+    let input = blocks.narrow(1, 0, t)?;
+    let target = blocks.narrow(1, 1, t)?.flatten_all()?;
+    let logits = model.forward(&input, None, drop)?; // (b, t, v)
+    let logits = logits.flatten_to(1)?.to_dtype(DType::F32)?; // (b*t, v)
+    ops::cross_entropy(&logits, &target)
+}

@@ -1,0 +1,10 @@
+//! What candle-nn lacks for training: differentiable normalisation and softmax, AdamW with
+//! parameter groups and clipping, learning-rate schedules.
+//!
+//! Why our own: in candle-nn 0.11 `LayerNorm::forward`, `ops::layer_norm`,
+//! `ops::softmax_last_dim` and `rms_norm` are fused kernels with no backward pass, so
+//! gradients silently stop at them (candle issues #2168, #3011, #3569, #3752). The versions
+//! here are built from ops that candle differentiates, and a test checks that every parameter
+//! of the GPT gets a gradient.
+
+pub mod ops;

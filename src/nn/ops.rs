@@ -1,0 +1,126 @@
+//! Differentiable building blocks, each made of ops candle knows how to differentiate.
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`,
+/// with the biased variance (as PyTorch). Differentiable in `x`, `w` and `b`.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?; // (.., 1)
+    let xc = x.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
+    xn.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// Softmax over the last dimension. The row maximum is detached: softmax does not depend on
+/// it, and leaving it out of the graph saves a backward op.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// Log-softmax over the last dimension (max detached, as in [`softmax_last_dim`]).
+pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let diff = x.broadcast_sub(&max)?;
+    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    diff.broadcast_sub(&lse)
+}
+
+/// Mean cross-entropy of `logits` (n, v) against `targets` (n,) u32, natural log.
+pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let n = targets.dim(0)?;
+    let lp = log_softmax_last_dim(logits)?; // (n, v)
+    let picked = lp.gather(&targets.unsqueeze(1)?, 1)?; // (n, 1)
+    picked.sum_all()?.affine(-1.0 / n as f64, 0.0)
+}
+
+/// Per-position log-probabilities of `targets` (n,) under `logits` (n, v), as f32 (n,).
+pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let lp = log_softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
+    lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)
+}
+
+/// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
+pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
+    if exact {
+        x.gelu_erf()
+    } else {
+        x.gelu()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_hand_computation_and_differentiates() {
+        let dev = Device::Cpu;
+        let x = Var::new(&[[1f32, 2., 3., 6.]], &dev).unwrap();
+        let w = Var::new(&[1f32, 1., 2., 1.], &dev).unwrap();
+        let b = Var::new(&[0f32, 0., 0., 1.], &dev).unwrap();
+        let y = layer_norm(&x, &w, &b, 0.0).unwrap();
+        // mean 3, var (4+1+0+9)/4 = 3.5
+        let s = 3.5f32.sqrt();
+        close(
+            &y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            &[-2. / s, -1. / s, 0., 3. / s + 1.],
+            1e-6,
+        );
+        let g = y.sum_all().unwrap().backward().unwrap();
+        // d/db of sum = 1 each; d/dw = normalised x.
+        close(
+            &g.get(&b).unwrap().to_vec1::<f32>().unwrap(),
+            &[1.; 4],
+            1e-6,
+        );
+        close(
+            &g.get(&w).unwrap().to_vec1::<f32>().unwrap(),
+            &[-2. / s, -1. / s, 0., 3. / s],
+            1e-6,
+        );
+        assert!(g.get(&x).is_some());
+    }
+
+    #[test]
+    fn softmax_and_cross_entropy_have_gradients() {
+        let dev = Device::Cpu;
+        let z = Var::new(&[[0f32, (2f32).ln()]], &dev).unwrap();
+        let p = softmax_last_dim(&z).unwrap();
+        close(
+            &p.flatten_all().unwrap().to_vec1().unwrap(),
+            &[1. / 3., 2. / 3.],
+            1e-6,
+        );
+        let t = Tensor::new(&[1u32], &dev).unwrap();
+        let loss = cross_entropy(&z, &t).unwrap();
+        close(&[loss.to_scalar::<f32>().unwrap()], &[(1.5f32).ln()], 1e-6);
+        // dL/dz = softmax - onehot
+        let g = loss.backward().unwrap();
+        close(
+            &g.get(&z).unwrap().flatten_all().unwrap().to_vec1().unwrap(),
+            &[1. / 3., -1. / 3.],
+            1e-6,
+        );
+        let g2 = p.sum_all().unwrap().backward().unwrap();
+        close(
+            &g2.get(&z)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap(),
+            &[0., 0.],
+            1e-6,
+        );
+    }
+}
