@@ -7,4 +7,5 @@
 //! here are built from ops that candle differentiates, and a test checks that every parameter
 //! of the GPT gets a gradient.
 
+pub mod adamw;
 pub mod ops;
