@@ -2,8 +2,11 @@
 //! tokenizer, training and generation.
 
 pub mod config;
+pub mod data;
 pub mod model;
 pub mod params;
+pub mod settings;
+pub mod train;
 
 #[cfg(test)]
 mod model_tests;

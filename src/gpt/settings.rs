@@ -1,0 +1,93 @@
+//! Every setting of a GPT generation, with its default and the reason for it, in one place.
+//!
+//! The whole struct is saved in the chain's `chain.json` and in every checkpoint, so a rerun
+//! with other settings is refused rather than silently mixing two experiments.
+
+use crate::nn::adamw::AdamWConfig;
+use serde::{Deserialize, Serialize};
+
+/// Model size, training and generation settings of a GPT chain (`--model gpt:<preset>`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GptSettings {
+    /// BPE vocabulary, trained on generation 0's human text and fixed for the chain.
+    pub vocab_size: usize,
+    /// Overrides of the preset's shape (`None`: the preset's value).
+    pub n_layer: Option<usize>,
+    pub n_head: Option<usize>,
+    pub n_embd: Option<usize>,
+    /// Context length (positions).
+    pub context: Option<usize>,
+    /// Dropout on embeddings, attention and residuals; 0 for one-pass pretraining (nanoGPT).
+    pub dropout: f64,
+
+    /// Sequences per optimizer step; 16 × 128 tokens is a stable small-model batch.
+    pub batch_size: usize,
+    /// Sequences per forward/backward pass; the rest is gradient accumulation (memory).
+    pub micro_batch: usize,
+    /// Passes over the generation's training tokens (Gerstgrasser et al. train a fixed
+    /// budget; two passes over a small corpus let a tiny model learn it).
+    pub epochs: f64,
+    /// Stop after this many optimizer steps even if epochs remain.
+    pub max_steps: Option<u64>,
+    /// Peak learning rate: 1e-3 suits models this small (nanoGPT's shakespeare-char).
+    pub lr: f64,
+    /// Final learning rate as a fraction of the peak (cosine decay floor, Chinchilla: 10%).
+    pub min_lr_frac: f64,
+    /// Warmup as a fraction of the optimizer steps.
+    pub warmup_frac: f64,
+    pub adamw: AdamWConfig,
+    /// Global gradient-norm clip (GPT-2/3 use 1.0).
+    pub grad_clip: f64,
+    /// Share of the training blocks held out to pick the best checkpoint. Held out from the
+    /// generation's own training text: model selection never peeks at human test text.
+    pub valid_frac: f64,
+    /// Validate (and maybe keep the best weights) this often, in optimizer steps.
+    pub eval_every: u64,
+    /// Write a resumable checkpoint this often, in optimizer steps.
+    pub checkpoint_every: u64,
+
+    /// Sampling: top-k and top-p (None: the full distribution, as the collapse papers sample;
+    /// the chain's `--temperature` applies).
+    pub top_k: Option<usize>,
+    pub top_p: Option<f64>,
+    /// Beam search width for the continue protocol (1: sampling). Shumailov et al. use 5.
+    pub num_beams: usize,
+    /// CTRL repetition penalty for beam search (1.0: none).
+    pub repetition_penalty: f64,
+    /// Documents generated together (batch rows).
+    pub gen_batch: usize,
+    /// `cpu` or `cuda` (`cuda:N`); CUDA needs a build with `--features cuda`.
+    pub device: String,
+}
+
+impl Default for GptSettings {
+    fn default() -> Self {
+        GptSettings {
+            vocab_size: crate::gpt::config::DEFAULT_VOCAB_SIZE,
+            n_layer: None,
+            n_head: None,
+            n_embd: None,
+            context: None,
+            dropout: 0.0,
+            batch_size: 16,
+            micro_batch: 16,
+            epochs: 2.0,
+            max_steps: None,
+            lr: 1e-3,
+            min_lr_frac: 0.1,
+            warmup_frac: 0.05,
+            adamw: AdamWConfig::default(),
+            grad_clip: 1.0,
+            valid_frac: 0.05,
+            eval_every: 100,
+            checkpoint_every: 50,
+            top_k: None,
+            top_p: None,
+            num_beams: 1,
+            repetition_penalty: 1.0,
+            gen_batch: 32,
+            device: "cpu".into(),
+        }
+    }
+}
