@@ -1,4 +1,5 @@
-//! `bench ngram`: estimator, ARPA, query and sampling speed on real data.
+//! `bench ngram`: estimator, ARPA, query and sampling speed on real data (the GPT benches are
+//! in `bench_gpt`).
 //!
 //! Reference point (issue #2): KenLM `lmplz -o 5` builds the gutenberg train split of
 //! ../shared (one sentence per line, ~4.9M words) in about 9 s wall on this 2-core machine,
@@ -32,16 +33,33 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000_000)]
         sample_words: usize,
     },
+    /// GPT training speed (random init, random tokens): forward, backward, clipping, AdamW
+    #[command(
+        after_help = "Example:\n  collapse-lab bench gpt-train --preset tiny --compare-torch .venv/bin/python"
+    )]
+    GptTrain(super::bench_gpt::GptBenchArgs),
+    /// GPT generation speed with the KV cache (batched sampling)
+    #[command(
+        after_help = "Example:\n  collapse-lab bench gpt-generate --preset tiny --compare-torch .venv/bin/python"
+    )]
+    GptGenerate(super::bench_gpt::GenerateArgs),
 }
 
 pub fn run(c: BenchCommand) -> Result<()> {
-    let BenchCommand::Ngram {
-        input,
-        order,
-        arpa: arpa_out,
-        sample_words,
-    } = c;
-    let (train, test) = load(&input)?;
+    match c {
+        BenchCommand::Ngram {
+            input,
+            order,
+            arpa,
+            sample_words,
+        } => ngram(&input, order, arpa, sample_words),
+        BenchCommand::GptTrain(a) => super::bench_gpt::train(a),
+        BenchCommand::GptGenerate(a) => super::bench_gpt::generate(a),
+    }
+}
+
+fn ngram(input: &Path, order: usize, arpa_out: Option<PathBuf>, sample_words: usize) -> Result<()> {
+    let (train, test) = load(input)?;
     let words: usize = train
         .par_iter()
         .map(|l| collapse_lab::tokenize::count_words(l))

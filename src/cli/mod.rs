@@ -2,8 +2,10 @@
 //! prints tables for people.
 
 mod bench;
+mod bench_gpt;
 mod chain;
 mod corpus;
+mod gpt_args;
 mod ngram;
 
 use clap::{Parser, Subcommand};
@@ -82,6 +84,10 @@ pub struct SizeArgs {
     /// At most this many words of training text per generation (a smoke run is one line)
     #[arg(long, value_name = "N")]
     pub train_tokens: Option<usize>,
+    /// Use only about this many words of the human training split (a smaller human corpus;
+    /// unlike --train-tokens it lets accumulate grow)
+    #[arg(long, value_name = "N")]
+    pub human_tokens: Option<usize>,
 }
 
 /// Prints rows as an aligned table; `groups` (label, number of columns) adds a first header
