@@ -6,5 +6,6 @@
 mod cli;
 mod cli_chain;
 mod cli_errors;
+mod gpt_reference;
 mod kenlm_reference;
 mod util;
