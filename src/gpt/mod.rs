@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod model;
 pub mod params;
+pub mod tokenizer;
 pub mod settings;
 pub mod train;
 
