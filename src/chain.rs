@@ -14,8 +14,9 @@ use crate::corpus::{source, split, Corpus};
 use crate::error::{Error, Result};
 use crate::eval::corpus_metrics::{corpus_metrics, HumanReference};
 use crate::eval::perplexity::perplexity;
-use crate::family::{Family, ModelSpec, NgramFamily, SamplePlan};
+use crate::family::{Family, GptFamily, ModelSpec, NgramFamily, SamplePlan, TrainCtx};
 use crate::fsutil::{self, Lock};
+use crate::gpt::settings::GptSettings;
 use crate::layout::Layout;
 use crate::ngram::sample::{Protocol, SampleSettings};
 use crate::report::{self, GenerationEval, TrainSummary};
@@ -43,9 +44,17 @@ pub struct ChainSettings {
     pub sample_tokens: Option<usize>,
     /// Cap on the words one generation trains on.
     pub train_tokens: Option<usize>,
+    /// Use only about this many words of the human training split (whole documents drawn by
+    /// the seed): a small human corpus, so that `accumulate` can grow (a `--train-tokens` cap
+    /// would turn it into `accumulate-subsample`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_tokens: Option<usize>,
     pub temperature: f64,
     pub protocol: Protocol,
     pub max_line_words: usize,
+    /// Size, training and generation settings of `gpt:` models (absent for n-grams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpt: Option<GptSettings>,
 }
 
 impl ChainSettings {
@@ -67,6 +76,7 @@ impl ChainSettings {
         for (what, v) in [
             ("--sample-tokens", self.sample_tokens),
             ("--train-tokens", self.train_tokens),
+            ("--human-tokens", self.human_tokens),
         ] {
             if v == Some(0) {
                 return Err(Error::invalid(
@@ -104,6 +114,11 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
                 order,
                 min_count: s.min_count,
             },
+            s,
+            &layout,
+        ),
+        ModelSpec::Gpt { preset } => run_with(
+            &GptFamily::new(&preset, s.gpt.clone().unwrap_or_default())?,
             s,
             &layout,
         ),
@@ -160,7 +175,11 @@ fn prepare_human(s: &ChainSettings, layout: &Layout) -> Result<Human> {
     let dir = layout.human_dir();
     if !dir.join("test.manifest.json").exists() {
         let loaded = source::load(&s.corpus)?;
-        let sp = split::split(&loaded.corpus, s.valid_frac, s.test_frac, s.seed, &s.corpus)?;
+        let mut sp = split::split(&loaded.corpus, s.valid_frac, s.test_frac, s.seed, &s.corpus)?;
+        if let Some(n) = s.human_tokens {
+            let mut rng = Rng::derive(s.seed, "human-tokens", 0);
+            sp.train = policy::subsample(&sp.train, n, &mut rng);
+        }
         split::write_split(&dir, &loaded.source, s.seed, &sp)?;
     }
     let read = |name: &str| -> Result<(Corpus, String)> {
@@ -254,9 +273,22 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         if g > 0 && first.is_none() {
             first = Some(family.load(&layout.checkpoint_dir(0))?);
         }
-        let model = family.train(&train, first.as_ref())?;
-        step("saving checkpoint");
-        family.save(&model, &layout.checkpoint_dir(g))?;
+        let ckpt_dir = layout.checkpoint_dir(g);
+        // A checkpoint saved before a crash is reused: training is the expensive step.
+        let model = if family.is_saved(&ckpt_dir) {
+            family.load(&ckpt_dir)?
+        } else {
+            let ctx = TrainCtx {
+                dir: &ckpt_dir,
+                generation: g,
+                seed: s.seed,
+                label: format!("{} gen {g}", s.experiment),
+            };
+            let model = family.train(&train, first.as_ref(), &ctx)?;
+            step("saving checkpoint");
+            family.save(&model, &ckpt_dir)?;
+            model
+        };
 
         step("sampling");
         // Continuation prompts always come from the human training text (Shumailov et al.).
@@ -283,10 +315,10 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         fsutil::write_json(layout.generated_manifest(g), &gm)?;
 
         step("evaluating");
-        let test = perplexity(&family.score(&model, &human.test));
+        let test = perplexity(&family.score(&model, &human.test)?);
         let metrics = corpus_metrics(&generated, &reference);
         let judge = first.as_ref().unwrap_or(&model);
-        let under_first = perplexity(&family.score(judge, &generated));
+        let under_first = perplexity(&family.score(judge, &generated)?);
         let eval = GenerationEval {
             generation: g,
             policy: s.policy.to_string(),

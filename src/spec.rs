@@ -7,6 +7,7 @@
 use crate::chain::ChainSettings;
 use crate::corpus::policy::Policy;
 use crate::error::{Error, Result};
+use crate::gpt::settings::GptSettings;
 use crate::ngram::sample::Protocol;
 use serde::Deserialize;
 use std::path::Path;
@@ -65,9 +66,12 @@ pub struct Spec {
     pub min_count: Option<u32>,
     pub sample_tokens: Option<usize>,
     pub train_tokens: Option<usize>,
+    pub human_tokens: Option<usize>,
     pub temperature: Option<f64>,
     pub protocol: Option<String>,
     pub max_line_words: Option<usize>,
+    /// Settings of `gpt:` models (a `[gpt]` table; see `GptSettings` for keys and defaults).
+    pub gpt: Option<GptSettings>,
 }
 
 impl Spec {
@@ -114,9 +118,11 @@ impl Spec {
                     min_count: self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
                     sample_tokens: self.sample_tokens,
                     train_tokens: self.train_tokens,
+                    human_tokens: self.human_tokens,
                     temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
                     protocol: protocol.clone(),
                     max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
+                    gpt: self.gpt.clone(),
                 })
             })
             .collect()

@@ -1,5 +1,6 @@
 //! `run`, `chain` and `compare`.
 
+use super::gpt_args::GptArgs;
 use super::{print_table, SizeArgs, DEFAULT_CORPUS, DEFAULT_MODEL};
 use anyhow::Result;
 use collapse_lab::chain::{run_chain, ChainOutcome, ChainSettings};
@@ -21,13 +22,16 @@ pub struct RunArgs {
     pub generations: Option<u32>,
     #[command(flatten)]
     pub sizes: SizeArgs,
+    #[command(flatten)]
+    pub gpt: GptArgs,
 }
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 collapse-lab chain --experiment kjv-replace --generations 10 --policy replace\n  \
 collapse-lab chain --experiment gb-mix --corpus ../shared/corpora/gutenberg/books --model ngram:5 --policy mix:0.1\n  \
-collapse-lab chain --experiment smoke --generations 2 --train-tokens 20000 --sample-tokens 5000\n\n\
+collapse-lab chain --experiment smoke --generations 2 --train-tokens 20000 --sample-tokens 5000\n  \
+collapse-lab chain --experiment gpt-smoke --model gpt:tiny --generations 2 --train-tokens 20000 --sample-tokens 5000\n\n\
 Rerunning the same command resumes after the last finished generation; a larger --generations extends the chain.")]
 pub struct ChainArgs {
     /// Name of the experiment (directory name under corpora/, checkpoints/, evals/)
@@ -36,7 +40,8 @@ pub struct ChainArgs {
     /// Human corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, or a folder of text files
     #[arg(long, default_value = DEFAULT_CORPUS, value_name = "SRC")]
     pub corpus: String,
-    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8)
+    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or
+    /// gpt:PRESET (a GPT-2 trained from scratch: nano, tiny, small, gpt2, or a config.json)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]
     pub model: String,
     /// Number of generations (generation 0 trains on human text)
@@ -69,6 +74,8 @@ pub struct ChainArgs {
     /// Generated lines longer than this are ended
     #[arg(long, default_value_t = spec::DEFAULT_MAX_LINE_WORDS, value_name = "N")]
     pub max_line_words: usize,
+    #[command(flatten)]
+    pub gpt: GptArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -82,7 +89,9 @@ pub struct CompareArgs {
 }
 
 pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
+    let gpt = a.gpt.for_model(&a.model, None)?;
     let settings = ChainSettings {
+        gpt,
         policy: a.policy.parse::<Policy>()?,
         protocol: spec::parse_protocol(&a.protocol)?,
         experiment: a.experiment,
@@ -95,6 +104,7 @@ pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
         min_count: a.min_count,
         sample_tokens: a.sizes.sample_tokens,
         train_tokens: a.sizes.train_tokens,
+        human_tokens: a.sizes.human_tokens,
         temperature: a.temperature,
         max_line_words: a.max_line_words,
     };
@@ -140,6 +150,14 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
     if a.sizes.train_tokens.is_some() {
         spec.train_tokens = a.sizes.train_tokens;
     }
+    if a.sizes.human_tokens.is_some() {
+        spec.human_tokens = a.sizes.human_tokens;
+    }
+    let model = spec
+        .model
+        .clone()
+        .unwrap_or_else(|| spec::DEFAULT_MODEL.into());
+    spec.gpt = a.gpt.for_model(&model, spec.gpt.take())?;
     let arms = spec.arms()?;
     let started = std::time::Instant::now();
     for arm in &arms {

@@ -4,12 +4,16 @@
 //! a family to train, save, sample and score, and evaluates what comes back. Eval works on
 //! [`Scores`] and corpora only, so every metric serves every family.
 
+pub mod gpt;
+pub mod ngram;
+
+pub use gpt::GptFamily;
+pub use ngram::NgramFamily;
+
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::eval::Scores;
-use crate::ngram::sample::{SampleSettings, Sampler};
-use crate::ngram::vocab::VocabPolicy;
-use crate::ngram::{self, arpa, BuildOptions, NgramModel};
+use crate::ngram::sample::SampleSettings;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -17,7 +21,13 @@ use std::str::FromStr;
 /// Which model family and size, as written on the command line (`ngram:3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelSpec {
-    Ngram { order: usize },
+    Ngram {
+        order: usize,
+    },
+    /// `gpt:<preset>` (nano, tiny, small, gpt2) or `gpt:<path to a config.json>`.
+    Gpt {
+        preset: String,
+    },
 }
 
 impl FromStr for ModelSpec {
@@ -30,13 +40,25 @@ impl FromStr for ModelSpec {
         match family {
             "ngram" => {
                 let order: usize = arg.parse().map_err(|_| unknown())?;
-                if order == 0 || order > ngram::MAX_ORDER {
+                if order == 0 || order > crate::ngram::MAX_ORDER {
                     return Err(Error::invalid(
                         format!("n-gram order {order} is not supported"),
-                        format!("use ngram:1 to ngram:{}", ngram::MAX_ORDER),
+                        format!("use ngram:1 to ngram:{}", crate::ngram::MAX_ORDER),
                     ));
                 }
                 Ok(ModelSpec::Ngram { order })
+            }
+            "gpt" => {
+                let known = crate::gpt::config::PRESETS.iter().any(|p| p.name == arg);
+                if !known && !arg.ends_with(".json") {
+                    let names: Vec<&str> =
+                        crate::gpt::config::PRESETS.iter().map(|p| p.name).collect();
+                    return Err(Error::invalid(
+                        format!("unknown GPT preset `{arg}`"),
+                        format!("use gpt:{} or gpt:<config.json>", names.join(", gpt:")),
+                    ));
+                }
+                Ok(ModelSpec::Gpt { preset: arg.into() })
             }
             _ => Err(unknown()),
         }
@@ -47,6 +69,7 @@ impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModelSpec::Ngram { order } => write!(f, "ngram:{order}"),
+            ModelSpec::Gpt { preset } => write!(f, "gpt:{preset}"),
         }
     }
 }
@@ -59,79 +82,37 @@ pub struct SamplePlan<'a> {
     pub settings: SampleSettings,
 }
 
+/// Where one generation's training happens.
+pub struct TrainCtx<'a> {
+    /// The generation's checkpoint folder; families keep resumable state there.
+    pub dir: &'a Path,
+    pub generation: u32,
+    /// The chain's seed; families derive their own streams from (seed, generation).
+    pub seed: u64,
+    /// For progress bars: `<experiment> gen <g>`.
+    pub label: String,
+}
+
 /// What the chain needs from a model family.
 pub trait Family {
     type Model;
     /// Trains generation `g`'s model. `first` is generation 0's model (`None` while training
     /// it): families that fix their vocabulary or tokenizer at generation 0 take it from there.
-    fn train(&self, corpus: &Corpus, first: Option<&Self::Model>) -> Result<Self::Model>;
+    fn train(
+        &self,
+        corpus: &Corpus,
+        first: Option<&Self::Model>,
+        ctx: &TrainCtx,
+    ) -> Result<Self::Model>;
     fn sample(&self, model: &Self::Model, plan: &SamplePlan) -> Result<Corpus>;
-    fn score(&self, model: &Self::Model, text: &Corpus) -> Scores;
+    fn score(&self, model: &Self::Model, text: &Corpus) -> Result<Scores>;
+    /// Writes the model to `dir`; the file [`Family::is_saved`] looks for is written last.
     fn save(&self, model: &Self::Model, dir: &Path) -> Result<()>;
     fn load(&self, dir: &Path) -> Result<Self::Model>;
+    /// Whether `dir` holds a complete saved model (a resumed chain loads it, not retrains).
+    fn is_saved(&self, dir: &Path) -> bool;
     /// A note for the eval record (e.g. discount fallbacks), if any.
     fn notes(&self, model: &Self::Model) -> Vec<String>;
-}
-
-/// Interpolated modified Kneser-Ney n-grams.
-pub struct NgramFamily {
-    pub order: usize,
-    /// Generation 0's vocabulary keeps words seen at least this often.
-    pub min_count: u32,
-}
-
-/// File names inside an n-gram checkpoint directory.
-pub const ARPA_FILE: &str = "model.arpa.gz";
-pub const META_FILE: &str = "model.json";
-
-impl Family for NgramFamily {
-    type Model = NgramModel;
-
-    fn train(&self, corpus: &Corpus, first: Option<&NgramModel>) -> Result<NgramModel> {
-        let vocab = match first {
-            None => VocabPolicy::FromText {
-                min_count: self.min_count,
-            },
-            Some(m) => VocabPolicy::Fixed(m.vocab.clone()),
-        };
-        let lines: Vec<&str> = corpus.lines().collect();
-        ngram::build_lines(
-            lines.iter().copied(),
-            &BuildOptions {
-                order: self.order,
-                vocab,
-            },
-        )
-    }
-
-    fn sample(&self, model: &NgramModel, plan: &SamplePlan) -> Result<Corpus> {
-        Ok(Sampler::new(model).sample(&plan.template, &plan.doc_words, &plan.settings))
-    }
-
-    fn score(&self, model: &NgramModel, text: &Corpus) -> Scores {
-        ngram::query::score_corpus(model, text)
-    }
-
-    fn save(&self, model: &NgramModel, dir: &Path) -> Result<()> {
-        arpa::write_arpa(model, &dir.join(ARPA_FILE))?;
-        crate::fsutil::write_json(dir.join(META_FILE), &model.meta)
-    }
-
-    fn load(&self, dir: &Path) -> Result<NgramModel> {
-        let mut m = arpa::read_arpa(&dir.join(ARPA_FILE))?;
-        m.meta = crate::fsutil::read_json(dir.join(META_FILE))?;
-        Ok(m)
-    }
-
-    fn notes(&self, model: &NgramModel) -> Vec<String> {
-        model
-            .meta
-            .discounts
-            .iter()
-            .filter_map(|d| d.fallback.as_ref())
-            .map(|why| format!("discount fallback D=0.5/1/1.5: {why}"))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -145,6 +126,11 @@ mod tests {
             ModelSpec::Ngram { order: 3 }
         );
         assert_eq!(ModelSpec::Ngram { order: 5 }.to_string(), "ngram:5");
+        assert_eq!(
+            "gpt:tiny".parse::<ModelSpec>().unwrap().to_string(),
+            "gpt:tiny"
+        );
+        assert!("gpt:huge".parse::<ModelSpec>().is_err());
         assert!(matches!(
             "gpt2:9".parse::<ModelSpec>(),
             Err(Error::UnknownModel { .. })

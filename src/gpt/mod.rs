@@ -5,7 +5,10 @@ pub mod config;
 pub mod data;
 pub mod model;
 pub mod params;
+pub mod sample;
+pub mod score;
 pub mod tokenizer;
+pub mod generate;
 pub mod settings;
 pub mod train;
 

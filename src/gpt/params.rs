@@ -177,3 +177,17 @@ pub fn save_safetensors<'a>(
         })?;
     crate::fsutil::write_atomic(path, &bytes)
 }
+
+impl Params {
+    /// A model over detached copies of the weights: no autograd graph is recorded, which is
+    /// what scoring and generation want (less memory, no bookkeeping).
+    pub fn frozen_model(&self, cfg: &Config) -> Result<Gpt2> {
+        let (dtype, dev) = self.dtype_device();
+        let map: HashMap<String, Tensor> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+            .collect();
+        Ok(Gpt2::load(VarBuilder::from_tensors(map, dtype, &dev), cfg)?)
+    }
+}

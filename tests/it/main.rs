@@ -6,6 +6,8 @@
 mod cli;
 mod cli_chain;
 mod cli_errors;
+mod cli_gpt;
+mod gpt_generate;
 mod gpt_reference;
 mod kenlm_reference;
 mod util;

@@ -1,0 +1,122 @@
+//! Flags for `gpt:` models, shared by `chain` and `run` (where they override the spec's
+//! `[gpt]` table). Defaults live in `GptSettings`, each with its reason.
+
+use collapse_lab::error::Error;
+use collapse_lab::gpt::settings::GptSettings;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "GPT models (--model gpt:nano|tiny|small|gpt2|<config.json>)")]
+pub struct GptArgs {
+    /// BPE vocabulary trained on generation 0's human text [default: 8192]
+    #[arg(long, value_name = "N")]
+    pub vocab_size: Option<usize>,
+    /// Override the preset's layers
+    #[arg(long, value_name = "N")]
+    pub n_layer: Option<usize>,
+    /// Override the preset's attention heads
+    #[arg(long, value_name = "N")]
+    pub n_head: Option<usize>,
+    /// Override the preset's width
+    #[arg(long, value_name = "N")]
+    pub n_embd: Option<usize>,
+    /// Override the preset's context length (tokens)
+    #[arg(long, value_name = "N")]
+    pub context: Option<usize>,
+    /// Passes over each generation's training tokens [default: 2]
+    #[arg(long, value_name = "E")]
+    pub epochs: Option<f64>,
+    /// At most this many optimizer steps per generation
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+    /// Peak learning rate (warmup, then cosine decay to 10%) [default: 1e-3]
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f64>,
+    /// Sequences per optimizer step [default: 16]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Sequences per forward pass; batch_size / micro_batch steps of gradient accumulation
+    #[arg(long, value_name = "N")]
+    pub micro_batch: Option<usize>,
+    /// Dropout on embeddings, attention and residuals [default: 0]
+    #[arg(long, value_name = "P")]
+    pub dropout: Option<f64>,
+    /// Sample only from the k most likely tokens
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling: the smallest set of tokens with this much probability
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f64>,
+    /// Beam search width for --protocol continue:K (Shumailov et al. use 5) [default: 1]
+    #[arg(long, value_name = "K")]
+    pub num_beams: Option<usize>,
+    /// Repetition penalty of beam search, as in transformers [default: 1.0]
+    #[arg(long, value_name = "R")]
+    pub repetition_penalty: Option<f64>,
+    /// cpu, cuda or cuda:N (CUDA needs a build with --features cuda) [default: cpu]
+    #[arg(long, value_name = "DEV")]
+    pub device: Option<String>,
+}
+
+impl GptArgs {
+    /// `base` with every flag that was given applied.
+    pub fn apply(&self, mut s: GptSettings) -> GptSettings {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { s.$f = v.clone(); } )* };
+        }
+        set!(
+            vocab_size,
+            epochs,
+            lr,
+            batch_size,
+            micro_batch,
+            dropout,
+            num_beams,
+            repetition_penalty,
+            device
+        );
+        if self.batch_size.is_some() && self.micro_batch.is_none() {
+            s.micro_batch = s.batch_size;
+        }
+        for (dst, src) in [
+            (&mut s.n_layer, self.n_layer),
+            (&mut s.n_head, self.n_head),
+            (&mut s.n_embd, self.n_embd),
+            (&mut s.context, self.context),
+            (&mut s.top_k, self.top_k),
+        ] {
+            if src.is_some() {
+                *dst = src;
+            }
+        }
+        if self.max_steps.is_some() {
+            s.max_steps = self.max_steps;
+        }
+        if self.top_p.is_some() {
+            s.top_p = self.top_p;
+        }
+        s
+    }
+
+    fn any(&self) -> bool {
+        self.apply(GptSettings::default()) != GptSettings::default() || self.device.is_some()
+    }
+
+    /// The settings for `model`: `Some` for `gpt:` models, `None` (and an error if a GPT flag
+    /// was given) for the others.
+    pub fn for_model(
+        &self,
+        model: &str,
+        base: Option<GptSettings>,
+    ) -> Result<Option<GptSettings>, Error> {
+        if model.starts_with("gpt:") {
+            Ok(Some(self.apply(base.unwrap_or_default())))
+        } else if self.any() {
+            Err(Error::invalid(
+                format!("GPT flags (e.g. --epochs, --lr) do not apply to {model}"),
+                "drop them, or use --model gpt:tiny",
+            ))
+        } else {
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The GPT family (`gpt:<preset>`): a GPT-2-architecture model trained from scratch each
+//! generation on that generation's corpus, with a byte-level BPE tokenizer trained once on
+//! generation 0's human text (Gerstgrasser et al. 2024 train every generation from scratch).
+//!
+//! A checkpoint is a Hugging Face model folder (`config.json`, `model.safetensors`,
+//! `tokenizer.json`) plus our `train_log.json`, written last: its presence marks the
+//! checkpoint complete. While training, resumable state lives in the same folder.
+
+use super::{Family, SamplePlan, TrainCtx};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::eval::Scores;
+use crate::fsutil;
+use crate::gpt::config::Config;
+use crate::gpt::data::Blocks;
+use crate::gpt::params::Params;
+use crate::gpt::settings::GptSettings;
+use crate::gpt::tokenizer::Bpe;
+use crate::gpt::train::{self, TrainJob, TrainLog};
+use crate::gpt::{sample, score};
+use crate::rng::Rng;
+use candle_core::{DType, Device};
+use std::path::Path;
+use std::sync::Arc;
+
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const LOG_FILE: &str = "train_log.json";
+
+/// A GPT chain's family: the size (`preset`: a preset name or a config.json path) and settings.
+pub struct GptFamily {
+    pub preset: String,
+    pub settings: GptSettings,
+    pub device: Device,
+}
+
+/// A trained GPT with its tokenizer.
+pub struct GptModel {
+    pub cfg: Config,
+    pub params: Params,
+    /// Shared: every generation uses generation 0's tokenizer.
+    pub tok: Arc<Bpe>,
+    pub log: TrainLog,
+}
+
+/// `cpu`, `cuda` or `cuda:N`.
+pub fn device(name: &str) -> Result<Device> {
+    let ordinal = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        _ => name
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("unknown device `{name}`"),
+                    "use cpu, cuda or cuda:N",
+                )
+            })?,
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(Error::invalid(
+            format!("device `{name}` needs CUDA support"),
+            "build with `cargo build --release --features cuda` on a machine with the CUDA toolkit",
+        ));
+    }
+    Device::new_cuda(ordinal).map_err(|e| {
+        Error::invalid(
+            format!("cannot open {name}: {e}"),
+            "check the GPU and driver (nvidia-smi)",
+        )
+    })
+}
+
+impl GptFamily {
+    pub fn new(preset: &str, settings: GptSettings) -> Result<GptFamily> {
+        let device = device(&settings.device)?;
+        Ok(GptFamily {
+            preset: preset.into(),
+            settings,
+            device,
+        })
+    }
+
+    /// The model shape for a tokenizer: the preset (or config file) with the overrides.
+    pub fn config(&self, vocab_size: usize, eot: u32) -> Result<Config> {
+        let s = &self.settings;
+        let mut cfg = if self.preset.ends_with(".json") {
+            fsutil::read_json::<Config>(&self.preset)?
+        } else {
+            Config::preset(&self.preset, vocab_size)?
+        };
+        cfg.vocab_size = vocab_size;
+        cfg.n_layer = s.n_layer.unwrap_or(cfg.n_layer);
+        cfg.n_head = s.n_head.unwrap_or(cfg.n_head);
+        cfg.n_embd = s.n_embd.unwrap_or(cfg.n_embd);
+        cfg.n_positions = s.context.unwrap_or(cfg.n_positions);
+        (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (s.dropout, s.dropout, s.dropout);
+        (cfg.bos_token_id, cfg.eos_token_id) = (eot, eot);
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// The vocabulary a new tokenizer is trained to.
+    fn target_vocab(&self) -> Result<usize> {
+        if self.preset.ends_with(".json") {
+            Ok(fsutil::read_json::<Config>(&self.preset)?.vocab_size)
+        } else {
+            Ok(self.settings.vocab_size)
+        }
+    }
+}
+
+impl Family for GptFamily {
+    type Model = GptModel;
+
+    fn train(&self, corpus: &Corpus, first: Option<&GptModel>, ctx: &TrainCtx) -> Result<GptModel> {
+        let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
+        let tok = match first {
+            Some(m) => m.tok.clone(),
+            None => {
+                let sp =
+                    crate::progress::spinner(&format!("{}: training the BPE tokenizer", ctx.label));
+                let tok = Bpe::train(&texts, self.target_vocab()?)?;
+                sp.finish_and_clear();
+                Arc::new(tok)
+            }
+        };
+        let cfg = match first {
+            Some(m) => m.cfg.clone(),
+            None => self.config(tok.vocab_size(), tok.eot())?,
+        };
+        let ids = tok.encode_docs(&texts)?;
+        let seed = Rng::derive(ctx.seed, "gpt-generation", u64::from(ctx.generation)).next_u64();
+        let blocks = Blocks::new(
+            &ids,
+            tok.eot(),
+            cfg.n_positions,
+            self.settings.valid_frac,
+            seed,
+        );
+        let mut params = Params::init(&cfg, seed, &self.device)?;
+        fsutil::create_dir_all(ctx.dir)?;
+        let job = TrainJob {
+            cfg: &cfg,
+            settings: &self.settings,
+            seed,
+            dir: Some(ctx.dir),
+            label: &ctx.label,
+            stop_at: None,
+        };
+        let log = train::train(&job, &blocks, &mut params)?;
+        Ok(GptModel {
+            cfg,
+            params,
+            tok,
+            log,
+        })
+    }
+
+    fn sample(&self, model: &GptModel, plan: &SamplePlan) -> Result<Corpus> {
+        let m = model.params.frozen_model(&model.cfg)?;
+        sample::sample_corpus(&m, &model.tok, plan, &self.settings)
+    }
+
+    fn score(&self, model: &GptModel, text: &Corpus) -> Result<Scores> {
+        let m = model.params.frozen_model(&model.cfg)?;
+        score::score_corpus(&m, &model.tok, text)
+    }
+
+    fn save(&self, model: &GptModel, dir: &Path) -> Result<()> {
+        fsutil::write_json(dir.join(CONFIG_FILE), &model.cfg)?;
+        model.params.save(&dir.join(WEIGHTS_FILE))?;
+        model.tok.save(&dir.join(TOKENIZER_FILE))?;
+        fsutil::write_json(dir.join(LOG_FILE), &model.log)?;
+        train::clear_state(dir);
+        Ok(())
+    }
+
+    fn load(&self, dir: &Path) -> Result<GptModel> {
+        let cfg: Config = fsutil::read_json(dir.join(CONFIG_FILE))?;
+        let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
+        let tok = Arc::new(Bpe::load(&dir.join(TOKENIZER_FILE))?);
+        let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
+        Ok(GptModel {
+            cfg,
+            params,
+            tok,
+            log,
+        })
+    }
+
+    fn is_saved(&self, dir: &Path) -> bool {
+        [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, LOG_FILE]
+            .iter()
+            .all(|f| dir.join(f).exists())
+    }
+
+    fn notes(&self, model: &GptModel) -> Vec<String> {
+        let l = &model.log;
+        let best = match (l.best_step, l.best_valid_loss) {
+            (Some(s), Some(v)) => format!(", best validation loss {v:.4} at step {s} (kept)"),
+            _ => String::new(),
+        };
+        vec![format!(
+            "gpt {} layers × {} wide, {} parameters, vocab {}: {} of {} steps ({} tokens each){best}",
+            model.cfg.n_layer,
+            model.cfg.n_embd,
+            model.params.count(),
+            model.cfg.vocab_size,
+            l.steps_done,
+            l.total_steps,
+            l.tokens_per_step,
+        )]
+    }
+}

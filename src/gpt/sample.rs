@@ -1,0 +1,227 @@
+//! Writing a generation's corpus with a GPT, following the chain's [`SamplePlan`].
+//!
+//! - Unconditional: each template document is a word budget. Rows start from the end-of-text
+//!   token and sample until the budget is met; when the model ends a document (end-of-text)
+//!   before that, the text so far becomes a document and the row starts a new one, so a
+//!   generation writes as many words as the plan asks however the model splits them.
+//! - `continue:K` (Shumailov et al.): each template document is cut into blocks of K tokens;
+//!   every block prompts K new tokens (beam search when `num_beams > 1`), and only the new
+//!   tokens are kept, one line per block. K is in model tokens here (words for n-grams).
+
+use super::generate::{self, BeamConfig, SampleConfig};
+use super::model::Gpt2;
+use super::settings::GptSettings;
+use super::tokenizer::Bpe;
+use crate::corpus::{Corpus, Document};
+use crate::error::Result;
+use crate::family::SamplePlan;
+use crate::ngram::sample::Protocol;
+use crate::rng::Rng;
+
+/// Rounds a row may take to fill its budget (a model that only ever ends documents at once
+/// would otherwise loop forever).
+const MAX_ROUNDS: usize = 8;
+
+pub fn sample_corpus(
+    model: &Gpt2,
+    tok: &Bpe,
+    plan: &SamplePlan,
+    s: &GptSettings,
+) -> Result<Corpus> {
+    let mut rng = Rng::new(plan.settings.seed);
+    let cfg = SampleConfig {
+        temperature: plan.settings.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
+    };
+    match plan.settings.protocol {
+        Protocol::Unconditional => unconditional(model, tok, plan, s, &cfg, &mut rng),
+        Protocol::Continue { prompt_words } => {
+            continuations(model, tok, plan, s, &cfg, prompt_words.max(1), &mut rng)
+        }
+    }
+}
+
+fn unconditional(
+    model: &Gpt2,
+    tok: &Bpe,
+    plan: &SamplePlan,
+    s: &GptSettings,
+    cfg: &SampleConfig,
+    rng: &mut Rng,
+) -> Result<Corpus> {
+    let eot = tok.eot();
+    let tokens_per_word = tokens_per_word(tok, &plan.template)?;
+    let mut docs = Vec::new();
+    let slots: Vec<usize> = plan.doc_words.clone();
+    let bar = crate::progress::bar(slots.iter().sum::<usize>() as u64, "sampling", "words");
+    for batch in slots.chunks(s.gen_batch.max(1)) {
+        let mut remaining: Vec<usize> = batch.to_vec();
+        let mut texts: Vec<String> = vec![String::new(); batch.len()];
+        for _ in 0..MAX_ROUNDS {
+            let active: Vec<usize> = (0..batch.len()).filter(|&i| remaining[i] > 0).collect();
+            if active.is_empty() {
+                break;
+            }
+            let most = active.iter().map(|&i| remaining[i]).max().unwrap_or(0);
+            let max_new = (most as f64 * tokens_per_word * 1.3).ceil() as usize + 8;
+            let prompts = vec![vec![eot]; active.len()];
+            let outs = generate::sample(model, &prompts, max_new, Some(eot), cfg, rng)?;
+            for (&i, out) in active.iter().zip(outs) {
+                let ended = out.contains(&eot);
+                let new: Vec<u32> = out.into_iter().take_while(|&t| t != eot).collect();
+                let text = tok.decode(&new)?;
+                let (kept, words) = truncate_words(&text, remaining[i]);
+                bar.inc(words as u64);
+                append(&mut texts[i], kept);
+                remaining[i] -= words;
+                if remaining[i] == 0 || ended {
+                    let t = std::mem::take(&mut texts[i]);
+                    if !t.trim().is_empty() {
+                        docs.push(Document::new("", t));
+                    }
+                }
+            }
+        }
+        for t in texts.into_iter().filter(|t| !t.trim().is_empty()) {
+            docs.push(Document::new("", t));
+        }
+    }
+    bar.finish_and_clear();
+    Ok(Corpus::new(docs))
+}
+
+fn continuations(
+    model: &Gpt2,
+    tok: &Bpe,
+    plan: &SamplePlan,
+    s: &GptSettings,
+    cfg: &SampleConfig,
+    k: usize,
+    rng: &mut Rng,
+) -> Result<Corpus> {
+    let eot = tok.eot();
+    let texts: Vec<&str> = plan.template.docs.iter().map(|d| d.text.as_str()).collect();
+    let ids = tok.encode_docs(&texts)?;
+    // (doc, prompt) for every K-token block; a shorter last block keeps its own length.
+    let mut prompts: Vec<(usize, Vec<u32>)> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(d, t)| t.chunks(k).map(move |c| (d, c.to_vec())))
+        .collect();
+    let ctx = model.cfg.n_positions;
+    for (_, p) in &mut prompts {
+        if p.len() + k > ctx {
+            p.drain(..p.len() + k - ctx); // keep room for the K new tokens
+        }
+    }
+    let mut outs: Vec<Vec<u32>> = vec![Vec::new(); prompts.len()];
+    let bar = crate::progress::bar(prompts.len() as u64, "continuing", "blocks");
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(prompts[i].1.len()));
+    let mut i = 0;
+    while i < order.len() {
+        let len = prompts[order[i]].1.len();
+        let group: Vec<usize> = order[i..]
+            .iter()
+            .copied()
+            .take_while(|&j| prompts[j].1.len() == len)
+            .take(s.gen_batch.max(1))
+            .collect();
+        if s.num_beams > 1 {
+            for &j in &group {
+                let beam = BeamConfig {
+                    num_beams: s.num_beams,
+                    max_new_tokens: k,
+                    length_penalty: 1.0,
+                    repetition_penalty: s.repetition_penalty,
+                    early_stopping: false,
+                    eos: Some(eot),
+                };
+                outs[j] = generate::beam_search(model, &prompts[j].1, &beam)?;
+            }
+        } else {
+            let batch: Vec<Vec<u32>> = group.iter().map(|&j| prompts[j].1.clone()).collect();
+            for (&j, o) in
+                group
+                    .iter()
+                    .zip(generate::sample(model, &batch, k, Some(eot), cfg, rng)?)
+            {
+                outs[j] = o;
+            }
+        }
+        bar.inc(group.len() as u64);
+        i += group.len();
+    }
+    bar.finish_and_clear();
+    let mut lines: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+    for ((d, _), out) in prompts.iter().zip(outs) {
+        let new: Vec<u32> = out.into_iter().take_while(|&t| t != eot).collect();
+        let text = tok.decode(&new)?;
+        if !text.trim().is_empty() {
+            lines[*d].push(text.trim().replace('\n', " "));
+        }
+    }
+    Ok(Corpus::new(
+        lines
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| Document::new("", l.join("\n")))
+            .collect(),
+    ))
+}
+
+/// Model tokens per word on the template (at least 1), to size a row's token budget.
+fn tokens_per_word(tok: &Bpe, template: &Corpus) -> Result<f64> {
+    let sample: Vec<&str> = template
+        .docs
+        .iter()
+        .take(64)
+        .map(|d| d.text.as_str())
+        .collect();
+    let words: usize = template.docs.iter().take(64).map(|d| d.words()).sum();
+    let tokens: usize = tok.encode_docs(&sample)?.iter().map(Vec::len).sum();
+    Ok((tokens as f64 / words.max(1) as f64).max(1.0))
+}
+
+/// The longest prefix of `text` with at most `n` words (whitespace-separated, as KenLM counts
+/// them), without trailing whitespace; and how many words it has.
+pub fn truncate_words(text: &str, n: usize) -> (&str, usize) {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        let space = c.is_ascii_whitespace();
+        if !space && !in_word {
+            if words == n {
+                return (text[..i].trim_end(), words);
+            }
+            words += 1;
+        }
+        in_word = !space;
+    }
+    (text.trim_end(), words)
+}
+
+/// Joins sampled pieces of one document with a space (a piece starts at a word boundary).
+fn append(doc: &mut String, piece: &str) {
+    let piece = piece.trim_start();
+    if piece.is_empty() {
+        return;
+    }
+    if !doc.is_empty() {
+        doc.push(' ');
+    }
+    doc.push_str(piece);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_words;
+
+    #[test]
+    fn truncation_counts_whitespace_words_and_keeps_lines() {
+        assert_eq!(truncate_words("a b\nc  d", 3), ("a b\nc", 3));
+        assert_eq!(truncate_words("  a b ", 5), ("  a b", 2));
+        assert_eq!(truncate_words("one", 0), ("", 0));
+    }
+}
