@@ -310,7 +310,11 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         let mut gm = Manifest::new(CorpusKind::Generated, &ckpt, &sha, generated_stats);
         gm.generation = Some(g);
         gm.parent_model = Some(ckpt);
-        gm.sampling = Some(serde_json::to_value(&plan.settings).expect("serializable"));
+        let mut sampling = serde_json::to_value(&plan.settings).expect("serializable");
+        if let (Some(extra), Some(obj)) = (family.sampling_extras(), sampling.as_object_mut()) {
+            obj.insert("model".into(), extra);
+        }
+        gm.sampling = Some(sampling);
         gm.seed = Some(plan.settings.seed);
         fsutil::write_json(layout.generated_manifest(g), &gm)?;
 

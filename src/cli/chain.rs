@@ -40,8 +40,10 @@ pub struct ChainArgs {
     /// Human corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, or a folder of text files
     #[arg(long, default_value = DEFAULT_CORPUS, value_name = "SRC")]
     pub corpus: String,
-    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or
-    /// gpt:PRESET (a GPT-2 trained from scratch: nano, tiny, small, gpt2, or a config.json)
+    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or gpt:PRESET, a
+    /// GPT-2 trained from scratch each generation: gpt:nano (2×64, tests), gpt:tiny (4 layers × 256,
+    /// context 128: CPU chains), gpt:small (6×512, context 256), gpt:gpt2 (GPT-2 small's shape), or
+    /// gpt:path/to/config.json (a Hugging Face GPT-2 config)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]
     pub model: String,
     /// Number of generations (generation 0 trains on human text)

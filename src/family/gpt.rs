@@ -197,6 +197,18 @@ impl Family for GptFamily {
             .all(|f| dir.join(f).exists())
     }
 
+    fn sampling_extras(&self) -> Option<serde_json::Value> {
+        let s = &self.settings;
+        Some(serde_json::json!({
+            "top_k": s.top_k,
+            "top_p": s.top_p,
+            "num_beams": s.num_beams,
+            "repetition_penalty": s.repetition_penalty,
+            "length_penalty": 1.0,
+            "stop": "end-of-text token",
+        }))
+    }
+
     fn notes(&self, model: &GptModel) -> Vec<String> {
         let l = &model.log;
         let best = match (l.best_step, l.best_valid_loss) {

@@ -111,6 +111,10 @@ pub trait Family {
     fn load(&self, dir: &Path) -> Result<Self::Model>;
     /// Whether `dir` holds a complete saved model (a resumed chain loads it, not retrains).
     fn is_saved(&self, dir: &Path) -> bool;
+    /// Family-specific sampling settings for the generated corpus's manifest (e.g. beams).
+    fn sampling_extras(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// A note for the eval record (e.g. discount fallbacks), if any.
     fn notes(&self, model: &Self::Model) -> Vec<String>;
 }

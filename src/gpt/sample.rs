@@ -122,33 +122,30 @@ fn continuations(
     let mut i = 0;
     while i < order.len() {
         let len = prompts[order[i]].1.len();
+        let per_batch = (s.gen_batch / s.num_beams.max(1)).max(1);
         let group: Vec<usize> = order[i..]
             .iter()
             .copied()
             .take_while(|&j| prompts[j].1.len() == len)
-            .take(s.gen_batch.max(1))
+            .take(per_batch)
             .collect();
-        if s.num_beams > 1 {
-            for &j in &group {
-                let beam = BeamConfig {
-                    num_beams: s.num_beams,
-                    max_new_tokens: k,
-                    length_penalty: 1.0,
-                    repetition_penalty: s.repetition_penalty,
-                    early_stopping: false,
-                    eos: Some(eot),
-                };
-                outs[j] = generate::beam_search(model, &prompts[j].1, &beam)?;
-            }
+        let batch: Vec<Vec<u32>> = group.iter().map(|&j| prompts[j].1.clone()).collect();
+        let new = if s.num_beams > 1 {
+            // k rows per prompt: fewer prompts per batch keep the batch size near gen_batch.
+            let beam = BeamConfig {
+                num_beams: s.num_beams,
+                max_new_tokens: k,
+                length_penalty: 1.0,
+                repetition_penalty: s.repetition_penalty,
+                early_stopping: false,
+                eos: Some(eot),
+            };
+            generate::beam_search_batch(model, &batch, &beam)?
         } else {
-            let batch: Vec<Vec<u32>> = group.iter().map(|&j| prompts[j].1.clone()).collect();
-            for (&j, o) in
-                group
-                    .iter()
-                    .zip(generate::sample(model, &batch, k, Some(eot), cfg, rng)?)
-            {
-                outs[j] = o;
-            }
+            generate::sample(model, &batch, k, Some(eot), cfg, rng)?
+        };
+        for (&j, o) in group.iter().zip(new) {
+            outs[j] = o;
         }
         bar.inc(group.len() as u64);
         i += group.len();

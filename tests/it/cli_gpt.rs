@@ -194,3 +194,39 @@ fn gpt_training_killed_mid_run_resumes_to_the_same_files() {
         "the kill came too late to test a resume"
     );
 }
+
+#[test]
+fn gpt_continue_protocol_with_beam_search_keeps_only_new_tokens() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = write_corpus(&tmp.path().join("c"), 12, 4, 60, 2);
+    let w = tmp.path().join("w");
+    let extra = [
+        "--protocol",
+        "continue:16",
+        "--num-beams",
+        "3",
+        "--repetition-penalty",
+        "1.2",
+    ];
+    let mut args = gpt_args("b", &corpus, &extra);
+    let at = args.iter().position(|a| *a == "--generations").unwrap();
+    args[at + 1] = "1";
+    cli_ok(&w, &args);
+    let manifest = json(&w.join("corpora/b/gen-00/generated.manifest.json"));
+    let sampling = &manifest["sampling"];
+    assert_eq!(sampling["protocol"]["prompt_words"], 16, "{manifest}");
+    assert_eq!(sampling["model"]["num_beams"], 3, "{manifest}");
+    assert_eq!(sampling["model"]["repetition_penalty"], 1.2, "{manifest}");
+    let text = std::fs::read_to_string(w.join("corpora/b/gen-00/generated.jsonl")).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!docs.is_empty());
+    // One line per 16-token block; each holds at most 16 new tokens (≤ 16 words).
+    for d in &docs {
+        for line in d["text"].as_str().unwrap().lines() {
+            assert!(line.split_whitespace().count() <= 16, "{line}");
+        }
+    }
+}
