@@ -7,10 +7,11 @@
 //! embedding (`lm_head.weight` = `transformer.wte.weight`, not stored).
 //!
 //! Everything here is differentiable: layer norm and softmax come from [`crate::nn::ops`],
-//! since candle-nn's fused versions have no backward pass.
+//! since candle-nn's fused versions have no backward pass. On the CPU, the linear layers,
+//! norms, GELU, attention and loss run as our fused kernels ([`crate::nn::fused`]).
 
 use super::config::Config;
-use crate::nn::ops;
+use crate::nn::{fused, ops};
 use crate::rng::Rng;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -56,9 +57,7 @@ impl Conv1D {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, c) = x.dims3()?;
-        let y = x.reshape((b * t, c))?.matmul(&self.weight)?; // (b*t, out)
-        y.broadcast_add(&self.bias)?.reshape((b, t, ()))
+        ops::linear(x, &self.weight, &self.bias) // (b, t, out)
     }
 }
 
@@ -148,6 +147,12 @@ impl Attention {
         let (b, t, c) = x.dims3()?;
         let (h, d) = (self.n_head, c / self.n_head);
         let qkv = self.c_attn.forward(x)?; // (b, t, 3c)
+        let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
+        if cache.is_none() && !attn_dropout && fused::usable(&qkv) {
+            // Training and full forward passes: one fused op from qkv to the heads' outputs.
+            let y = fused::attention::causal_attention(&qkv, h, self.scale)?; // (b, t, c)
+            return dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop);
+        }
         let heads = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * c, c)?
                 .reshape((b, t, h, d))?

@@ -6,9 +6,14 @@
 //! `p ← p − lr·wd·p` (decay group only), `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
 //! `p ← p − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + ε)`.
 //! The moments are state: they are saved with a training checkpoint so a resumed run continues
-//! the same trajectory.
+//! the same trajectory. On the CPU the update is one fused in-place pass per parameter
+//! ([`crate::nn::fused::adamw`]), with the same arithmetic.
 
 use crate::error::{Error, Result};
+use crate::nn::fused::{
+    self,
+    adamw::{adamw_update, sum_squares, AdamHyper},
+};
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -89,6 +94,27 @@ impl AdamW {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
+            let p = s.var.as_tensor();
+            if [p, g, &s.m, &s.v].iter().all(|t| fused::usable(t)) && p.is_contiguous() {
+                // One in-place pass instead of ten tensor ops (same arithmetic).
+                let decay = if s.decay {
+                    1.0 - lr * c.weight_decay
+                } else {
+                    1.0
+                };
+                let h = AdamHyper {
+                    decay: decay as f32,
+                    beta1: c.beta1 as f32,
+                    beta2: c.beta2 as f32,
+                    one_minus_beta1: (1.0 - c.beta1) as f32,
+                    one_minus_beta2: (1.0 - c.beta2) as f32,
+                    inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+                    eps: c.eps as f32,
+                    step_size: (lr / bc1) as f32,
+                };
+                adamw_update(p, &s.m, &s.v, g, h)?;
+                continue;
+            }
             let mut p = s.var.as_tensor().detach();
             if s.decay && c.weight_decay != 0.0 {
                 p = p.affine(1.0 - lr * c.weight_decay, 0.0)?;
@@ -142,6 +168,10 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
     let mut total = 0f64;
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {
+            if fused::usable(g) {
+                total += sum_squares(g)?;
+                continue;
+            }
             total += g
                 .sqr()?
                 .sum_all()?

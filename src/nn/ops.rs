@@ -1,39 +1,47 @@
-//! Differentiable building blocks, each made of ops candle knows how to differentiate.
+//! Differentiable building blocks. For f32 on the CPU each is one fused op with a
+//! hand-written backward ([`crate::nn::fused`], for speed); elsewhere (CUDA, half precision)
+//! it is composed of ops candle knows how to differentiate ([`reference`]). Both compute the
+//! same function; tests hold them to each other.
 
+use super::fused;
 use candle_core::{DType, Result, Tensor, D};
 
 /// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`,
 /// with the biased variance (as PyTorch). Differentiable in `x`, `w` and `b`.
 pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?; // (.., 1)
-    let xc = x.broadcast_sub(&mean)?;
-    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-    let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
-    xn.broadcast_mul(w)?.broadcast_add(b)
+    if fused::usable(x) && fused::usable(w) && fused::usable(b) {
+        return fused::norm::layer_norm(x, w, b, eps);
+    }
+    reference::layer_norm(x, w, b, eps)
 }
 
-/// Softmax over the last dimension. The row maximum is detached: softmax does not depend on
-/// it, and leaving it out of the graph saves a backward op.
+/// Softmax over the last dimension.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+    if fused::usable(x) {
+        return fused::softmax::softmax_last_dim(x);
+    }
+    reference::softmax_last_dim(x)
 }
 
-/// Log-softmax over the last dimension (max detached, as in [`softmax_last_dim`]).
+/// Log-softmax over the last dimension (max detached, as in [`reference::softmax_last_dim`]).
 pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let diff = x.broadcast_sub(&max)?;
-    let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    diff.broadcast_sub(&lse)
+    reference::log_softmax_last_dim(x)
 }
 
 /// Mean cross-entropy of `logits` (n, v) against `targets` (n,) u32, natural log.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let n = targets.dim(0)?;
-    let lp = log_softmax_last_dim(logits)?; // (n, v)
-    let picked = lp.gather(&targets.unsqueeze(1)?, 1)?; // (n, 1)
-    picked.sum_all()?.affine(-1.0 / n as f64, 0.0)
+    if fused::usable(logits) {
+        return fused::softmax::cross_entropy(logits, targets);
+    }
+    reference::cross_entropy(logits, targets)
+}
+
+/// `x (.., in) · w (in, out) + b (out,)`: GPT-2's Conv1D.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) && fused::usable(w) && fused::usable(b) {
+        return fused::linear::linear(x, w, b);
+    }
+    reference::linear(x, w, b)
 }
 
 /// Per-position log-probabilities of `targets` (n,) under `logits` (n, v), as f32 (n,).
@@ -44,10 +52,67 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
 pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
-    if exact {
-        x.gelu_erf()
-    } else {
-        x.gelu()
+    if !exact && fused::usable(x) {
+        return fused::linear::gelu_tanh(x);
+    }
+    reference::gelu(x, exact)
+}
+
+/// The composed versions: what runs off the CPU, and what the fused kernels are tested
+/// against.
+pub mod reference {
+    use super::*;
+
+    /// Layer norm from primitive ops.
+    pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?; // (.., 1)
+        let xc = x.broadcast_sub(&mean)?;
+        let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
+        xn.broadcast_mul(w)?.broadcast_add(b)
+    }
+
+    /// Softmax over the last dimension. The row maximum is detached: softmax does not depend on
+    /// it, and leaving it out of the graph saves a backward op.
+    pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+        let max = x.max_keepdim(D::Minus1)?.detach();
+        let e = x.broadcast_sub(&max)?.exp()?;
+        e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+    }
+
+    /// Log-softmax over the last dimension (max detached, as in [`softmax_last_dim`]).
+    pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+        let max = x.max_keepdim(D::Minus1)?.detach();
+        let diff = x.broadcast_sub(&max)?;
+        let lse = diff.exp()?.sum_keepdim(D::Minus1)?.log()?;
+        diff.broadcast_sub(&lse)
+    }
+
+    /// Mean cross-entropy of `logits` (n, v) against `targets` (n,) u32, natural log.
+    pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let n = targets.dim(0)?;
+        let lp = log_softmax_last_dim(logits)?; // (n, v)
+        let picked = lp.gather(&targets.unsqueeze(1)?, 1)?; // (n, 1)
+        picked.sum_all()?.affine(-1.0 / n as f64, 0.0)
+    }
+
+    /// `x w + b` as a matmul and a broadcast add.
+    pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let (n_in, _) = w.dims2()?;
+        let mut dims = x.dims().to_vec();
+        let rows = x.elem_count() / n_in;
+        let y = x.reshape((rows, n_in))?.matmul(w)?.broadcast_add(b)?; // (rows, out)
+        *dims.last_mut().expect("x has a last dimension") = y.dim(1)?;
+        y.reshape(dims)
+    }
+
+    /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
+    pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
+        if exact {
+            x.gelu_erf()
+        } else {
+            x.gelu()
+        }
     }
 }
 

@@ -1,0 +1,189 @@
+//! `y = x W + b` (GPT-2's Conv1D, `W` stored (in, out)) and GELU as single ops.
+//!
+//! The linear forward writes the bias into the output and lets gemm accumulate the product
+//! on top (no separate broadcast add); the backward computes `dx = g Wᵀ` and `dW = xᵀ g` by
+//! handing gemm transposed strides (no transposed copies) and `db` as column sums. GELU's
+//! backward is one pass computing the derivative from `x`, instead of candle's ten ops with
+//! `powf` and libm `tanh`.
+
+use super::{chunk_rows, gemm, out, simd, slice, tanh, tensor, with_slice, Mat};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+struct Linear;
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (slice(xs, xl)?, slice(ws, wl)?, slice(bs, bl)?);
+        let (n_in, n_out) = wl.shape().dims2()?;
+        let n = x.len() / n_in;
+        let mut y: Vec<f32> = Vec::with_capacity(n * n_out);
+        for _ in 0..n {
+            y.extend_from_slice(b);
+        }
+        // SAFETY: y is (n, n_out) row-major; x (n, n_in) and w (n_in, n_out) are checked.
+        unsafe {
+            gemm(
+                n,
+                n_out,
+                n_in,
+                y.as_mut_ptr(),
+                n_out,
+                true,
+                Mat::rows(x, 0, n, n_in, n_in),
+                Mat::rows(w, 0, n_in, n_out, n_out),
+                true,
+            );
+        }
+        let mut dims = xl.dims().to_vec();
+        *dims.last_mut().expect("x has a last dimension") = n_out;
+        Ok(out(y, &dims))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n_in, n_out) = w.dims2()?;
+        let n = x.elem_count() / n_in;
+        let (dx, dw, db) = with_slice(x, |x| {
+            with_slice(w, |w| {
+                with_slice(g, |g| {
+                    let mut dx = vec![0f32; n * n_in];
+                    let mut dw = vec![0f32; n_in * n_out];
+                    // SAFETY: dx (n, n_in), dw (n_in, n_out) are fresh; operands checked.
+                    unsafe {
+                        // dx (n, in) = g (n, out) · Wᵀ (out, in)
+                        gemm(
+                            n,
+                            n_in,
+                            n_out,
+                            dx.as_mut_ptr(),
+                            n_in,
+                            false,
+                            Mat::rows(g, 0, n, n_out, n_out),
+                            Mat::rows(w, 0, n_in, n_out, n_out).t(),
+                            true,
+                        );
+                        // dW (in, out) = xᵀ (in, n) · g (n, out)
+                        gemm(
+                            n_in,
+                            n_out,
+                            n,
+                            dw.as_mut_ptr(),
+                            n_out,
+                            false,
+                            Mat::rows(x, 0, n, n_in, n_in).t(),
+                            Mat::rows(g, 0, n, n_out, n_out),
+                            true,
+                        );
+                    }
+                    (dx, dw, column_sums(g, n_out))
+                })
+            })
+        })???;
+        Ok((
+            Some(tensor(dx, x.dims())?),
+            Some(tensor(dw, w.dims())?),
+            Some(tensor(db, b.dims())?),
+        ))
+    }
+}
+
+/// Sums of the columns of row-major `g` (rows of `cols`), rows split across threads.
+fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
+    let rows = chunk_rows(g.len() / cols, 64) * cols;
+    simd(|| {
+        g.par_chunks(rows)
+            .map(|gc| {
+                let mut s = vec![0f32; cols];
+                for r in gc.chunks(cols) {
+                    s.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+                }
+                s
+            })
+            .reduce(
+                || vec![0f32; cols],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            )
+    })
+}
+
+/// `x (.., in) · w (in, out) + b (out,)`, f32 on the CPU.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear)
+}
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.044_715;
+
+struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "fused-gelu-tanh"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        simd(|| {
+            y.par_chunks_mut(1 << 14)
+                .zip(x.par_chunks(1 << 14))
+                .for_each(|(yc, xc)| {
+                    for (y, &x) in yc.iter_mut().zip(xc) {
+                        let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+                        *y = 0.5 * x * (1.0 + tanh(u));
+                    }
+                })
+        });
+        Ok(out(y, l.dims()))
+    }
+
+    /// `d/dx = ½(1 + th) + ½ x (1 − th²) √(2/π) (1 + 3c x²)`, th = tanh(√(2/π)(x + c x³)).
+    fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let dx = with_slice(x, |x| {
+            with_slice(g, |g| {
+                let mut dx = vec![0f32; x.len()];
+                simd(|| {
+                    dx.par_chunks_mut(1 << 14)
+                        .zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+                        .for_each(|(dc, (xc, gc))| {
+                            for ((d, &x), &g) in dc.iter_mut().zip(xc).zip(gc) {
+                                let th = tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+                                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
+                                *d = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
+                            }
+                        })
+                });
+                dx
+            })
+        })??;
+        Ok(Some(tensor(dx, x.dims())?))
+    }
+}
+
+/// GPT-2's `gelu_new` (tanh approximation), f32 on the CPU.
+pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Gelu)
+}

@@ -1,0 +1,123 @@
+//! Layer normalisation over the last dimension as one op: forward one pass per row, backward
+//! one pass per row for the input gradient with per-thread partial sums for the scale and
+//! shift gradients (the composed version is nine ops forward and about twenty backward).
+
+use super::{chunk_rows, out, simd, slice, tensor, with_slice};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+struct LayerNorm {
+    eps: f32,
+}
+
+/// Mean and 1/σ of a row (biased variance, as PyTorch).
+#[inline(always)]
+fn moments(row: &[f32], eps: f32) -> (f32, f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "fused-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (slice(xs, xl)?, slice(ws, wl)?, slice(bs, bl)?);
+        let c = w.len();
+        let mut y = vec![0f32; x.len()];
+        let rows = chunk_rows(x.len() / c, 16) * c;
+        simd(|| {
+            y.par_chunks_mut(rows)
+                .zip(x.par_chunks(rows))
+                .for_each(|(yc, xc)| {
+                    for (yr, xr) in yc.chunks_mut(c).zip(xc.chunks(c)) {
+                        let (mean, rstd) = moments(xr, self.eps);
+                        for i in 0..c {
+                            yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+                        }
+                    }
+                })
+        });
+        Ok(out(y, xl.dims()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let c = w.elem_count();
+        let (dx, dw, db) = with_slice(x, |x| {
+            with_slice(w, |w| {
+                with_slice(g, |g| {
+                    let mut dx = vec![0f32; x.len()];
+                    let rows = chunk_rows(x.len() / c, 16) * c;
+                    // Each chunk returns its partial (dw, db); summed afterwards.
+                    let partial: Vec<(Vec<f32>, Vec<f32>)> = simd(|| {
+                        dx.par_chunks_mut(rows)
+                            .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
+                            .map(|(dxc, (xc, gc))| {
+                                let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
+                                for ((dxr, xr), gr) in
+                                    dxc.chunks_mut(c).zip(xc.chunks(c)).zip(gc.chunks(c))
+                                {
+                                    let (mean, rstd) = moments(xr, self.eps);
+                                    // dx = rstd (gw − mean(gw) − x̂ mean(gw x̂)), gw = g ⊙ w.
+                                    let (mut s1, mut s2) = (0f32, 0f32);
+                                    for i in 0..c {
+                                        let xh = (xr[i] - mean) * rstd;
+                                        let gw = gr[i] * w[i];
+                                        s1 += gw;
+                                        s2 += gw * xh;
+                                        dw[i] += gr[i] * xh;
+                                        db[i] += gr[i];
+                                    }
+                                    let (m1, m2) = (s1 / c as f32, s2 / c as f32);
+                                    for i in 0..c {
+                                        let xh = (xr[i] - mean) * rstd;
+                                        dxr[i] = rstd * (gr[i] * w[i] - m1 - xh * m2);
+                                    }
+                                }
+                                (dw, db)
+                            })
+                            .collect()
+                    });
+                    let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
+                    for (pw, pb) in partial {
+                        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+                        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+                    }
+                    (dx, dw, db)
+                })
+            })
+        })???;
+        Ok((
+            Some(tensor(dx, x.dims())?),
+            Some(tensor(dw, w.dims())?),
+            Some(tensor(db, w.dims())?),
+        ))
+    }
+}
+
+/// Layer norm of `x` (.., c) with scale `w` (c,) and shift `b` (c,); f32 on the CPU.
+pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        LayerNorm { eps: eps as f32 },
+    )
+}

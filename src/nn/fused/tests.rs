@@ -1,0 +1,230 @@
+//! Every fused kernel against its composed reference ([`crate::nn::ops::reference`]), forward
+//! and backward, on random inputs: outputs within 1e-5 absolute (1e-4 for the attention, whose
+//! two chained products sum more terms), gradients within 1e-4 relative to their largest entry.
+//! The backward is driven by `sum(y ⊙ r)` for a random `r`, so every output entry carries a
+//! different upstream gradient.
+
+use super::{adamw, attention, linear, norm, softmax};
+use crate::nn::ops::reference;
+use crate::rng::Rng;
+use candle_core::{Device, Tensor, Var};
+
+fn rand(rng: &mut Rng, shape: &[usize], scale: f64, shift: f64) -> Tensor {
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| ((rng.next_f64() * 2.0 - 1.0) * scale + shift) as f32)
+        .collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+fn vals(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// Largest |a − b|, divided by the largest |b| when `relative`.
+fn diff(a: &Tensor, b: &Tensor, relative: bool) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let (a, b) = (vals(a), vals(b));
+    assert!(a.iter().all(|x| x.is_finite()), "non-finite values");
+    let d = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    let scale = b.iter().map(|y| y.abs()).fold(0f32, f32::max);
+    if relative {
+        d / scale.max(1e-12)
+    } else {
+        d
+    }
+}
+
+/// Runs `f` fused and composed on fresh variables with the same values; checks outputs within
+/// `tol` and the gradients of every input within 1e-4 relative.
+fn check(
+    inputs: &[Tensor],
+    tol: f32,
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composed: impl Fn(&[Tensor]) -> Tensor,
+) {
+    let run = |f: &dyn Fn(&[Tensor]) -> Tensor| {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = f(&ts);
+        let r = rand(&mut Rng::new(99), y.dims(), 1.0, 0.0);
+        let grads = (&y * r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g: Vec<Tensor> = vars
+            .iter()
+            .map(|v| grads.get(v.as_tensor()).expect("gradient").clone())
+            .collect();
+        (y, g)
+    };
+    let (yf, gf) = run(&fused);
+    let (yc, gc) = run(&composed);
+    let d = diff(&yf, &yc, false);
+    assert!(d <= tol, "forward differs by {d}");
+    for (i, (a, b)) in gf.iter().zip(&gc).enumerate() {
+        let d = diff(a, b, true);
+        assert!(d <= 1e-4, "gradient of input {i} differs by {d} (relative)");
+    }
+}
+
+#[test]
+fn layer_norm_matches_composed() {
+    let mut rng = Rng::new(1);
+    let x = rand(&mut rng, &[3, 7, 33], 2.0, 0.5);
+    let w = rand(&mut rng, &[33], 1.0, 1.0);
+    let b = rand(&mut rng, &[33], 0.5, 0.0);
+    check(
+        &[x, w, b],
+        1e-5,
+        |t| norm::layer_norm(&t[0], &t[1], &t[2], 1e-5).unwrap(),
+        |t| reference::layer_norm(&t[0], &t[1], &t[2], 1e-5).unwrap(),
+    );
+}
+
+#[test]
+fn softmax_matches_composed_with_masked_entries() {
+    let mut rng = Rng::new(2);
+    let mut v = vals(&rand(&mut rng, &[5, 19], 4.0, 0.0));
+    v[3] = f32::NEG_INFINITY;
+    v[40] = f32::NEG_INFINITY;
+    let x = Tensor::from_vec(v, (5, 19), &Device::Cpu).unwrap();
+    let y = softmax::softmax_last_dim(&x).unwrap();
+    assert_eq!(vals(&y)[3], 0.0, "e^-inf must be exactly 0");
+    // Gradients through -inf inputs are NaN-free in both; compare on finite inputs.
+    let x = rand(&mut rng, &[5, 19], 4.0, 0.0);
+    check(
+        &[x],
+        1e-6,
+        |t| softmax::softmax_last_dim(&t[0]).unwrap(),
+        |t| reference::softmax_last_dim(&t[0]).unwrap(),
+    );
+}
+
+#[test]
+fn cross_entropy_matches_composed() {
+    let mut rng = Rng::new(3);
+    let logits = rand(&mut rng, &[37, 101], 6.0, 1.0);
+    let t: Vec<u32> = (0..37).map(|_| rng.below(101) as u32).collect();
+    let targets = Tensor::from_vec(t, 37, &Device::Cpu).unwrap();
+    check(
+        &[logits],
+        1e-5,
+        |x| softmax::cross_entropy(&x[0], &targets).unwrap(),
+        |x| reference::cross_entropy(&x[0], &targets).unwrap(),
+    );
+    let bad = Tensor::new(&[101u32], &Device::Cpu).unwrap();
+    let one = rand(&mut rng, &[1, 101], 1.0, 0.0);
+    assert!(
+        softmax::cross_entropy(&one, &bad).is_err(),
+        "target out of range"
+    );
+}
+
+#[test]
+fn linear_and_gelu_match_composed() {
+    let mut rng = Rng::new(4);
+    let x = rand(&mut rng, &[2, 5, 24], 1.0, 0.0);
+    let w = rand(&mut rng, &[24, 40], 0.3, 0.0);
+    let b = rand(&mut rng, &[40], 0.3, 0.0);
+    check(
+        &[x, w, b],
+        1e-5,
+        |t| linear::linear(&t[0], &t[1], &t[2]).unwrap(),
+        |t| reference::linear(&t[0], &t[1], &t[2]).unwrap(),
+    );
+    // Wide enough range for both tails of the tanh.
+    let x = rand(&mut rng, &[3, 1000], 8.0, 0.0);
+    check(
+        &[x],
+        1e-5,
+        |t| linear::gelu_tanh(&t[0]).unwrap(),
+        |t| reference::gelu(&t[0], false).unwrap(),
+    );
+}
+
+/// Attention composed from primitive ops, as the model's generation path computes it.
+fn composed_attention(qkv: &Tensor, h: usize, scale: f64) -> Tensor {
+    let (b, t, c3) = qkv.dims3().unwrap();
+    let (c, d) = (c3 / 3, c3 / 3 / h);
+    let heads = |i: usize| {
+        qkv.narrow(2, i * c, c)
+            .unwrap()
+            .reshape((b, t, h, d))
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap() // (b, h, t, d)
+    };
+    let (q, k, v) = (heads(0), heads(1), heads(2));
+    let mask: Vec<f32> = (0..t * t)
+        .map(|i| {
+            if i % t <= i / t {
+                0.0
+            } else {
+                f32::NEG_INFINITY
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (t, t), &Device::Cpu).unwrap();
+    let att = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();
+    let att = reference::softmax_last_dim(&att.broadcast_add(&mask).unwrap()).unwrap();
+    let y = att.matmul(&v).unwrap(); // (b, h, t, d)
+    y.transpose(1, 2).unwrap().reshape((b, t, c)).unwrap()
+}
+
+#[test]
+fn causal_attention_matches_composed() {
+    let mut rng = Rng::new(5);
+    let qkv = rand(&mut rng, &[2, 9, 3 * 12], 1.5, 0.0);
+    let scale = 1.0 / (4f64).sqrt();
+    check(
+        &[qkv],
+        1e-5,
+        |t| attention::causal_attention(&t[0], 3, scale).unwrap(),
+        |t| composed_attention(&t[0], 3, scale),
+    );
+}
+
+#[test]
+fn adamw_update_matches_the_composed_formula() {
+    let mut rng = Rng::new(6);
+    let p0 = rand(&mut rng, &[3000], 1.0, 0.0);
+    let (p, m, v) = (
+        p0.copy().unwrap(),
+        p0.zeros_like().unwrap(),
+        p0.zeros_like().unwrap(),
+    );
+    let (mut mc, mut vc, mut pc) = (m.copy().unwrap(), v.copy().unwrap(), p0.clone());
+    let (b1, b2, eps, lr, wd) = (0.9f64, 0.95f64, 1e-8f64, 0.01f64, 0.1f64);
+    for step in 1..=3 {
+        let g = rand(&mut rng, &[3000], 0.5, 0.1);
+        let (bc1, bc2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
+        let h = adamw::AdamHyper {
+            decay: (1.0 - lr * wd) as f32,
+            beta1: b1 as f32,
+            beta2: b2 as f32,
+            one_minus_beta1: (1.0 - b1) as f32,
+            one_minus_beta2: (1.0 - b2) as f32,
+            inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+            eps: eps as f32,
+            step_size: (lr / bc1) as f32,
+        };
+        adamw::adamw_update(&p, &m, &v, &g, h).unwrap();
+        mc = ((&mc * b1).unwrap() + (&g * (1.0 - b1)).unwrap()).unwrap();
+        vc = ((&vc * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
+        let denom = ((vc.sqrt().unwrap() / bc2.sqrt()).unwrap() + eps).unwrap();
+        let upd = (mc.div(&denom).unwrap() * (lr / bc1)).unwrap();
+        pc = (pc.affine(1.0 - lr * wd, 0.0).unwrap() - upd).unwrap();
+    }
+    assert!(diff(&p, &pc, false) < 1e-6, "{}", diff(&p, &pc, false));
+    assert!(diff(&m, &mc, false) < 1e-6);
+    assert!(diff(&v, &vc, false) < 1e-6);
+    let want: f64 = vals(&p0).iter().map(|&x| (x as f64) * (x as f64)).sum();
+    assert!((adamw::sum_squares(&p0).unwrap() - want).abs() < 1e-3);
+}
