@@ -26,6 +26,7 @@ pub mod hash;
 pub mod layout;
 pub mod ngram;
 pub mod nn;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rng;

@@ -1,0 +1,253 @@
+//! Drawing a [`Chart`] with plotters on either backend (SVG string or RGB buffer).
+
+use super::{tick, usable, Chart, Rgb, Style, HEIGHT, WIDTH};
+use crate::error::{Error, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::sync::Once;
+
+/// DejaVu Sans, ASCII and Latin-1 plus a few symbols (see `assets/fonts/README.md`).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-subset.ttf");
+const FAMILY: &str = "sans-serif";
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in and checked by the tests, so this cannot fail at run time.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+fn failed(chart: &Chart, e: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        format!("drawing the chart `{}` failed: {e}", chart.title),
+        "this is a bug; please report it with the experiment's metrics.csv",
+    )
+}
+
+/// The chart as an SVG document.
+pub fn svg_string(chart: &Chart) -> Result<String> {
+    register_font();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+        render(chart, &root)?;
+        root.present().map_err(|e| failed(chart, e))?;
+    }
+    Ok(out)
+}
+
+/// The chart as PNG bytes.
+pub fn png_bytes(chart: &Chart) -> Result<Vec<u8>> {
+    register_font();
+    let mut rgb = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        render(chart, &root)?;
+        root.present().map_err(|e| failed(chart, e))?;
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, WIDTH, HEIGHT);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Best);
+    let mut w = enc.write_header().map_err(|e| failed(chart, e))?;
+    w.write_image_data(&rgb).map_err(|e| failed(chart, e))?;
+    w.finish().map_err(|e| failed(chart, e))?;
+    Ok(out)
+}
+
+/// Data range of one axis, padded; `log` ranges are padded in log space.
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|&v| usable(v, log)) {
+        let v = if log { v.log10() } else { v };
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let span = hi - lo;
+    let pad = if span > 0.0 {
+        0.05 * span
+    } else if log {
+        0.3
+    } else {
+        (lo.abs() * 0.1).max(1e-3)
+    };
+    let (lo, hi) = (lo - pad, hi + pad);
+    if log {
+        (10f64.powf(lo), 10f64.powf(hi))
+    } else {
+        (lo, hi)
+    }
+}
+
+fn render<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    root.fill(&WHITE).map_err(|e| failed(chart, e))?;
+    let points = || chart.series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = range(points().map(|p| p.0), chart.x_log);
+    let (y0, y1) = range(points().map(|p| p.1), chart.y_log);
+    let (xs, ys) = ((x0, x1), (y0, y1));
+    match (chart.x_log, chart.y_log) {
+        (false, false) => plot(chart, root, (x0..x1, xs), (y0..y1, ys)),
+        (false, true) => plot(chart, root, (x0..x1, xs), ((y0..y1).log_scale(), ys)),
+        (true, false) => plot(chart, root, ((x0..x1).log_scale(), xs), (y0..y1, ys)),
+        (true, true) => plot(
+            chart,
+            root,
+            ((x0..x1).log_scale(), xs),
+            ((y0..y1).log_scale(), ys),
+        ),
+    }
+}
+
+fn color(c: Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
+}
+
+/// `x_span`, `y_span`: the axes' ranges (for choosing tick counts).
+fn plot<DB, X, Y>(
+    chart: &Chart,
+    root: &DrawingArea<DB, Shift>,
+    (x, x_span): (X, (f64, f64)),
+    (y, y_span): (Y, (f64, f64)),
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| failed(chart, e);
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, (FAMILY, 22))
+        .margin(14)
+        .x_label_area_size(52)
+        .y_label_area_size(78)
+        .build_cartesian_2d(x, y)
+        .map_err(err)?;
+    let x_fmt = |v: &f64| {
+        if chart.x_integer {
+            format!("{}", v.round() as i64)
+        } else {
+            tick(*v)
+        }
+    };
+    let y_fmt = |v: &f64| tick(*v);
+    let max_x_points = chart
+        .series
+        .iter()
+        .map(|s| s.points.len())
+        .max()
+        .unwrap_or(0);
+    // A log axis spanning less than two decades gets ticks at 1..9 × 10^k, not decades only.
+    let few_decades = |log: bool, lo: f64, hi: f64| log && (hi / lo).log10() < 2.0;
+    let x_labels = if chart.x_integer {
+        max_x_points.clamp(2, 12)
+    } else if few_decades(chart.x_log, x_span.0, x_span.1) {
+        20
+    } else {
+        10
+    };
+    let y_labels = if few_decades(chart.y_log, y_span.0, y_span.1) {
+        20
+    } else {
+        8
+    };
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .x_labels(x_labels)
+        .y_labels(y_labels)
+        .max_light_lines(4)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 17))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(205, 205, 205))
+        .draw()
+        .map_err(err)?;
+
+    for s in &chart.series {
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|&(x, y)| usable(x, chart.x_log) && usable(y, chart.y_log))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let c = color(s.color);
+        let width = if s.style == Style::Reference { 3 } else { 2 };
+        let line = c.stroke_width(width);
+        let anno = match s.style {
+            Style::Reference => ctx
+                .draw_series(DashedLineSeries::new(pts.clone(), 9, 5, line))
+                .map_err(err)?,
+            _ => ctx
+                .draw_series(LineSeries::new(pts.clone(), line))
+                .map_err(err)?,
+        };
+        anno.label(s.label.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(width))
+        });
+        if s.style == Style::LineDots {
+            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(err)?;
+        }
+    }
+    if chart.series.len() > 1 || chart.series.iter().any(|s| !s.label.is_empty()) {
+        ctx.configure_series_labels()
+            .position(legend_corner(chart))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .label_font((FAMILY, 14))
+            .margin(10)
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The corner of the plot with the fewest points (the legend covers least data there).
+fn legend_corner(chart: &Chart) -> SeriesLabelPosition {
+    let pts: Vec<(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|&(x, y)| usable(x, chart.x_log) && usable(y, chart.y_log))
+        .map(|(x, y)| {
+            let f = |v: f64, log: bool| if log { v.log10() } else { v };
+            (f(x, chart.x_log), f(y, chart.y_log))
+        })
+        .collect();
+    let (x0, x1) = range(pts.iter().map(|p| p.0), false);
+    let (y0, y1) = range(pts.iter().map(|p| p.1), false);
+    let norm = |(x, y): (f64, f64)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let busy = |right: bool, upper: bool| {
+        pts.iter()
+            .map(|&p| norm(p))
+            .filter(|&(x, y)| {
+                (if right { x > 0.55 } else { x < 0.45 })
+                    && (if upper { y > 0.55 } else { y < 0.45 })
+            })
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, r, u)| busy(r, u))
+        .map(|(p, _, _)| p)
+        .unwrap_or(SeriesLabelPosition::UpperRight)
+}
