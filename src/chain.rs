@@ -13,6 +13,7 @@ use crate::corpus::policy::{self, NamedCorpus, Policy};
 use crate::corpus::{source, split, Corpus};
 use crate::error::{Error, Result};
 use crate::eval::corpus_metrics::{corpus_metrics, HumanReference};
+use crate::eval::doc_ppl::doc_ppl_distribution;
 use crate::eval::perplexity::perplexity;
 use crate::family::{Family, GptFamily, ModelSpec, NgramFamily, SamplePlan, TrainCtx};
 use crate::fsutil::{self, Lock};
@@ -322,7 +323,8 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         let test = perplexity(&family.score(&model, &human.test)?);
         let metrics = corpus_metrics(&generated, &reference);
         let judge = first.as_ref().unwrap_or(&model);
-        let under_first = perplexity(&family.score(judge, &generated)?);
+        let judged = family.score(judge, &generated)?;
+        let under_first = perplexity(&judged);
         let eval = GenerationEval {
             generation: g,
             policy: s.policy.to_string(),
@@ -335,6 +337,7 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
             test,
             generated: metrics,
             gen0_on_generated: under_first,
+            gen0_doc_ppl: doc_ppl_distribution(&judged),
             notes: family.notes(&model),
         };
         fsutil::write_json(layout.eval_file(g), &eval)?;

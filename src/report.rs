@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::eval::corpus_metrics::CorpusMetrics;
+use crate::eval::doc_ppl::DocPplDistribution;
 use crate::eval::perplexity::PerplexityReport;
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ pub struct GenerationEval {
     pub generated: CorpusMetrics,
     /// The text this generation wrote, scored by generation 0's model.
     pub gen0_on_generated: PerplexityReport,
+    /// The same scores per document (tail loss): quantiles and a fixed-bin histogram.
+    /// Records written before it existed read back with no documents.
+    #[serde(default)]
+    pub gen0_doc_ppl: DocPplDistribution,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -57,10 +62,40 @@ pub const CSV_COLUMNS: &[&str] = &[
     "unigram_kl",
     "gen0_ppl_of_generated",
     "discount_fallbacks",
+    // Added with the metric suite of issue 6 (appended, so older column positions hold).
+    "test_byte_ppl",
+    "seq_rep_1",
+    "seq_rep_2",
+    "seq_rep_3",
+    "rep_16",
+    "rep_32",
+    "rep_128",
+    "distinct_2_per_ngram",
+    "distinct_3_per_ngram",
+    "distinct_4_per_ngram",
+    "distinct_2_per_token",
+    "distinct_3_per_token",
+    "distinct_4_per_token",
+    "medium_types_lost",
+    "frequent_types_lost",
+    "unigram_js",
+    "self_bleu",
+    "self_bleu_docs",
+    "mattr",
+    "mtld",
+    "compression_ratio",
+    "zipf_coefficient",
+    "gen0_doc_ppl_mean",
+    "gen0_doc_ppl_p5",
+    "gen0_doc_ppl_p25",
+    "gen0_doc_ppl_p50",
+    "gen0_doc_ppl_p75",
+    "gen0_doc_ppl_p95",
 ];
 
 fn row(e: &GenerationEval) -> Vec<String> {
     let f = |x: f64| format!("{x:.6}");
+    let (g, d) = (&e.generated, &e.gen0_doc_ppl);
     vec![
         e.generation.to_string(),
         e.policy.clone(),
@@ -81,6 +116,34 @@ fn row(e: &GenerationEval) -> Vec<String> {
         f(e.generated.unigram_kl),
         f(e.gen0_on_generated.token_ppl),
         e.notes.len().to_string(),
+        f(e.test.byte_ppl),
+        f(g.seq_rep_1),
+        f(g.seq_rep_2),
+        f(g.seq_rep_3),
+        f(g.rep_16),
+        f(g.rep_32),
+        f(g.rep_128),
+        f(g.distinct_2_per_ngram),
+        f(g.distinct_3_per_ngram),
+        f(g.distinct_4_per_ngram),
+        f(g.distinct_2_per_token),
+        f(g.distinct_3_per_token),
+        f(g.distinct_4_per_token),
+        f(g.medium_types_lost),
+        f(g.frequent_types_lost),
+        f(g.unigram_js),
+        f(g.self_bleu),
+        g.self_bleu_docs.to_string(),
+        f(g.mattr),
+        f(g.mtld),
+        f(g.compression_ratio),
+        f(g.zipf_coefficient),
+        f(d.mean),
+        f(d.p5),
+        f(d.p25),
+        f(d.p50),
+        f(d.p75),
+        f(d.p95),
     ]
 }
 
@@ -251,6 +314,82 @@ fn short_number(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::perplexity::perplexity;
+    use crate::eval::{DocScore, Scores};
+
+    #[test]
+    fn every_column_holds_the_field_it_names() {
+        // Each measure gets a distinct value, so a column shifted by one shows.
+        let mut m = CorpusMetrics {
+            tokens: 14,
+            types: 3,
+            self_bleu_docs: 7,
+            ..Default::default()
+        };
+        (m.seq_rep_1, m.seq_rep_4, m.rep_128) = (0.11, 0.14, 0.128);
+        (m.distinct_2, m.distinct_2_per_ngram, m.distinct_4_per_token) = (0.2, 0.2, 0.44);
+        (m.unigram_js, m.self_bleu, m.mattr, m.mtld) = (0.5, 0.6, 0.7, 80.0);
+        (m.compression_ratio, m.zipf_coefficient, m.rare_types_lost) = (3.5, 1.1, 0.05);
+        let scores = Scores {
+            docs: vec![DocScore {
+                logprob: -2.0,
+                tokens: 2,
+                words: 1,
+                bytes: 4,
+                ..Default::default()
+            }],
+        };
+        let e = GenerationEval {
+            generation: 3,
+            policy: "replace".into(),
+            model: "ngram:3".into(),
+            train: TrainSummary {
+                documents: 1,
+                tokens: 2,
+                sha256: "x".into(),
+            },
+            test: perplexity(&scores),
+            generated: m,
+            gen0_on_generated: perplexity(&scores),
+            gen0_doc_ppl: crate::eval::doc_ppl::doc_ppl_distribution(&scores),
+            notes: vec![],
+        };
+        assert_eq!(row(&e).len(), CSV_COLUMNS.len());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evals/a/metrics.csv");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        write_metrics_csv(&path, &[e]).unwrap();
+        let t = ArmTable::read(dir.path(), "a").unwrap();
+        let want = [
+            ("generation", "3"),
+            ("test_ppl", "2.718282"),      // exp(2/2)
+            ("test_byte_ppl", "1.648721"), // exp(2/4)
+            ("types", "3"),
+            ("rare_types_lost", "0.050000"),
+            ("seq_rep_1", "0.110000"),
+            ("seq_rep_4", "0.140000"),
+            ("rep_128", "0.128000"),
+            ("distinct_2", "0.200000"),
+            ("distinct_4_per_token", "0.440000"),
+            ("unigram_js", "0.500000"),
+            ("self_bleu", "0.600000"),
+            ("self_bleu_docs", "7"),
+            ("mattr", "0.700000"),
+            ("mtld", "80.000000"),
+            ("compression_ratio", "3.500000"),
+            ("zipf_coefficient", "1.100000"),
+            ("medium_types_lost", "NaN"), // unset: NaN
+            ("gen0_doc_ppl_p50", "2.718282"),
+        ];
+        for (col, v) in want {
+            assert_eq!(t.get(0, col), Some(v), "{col}");
+        }
+        // Column names are unique.
+        let mut names = CSV_COLUMNS.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CSV_COLUMNS.len());
+    }
 
     #[test]
     fn compare_strips_the_shared_prefix_and_lines_up_generations() {

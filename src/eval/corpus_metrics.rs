@@ -1,35 +1,35 @@
 //! Text-only measures of a (generated) corpus against the human training corpus.
 //!
 //! Why: model collapse shows in the text before it shows in perplexity. A collapsing chain
-//! repeats itself (`seq_rep_4` up), narrows its vocabulary (`distinct_*`, `types` down), and
-//! forgets the tail of the human distribution first (`rare_types_lost`, then
-//! `human_types_lost`, and `unigram_kl` up). These need only text, so they serve every model
-//! family. Formulas and references: `docs/metrics.md`.
+//! repeats itself (seq-rep-n, rep/l up), narrows its vocabulary and phrasing (distinct-n, MATTR,
+//! MTLD down; self-BLEU, compression ratio up), and forgets the tail of the human distribution
+//! first (rare, then medium, then frequent types lost; unigram KL and JS up; the Zipf slope
+//! steepens). These need only text, so they serve every model family. Formulas and references:
+//! `docs/metrics.md`; each group lives in its own module (`repetition`, `diversity`,
+//! `self_bleu`), and this file assembles them into one record.
 //!
-//! Tokens are KenLM words ([`crate::tokenize::words`]); a document's token sequence is its
-//! lines' tokens concatenated (n-grams cross lines, never documents). `tokenize::words` over
-//! the whole text gives exactly that, since `\n` is a KenLM separator and empty lines have no
-//! tokens.
-//!
-//! Why it is built this way: corpora have millions of words. Documents are cut into chunks of
-//! about equal bytes; each chunk (in parallel) interns its tokens as `&str` slices of the corpus
-//! into a local id table (no allocation per token) and computes each document's `seq_rep_4` on
-//! ids. Local tables are merged in chunk order, so ids are in first-occurrence order and every
-//! result is independent of the thread count; distinct bigrams are counted by sorting `u64`
-//! keys of global ids. Floating sums run in a fixed order, so results are bit-reproducible.
+//! Why it is built this way: corpora have millions of words, and every generation of every arm
+//! is measured. The corpus is tokenized once into dense ids ([`TokenizedCorpus`]); the groups
+//! then run in parallel, each a walk over ids, and the compression ratio runs beside them on
+//! the raw bytes. Floating sums run in a fixed order, so results are bit-reproducible and do not
+//! depend on the thread count.
 
-use crate::corpus::{Corpus, Document};
-use crate::hash::{FxBuildHasher, FxHashMap, FxHashSet};
-use crate::tokenize;
-use rayon::prelude::*;
+use super::diversity::{compression_ratio, token_diversity};
+use super::perplexity::f64_or_nan;
+use super::repetition::repetition;
+use super::self_bleu::{sample_docs, self_bleu, SELF_BLEU_SAMPLE, SELF_BLEU_SEED};
+use super::tokens::TokenizedCorpus;
+use crate::corpus::Corpus;
+use crate::hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
+
+pub use super::repetition::seq_rep_n;
 
 /// Human types seen at most this often in the training text count as rare.
 pub const RARE_MAX_COUNT: u64 = 5;
-
-/// The `n` of [`CorpusMetrics::seq_rep_4`].
-const SEQ_REP_N: usize = 4;
+/// Human types seen more than [`RARE_MAX_COUNT`] and at most this often count as medium; more
+/// often, frequent.
+pub const MEDIUM_MAX_COUNT: u64 = 100;
 
 /// Type counts of the human training text, built once per experiment and compared against
 /// every generation's corpus.
@@ -39,27 +39,31 @@ pub struct HumanReference {
     index: FxHashMap<Box<str>, u32>,
     /// Count of each id.
     counts: Vec<u64>,
-    /// Ids with count <= [`RARE_MAX_COUNT`], ascending.
-    rare: Vec<u32>,
+    /// Types per frequency band: rare, medium, frequent.
+    band_types: [usize; 3],
     tokens: u64,
+}
+
+/// The frequency band of a human count: 0 rare, 1 medium, 2 frequent.
+fn band(count: u64) -> usize {
+    usize::from(count > RARE_MAX_COUNT) + usize::from(count > MEDIUM_MAX_COUNT)
 }
 
 impl HumanReference {
     /// Counts the KenLM tokens of `human_train` (in parallel over documents).
     pub fn new(human_train: &Corpus) -> Self {
-        let vocab = count(&human_train.docs, CHUNK_TARGET_BYTES, false).0;
-        let mut index = FxHashMap::with_capacity_and_hasher(vocab.types.len(), FxBuildHasher);
-        for (id, w) in vocab.types.iter().enumerate() {
+        let t = TokenizedCorpus::new(human_train);
+        let mut index = FxHashMap::with_capacity_and_hasher(t.types(), FxBuildHasher);
+        for (id, w) in t.types.iter().enumerate() {
             index.insert(Box::<str>::from(*w), id as u32);
         }
-        let rare = (0..vocab.counts.len() as u32)
-            .filter(|&id| vocab.counts[id as usize] <= RARE_MAX_COUNT)
-            .collect();
+        let mut band_types = [0; 3];
+        t.counts.iter().for_each(|&c| band_types[band(c)] += 1);
         HumanReference {
             index,
-            tokens: vocab.counts.iter().sum(),
-            counts: vocab.counts,
-            rare,
+            tokens: t.tokens(),
+            counts: t.counts,
+            band_types,
         }
     }
     /// Distinct human types.
@@ -72,7 +76,7 @@ impl HumanReference {
     }
     /// Human types with count <= [`RARE_MAX_COUNT`].
     pub fn rare_types(&self) -> usize {
-        self.rare.len()
+        self.band_types[0]
     }
     /// How often `word` occurs in the human training text.
     pub fn count(&self, word: &str) -> u64 {
@@ -84,241 +88,292 @@ impl HumanReference {
 
 /// Measures of one corpus against the human training corpus (see `docs/metrics.md`).
 ///
-/// Empty cases never panic: a ratio with nothing to measure is `0.0` (`seq_rep_4` with no
-/// document of 4+ tokens, `distinct_n` with no n-grams, the `*_lost` shares with no human
-/// (rare) types); `unigram_kl` is `0.0` when the human text is empty. All values are finite.
+/// Empty cases never panic. A ratio with nothing to count is `0.0` (seq-rep-n with no document
+/// of n+ tokens, distinct-n and rep/l with no tokens, the `*_lost` shares with no human types in
+/// the band; `unigram_kl` with no human text). Measures that are undefined rather than zero are
+/// `NaN` (JSON `null`): `unigram_js` when either text is empty, `self_bleu` with fewer than two
+/// documents, `mattr` with fewer than 100 tokens, `mtld` with none, `zipf_coefficient` with
+/// fewer than two types, `compression_ratio` with no documents. Records written before a field
+/// existed read it back as `NaN` (or 0 for counts).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CorpusMetrics {
     pub documents: usize,
     /// KenLM tokens (no `<s>`/`</s>`).
     pub tokens: u64,
     /// Distinct tokens.
     pub types: usize,
-    /// Mean over documents with >= 4 tokens of `1 - |unique 4-grams| / |4-grams|`.
+    /// seq-rep-n (Welleck et al. 2019): mean over documents with >= n tokens of
+    /// `1 - |unique n-grams| / |n-grams|`.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub seq_rep_1: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub seq_rep_2: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub seq_rep_3: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub seq_rep_4: f64,
-    /// Distinct tokens / tokens.
+    /// rep/l (Welleck et al. 2019): share of tokens equal to one of the l tokens before them in
+    /// their document, l = 16, 32, 128.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub rep_16: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub rep_32: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub rep_128: f64,
+    /// Distinct tokens / tokens (both distinct-1 denominators are the token count).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub distinct_1: f64,
-    /// Distinct bigrams / bigrams, bigrams within documents.
+    /// Distinct bigrams / bigrams, bigrams within documents: the same value as
+    /// `distinct_2_per_ngram`, under the name older records and scripts use.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub distinct_2: f64,
+    /// distinct-n, n-gram denominator: distinct n-grams / n-grams (none across documents).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_2_per_ngram: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_3_per_ngram: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_4_per_ngram: f64,
+    /// distinct-n, token denominator: distinct n-grams / tokens.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_2_per_token: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_3_per_token: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub distinct_4_per_token: f64,
     /// Share of human training types absent from the corpus.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub human_types_lost: f64,
     /// Share of rare human types (count <= 5) absent from the corpus.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rare_types_lost: f64,
+    /// Share of medium human types (count 6..=100) absent from the corpus.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub medium_types_lost: f64,
+    /// Share of frequent human types (count > 100) absent from the corpus.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub frequent_types_lost: f64,
     /// KL(P_human || Q_corpus) in nats, Q add-0.5 smoothed over human ∪ corpus types.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub unigram_kl: f64,
+    /// Jensen-Shannon divergence of the unsmoothed unigram distributions, in bits (0..=1).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub unigram_js: f64,
+    /// Self-BLEU (Texygen): mean BLEU-4 (NLTK method1 smoothing) of each sampled document
+    /// against all other sampled documents.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub self_bleu: f64,
+    /// Documents in the self-BLEU sample: min(documents, 1000).
+    pub self_bleu_docs: usize,
+    /// Seed of the self-BLEU sample.
+    pub self_bleu_seed: u64,
+    /// Moving-average type-token ratio, window 100, over the corpus's token stream.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mattr: f64,
+    /// MTLD (McCarthy & Jarvis 2010), threshold 0.72, mean of both directions.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mtld: f64,
+    /// Bytes / raw-DEFLATE (level 6) bytes of the corpus text.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub compression_ratio: f64,
+    /// Minus the least-squares slope of ln frequency on ln rank, top 1000 types.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub zipf_coefficient: f64,
 }
 
-/// `1 - |unique n-grams| / |n-grams|` of one token sequence (Welleck et al. 2019);
-/// `None` when it has fewer than `n` tokens or `n == 0`.
-pub fn seq_rep_n(tokens: &[&str], n: usize) -> Option<f64> {
-    if n == 0 || tokens.len() < n {
-        return None;
-    }
-    let total = tokens.len() - n + 1;
-    let mut seen = FxHashSet::with_capacity_and_hasher(total, FxBuildHasher);
-    seen.extend(tokens.windows(n));
-    Some(1.0 - seen.len() as f64 / total as f64)
-}
-
-/// All metrics of `corpus` against `human` (in parallel over documents).
-pub fn corpus_metrics(corpus: &Corpus, human: &HumanReference) -> CorpusMetrics {
-    metrics_with_chunks(corpus, human, CHUNK_TARGET_BYTES)
-}
-
-/// Chunks are at least this big, so tiny corpora are not split into tiny tasks.
-const CHUNK_TARGET_BYTES: usize = 1 << 16;
-
-fn metrics_with_chunks(corpus: &Corpus, human: &HumanReference, min_chunk: usize) -> CorpusMetrics {
-    let (vocab, chunks) = count(&corpus.docs, min_chunk, true);
-    let tokens: u64 = vocab.counts.iter().sum();
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-
-    // seq_rep_4: mean over eligible documents, summed in document order.
-    let (mut rep_sum, mut rep_docs) = (0.0, 0usize);
-    for r in chunks.iter().flat_map(|c| &c.seq_rep).flatten() {
-        rep_sum += r;
-        rep_docs += 1;
-    }
-
-    // distinct_2: sort and dedup u64 keys (global id pairs), per chunk then overall.
-    let mut keys: Vec<u64> = chunks
-        .par_iter()
-        .flat_map_iter(|c| {
-            let mut k = Vec::with_capacity(c.ids.len());
-            let mut start = 0;
-            for &end in &c.doc_ends {
-                let doc = &c.ids[start..end];
-                start = end;
-                k.extend(doc.windows(2).map(|w| {
-                    let (a, b) = (c.remap[w[0] as usize], c.remap[w[1] as usize]);
-                    (a as u64) << 32 | b as u64
-                }));
-            }
-            k.sort_unstable();
-            k.dedup();
-            k
-        })
-        .collect();
-    keys.par_sort_unstable();
-    keys.dedup();
-    let bigrams: u64 = chunks.iter().map(|c| c.bigrams).sum();
-
-    // Corpus counts of the human types, and corpus types the human text never had.
-    let mut by_human = vec![0u64; human.types()];
-    let mut novel = 0usize;
-    for (w, &c) in vocab.types.iter().zip(&vocab.counts) {
-        match human.index.get(*w) {
-            Some(&id) => by_human[id as usize] = c,
-            None => novel += 1,
+impl Default for CorpusMetrics {
+    /// Zero counts and `NaN` measures: what a field missing from an older record reads as.
+    fn default() -> Self {
+        let nan = f64::NAN;
+        CorpusMetrics {
+            documents: 0,
+            tokens: 0,
+            types: 0,
+            seq_rep_1: nan,
+            seq_rep_2: nan,
+            seq_rep_3: nan,
+            seq_rep_4: nan,
+            rep_16: nan,
+            rep_32: nan,
+            rep_128: nan,
+            distinct_1: nan,
+            distinct_2: nan,
+            distinct_2_per_ngram: nan,
+            distinct_3_per_ngram: nan,
+            distinct_4_per_ngram: nan,
+            distinct_2_per_token: nan,
+            distinct_3_per_token: nan,
+            distinct_4_per_token: nan,
+            human_types_lost: nan,
+            rare_types_lost: nan,
+            medium_types_lost: nan,
+            frequent_types_lost: nan,
+            unigram_kl: nan,
+            unigram_js: nan,
+            self_bleu: nan,
+            self_bleu_docs: 0,
+            self_bleu_seed: 0,
+            mattr: nan,
+            mtld: nan,
+            compression_ratio: nan,
+            zipf_coefficient: nan,
         }
     }
-    let lost = by_human.iter().filter(|&&c| c == 0).count();
-    let rare_lost = human
-        .rare
-        .iter()
-        .filter(|&&id| by_human[id as usize] == 0)
-        .count();
+}
 
+/// Choices of [`corpus_metrics_with`] that a user may want to change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricOptions {
+    /// Documents sampled for self-BLEU.
+    pub self_bleu_sample: usize,
+    /// Seed of that sample.
+    pub self_bleu_seed: u64,
+}
+
+impl Default for MetricOptions {
+    fn default() -> Self {
+        MetricOptions {
+            self_bleu_sample: SELF_BLEU_SAMPLE,
+            self_bleu_seed: SELF_BLEU_SEED,
+        }
+    }
+}
+
+/// All metrics of `corpus` against `human`, with the default [`MetricOptions`].
+pub fn corpus_metrics(corpus: &Corpus, human: &HumanReference) -> CorpusMetrics {
+    corpus_metrics_with(corpus, human, &MetricOptions::default())
+}
+
+/// All metrics of `corpus` against `human` (in parallel).
+pub fn corpus_metrics_with(
+    corpus: &Corpus,
+    human: &HumanReference,
+    options: &MetricOptions,
+) -> CorpusMetrics {
+    let (compression, m) = rayon::join(
+        || compression_ratio(corpus),
+        || {
+            let t = TokenizedCorpus::new(corpus);
+            let sample = sample_docs(
+                t.documents(),
+                options.self_bleu_sample,
+                options.self_bleu_seed,
+            );
+            let ((rep, (mattr, mtld, zipf)), (bleu, cmp)) = rayon::join(
+                || rayon::join(|| repetition(&t), || token_diversity(&t)),
+                || {
+                    rayon::join(
+                        || {
+                            let docs: Vec<&[u32]> = sample.iter().map(|&d| t.doc(d)).collect();
+                            self_bleu(&docs, t.types())
+                        },
+                        || compare_with_human(&t, human),
+                    )
+                },
+            );
+            CorpusMetrics {
+                documents: corpus.docs.len(),
+                tokens: t.tokens(),
+                types: t.types(),
+                seq_rep_1: rep.seq_rep[0],
+                seq_rep_2: rep.seq_rep[1],
+                seq_rep_3: rep.seq_rep[2],
+                seq_rep_4: rep.seq_rep[3],
+                rep_16: rep.rep_l[0],
+                rep_32: rep.rep_l[1],
+                rep_128: rep.rep_l[2],
+                distinct_1: rep.distinct_per_ngram(1),
+                distinct_2: rep.distinct_per_ngram(2),
+                distinct_2_per_ngram: rep.distinct_per_ngram(2),
+                distinct_3_per_ngram: rep.distinct_per_ngram(3),
+                distinct_4_per_ngram: rep.distinct_per_ngram(4),
+                distinct_2_per_token: rep.distinct_per_token(2),
+                distinct_3_per_token: rep.distinct_per_token(3),
+                distinct_4_per_token: rep.distinct_per_token(4),
+                human_types_lost: cmp.lost[0],
+                rare_types_lost: cmp.lost[1],
+                medium_types_lost: cmp.lost[2],
+                frequent_types_lost: cmp.lost[3],
+                unigram_kl: cmp.kl,
+                unigram_js: cmp.js,
+                self_bleu: bleu,
+                self_bleu_docs: sample.len(),
+                self_bleu_seed: options.self_bleu_seed,
+                mattr,
+                mtld,
+                compression_ratio: f64::NAN,
+                zipf_coefficient: zipf,
+            }
+        },
+    );
+    CorpusMetrics {
+        compression_ratio: compression,
+        ..m
+    }
+}
+
+/// The corpus's unigram distribution next to the human one.
+pub(crate) struct HumanComparison {
+    /// Shares of human types absent from the corpus: all, rare, medium, frequent.
+    pub lost: [f64; 4],
+    pub kl: f64,
+    pub js: f64,
+}
+
+pub(crate) fn compare_with_human(t: &TokenizedCorpus, human: &HumanReference) -> HumanComparison {
+    let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+    // Corpus counts of the human types, and the corpus types the human text never had.
+    let mut by_human = vec![0u64; human.types()];
+    let (mut novel_types, mut novel_tokens) = (0usize, 0u64);
+    for (w, &c) in t.types.iter().zip(&t.counts) {
+        match human.index.get(*w) {
+            Some(&id) => by_human[id as usize] = c,
+            None => (novel_types, novel_tokens) = (novel_types + 1, novel_tokens + c),
+        }
+    }
+    let mut lost_by_band = [0usize; 3];
+    for (&h, &c) in human.counts.iter().zip(&by_human) {
+        if c == 0 {
+            lost_by_band[band(h)] += 1;
+        }
+    }
+    let b = human.band_types;
+    let lost = [
+        ratio(lost_by_band.iter().sum(), human.types()),
+        ratio(lost_by_band[0], b[0]),
+        ratio(lost_by_band[1], b[1]),
+        ratio(lost_by_band[2], b[2]),
+    ];
+
+    let (h, n) = (human.tokens as f64, t.tokens() as f64);
     // KL(P || Q) = Σ_{w ∈ human} P(w) ln(P(w)/Q(w)), P(w) = h(w)/H,
     // Q(w) = (c(w) + 0.5) / (N + 0.5 |V|), V = human types ∪ corpus types.
     let mut kl = 0.0;
     if human.tokens > 0 {
-        let h = human.tokens as f64;
-        let den = tokens as f64 + 0.5 * (human.types() + novel) as f64;
+        let den = n + 0.5 * (human.types() + novel_types) as f64;
         for (&hc, &c) in human.counts.iter().zip(&by_human) {
             let p = hc as f64 / h;
             kl += p * (p * den / (c as f64 + 0.5)).ln();
         }
     }
-
-    CorpusMetrics {
-        documents: corpus.docs.len(),
-        tokens,
-        types: vocab.types.len(),
-        seq_rep_4: ratio(rep_sum, rep_docs as f64),
-        distinct_1: ratio(vocab.types.len() as f64, tokens as f64),
-        distinct_2: ratio(keys.len() as f64, bigrams as f64),
-        human_types_lost: ratio(lost as f64, human.types() as f64),
-        rare_types_lost: ratio(rare_lost as f64, human.rare.len() as f64),
-        unigram_kl: kl,
-    }
-}
-
-/// Interned types (`&str` slices of the corpus, ids in first-occurrence order) and counts.
-#[derive(Default)]
-struct Vocab<'a> {
-    types: Vec<&'a str>,
-    counts: Vec<u64>,
-}
-
-impl<'a> Vocab<'a> {
-    /// Adds `n` occurrences of `w` (interning it through `index`) and returns its id.
-    #[inline]
-    fn add(&mut self, index: &mut FxHashMap<&'a str, u32>, w: &'a str, n: u64) -> u32 {
-        let id = *index.entry(w).or_insert_with(|| {
-            self.types.push(w);
-            self.counts.push(0);
-            (self.types.len() - 1) as u32
-        });
-        self.counts[id as usize] += n;
-        id
-    }
-}
-
-/// One chunk's pass over its documents.
-#[derive(Default)]
-struct Chunk<'a> {
-    vocab: Vocab<'a>,
-    /// Local ids of the chunk's tokens (only when sequences are kept).
-    ids: Vec<u32>,
-    /// End of each document in `ids`.
-    doc_ends: Vec<usize>,
-    /// `seq_rep_4` of each document (None: fewer than 4 tokens).
-    seq_rep: Vec<Option<f64>>,
-    bigrams: u64,
-    /// Local id -> global id (filled by the merge).
-    remap: Vec<u32>,
-}
-
-/// Consecutive document ranges of about `total / (4 · threads)` bytes (at least `min_bytes`).
-fn plan(docs: &[Document], min_bytes: usize) -> Vec<Range<usize>> {
-    let total: usize = docs.iter().map(|d| d.text.len()).sum();
-    let target = (total / (4 * rayon::current_num_threads())).max(min_bytes);
-    let (mut out, mut start, mut acc) = (Vec::new(), 0, 0);
-    for (i, d) in docs.iter().enumerate() {
-        acc += d.text.len();
-        if acc >= target {
-            out.push(start..i + 1);
-            (start, acc) = (i + 1, 0);
-        }
-    }
-    if start < docs.len() {
-        out.push(start..docs.len());
-    }
-    out
-}
-
-/// Counts types over `docs` in parallel chunks, merged in order into one global vocabulary.
-/// With `sequences`, chunks keep their id sequences and per-document `seq_rep_4`.
-/// Ids are `u32`: a corpus would need over 4 billion distinct types to overflow them.
-fn count(docs: &[Document], min_chunk: usize, sequences: bool) -> (Vocab<'_>, Vec<Chunk<'_>>) {
-    let mut chunks: Vec<Chunk> = plan(docs, min_chunk)
-        .into_par_iter()
-        .map(|r| chunk_pass(&docs[r], sequences))
-        .collect();
-    let mut global = Vocab::default();
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    for c in &mut chunks {
-        c.remap = c
-            .vocab
-            .types
-            .iter()
-            .zip(&c.vocab.counts)
-            .map(|(&w, &n)| global.add(&mut index, w, n))
-            .collect();
-    }
-    (global, chunks)
-}
-
-fn chunk_pass(docs: &[Document], sequences: bool) -> Chunk<'_> {
-    let mut c = Chunk::default();
-    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut grams: FxHashSet<u128> = FxHashSet::default();
-    for d in docs {
-        let start = c.ids.len();
-        for w in tokenize::words(&d.text) {
-            let id = c.vocab.add(&mut index, w, 1);
-            if sequences {
-                c.ids.push(id);
+    // JS = ½ Σ P log2(P/M) + ½ Σ Q log2(Q/M), M = (P + Q)/2, unsmoothed. A corpus type unknown
+    // to the human text (P = 0) adds ½ Q log2 2 = Q/2; so does any human type it lost.
+    let js = if human.tokens == 0 || t.tokens() == 0 {
+        f64::NAN
+    } else {
+        let mut s = 0.0;
+        for (&hc, &c) in human.counts.iter().zip(&by_human) {
+            let (p, q) = (hc as f64 / h, c as f64 / n);
+            let m = 0.5 * (p + q);
+            s += p * (p / m).log2();
+            if c > 0 {
+                s += q * (q / m).log2();
             }
         }
-        if sequences {
-            let doc = &c.ids[start..];
-            c.bigrams += doc.len().saturating_sub(1) as u64;
-            c.seq_rep.push(seq_rep_4_ids(doc, &mut grams));
-            c.doc_ends.push(c.ids.len());
-        }
-    }
-    c
-}
-
-/// [`seq_rep_n`] for n = 4 on ids, with a reused set (4 ids packed in one `u128`).
-fn seq_rep_4_ids(ids: &[u32], seen: &mut FxHashSet<u128>) -> Option<f64> {
-    if ids.len() < SEQ_REP_N {
-        return None;
-    }
-    let total = ids.len() - SEQ_REP_N + 1;
-    if seen.capacity() > 4 * total + 64 {
-        *seen = FxHashSet::default(); // do not clear a huge table for a short document
-    }
-    seen.clear();
-    seen.reserve(total);
-    for w in ids.windows(SEQ_REP_N) {
-        seen.insert(
-            w[0] as u128 | (w[1] as u128) << 32 | (w[2] as u128) << 64 | (w[3] as u128) << 96,
-        );
-    }
-    Some(1.0 - seen.len() as f64 / total as f64)
+        (0.5 * (s + novel_tokens as f64 / n)).clamp(0.0, 1.0) // clamp: rounding only
+    };
+    HumanComparison { lost, kl, js }
 }
 
 #[cfg(test)]

@@ -4,9 +4,20 @@
 //! every perplexity is computed here from those, so n-gram and BPE models are compared by one
 //! set of formulas. Corpus metrics need only text, so they serve every model family.
 //! Definitions, with formulas, are in `docs/metrics.md`.
+//!
+//! - `perplexity`: held-out perplexities from [`Scores`]; `doc_ppl`: the per-document
+//!   perplexity distribution (tail loss).
+//! - `corpus_metrics`: the text metrics of one corpus against the human text, assembled from
+//!   `repetition` (seq-rep-n, rep/l, distinct-n), `diversity` (MATTR, MTLD, compression, Zipf)
+//!   and `self_bleu`, all on one tokenization (`tokens`).
 
 pub mod corpus_metrics;
+pub mod diversity;
+pub mod doc_ppl;
 pub mod perplexity;
+pub mod repetition;
+pub mod self_bleu;
+pub mod tokens;
 
 use serde::{Deserialize, Serialize};
 
