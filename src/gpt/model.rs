@@ -341,6 +341,11 @@ pub fn block_loss(model: &Gpt2, blocks: &Tensor, drop: Option<Dropout>) -> Resul
     let t = blocks.dim(1)? - 1;
     let input = blocks.narrow(1, 0, t)?;
     let target = blocks.narrow(1, 1, t)?.flatten_all()?;
+    if fused::usable(&model.wte) {
+        // Head and loss in one op: the (b·t, v) logits never become a tensor.
+        let h = model.hidden(&input, None, drop)?.flatten_to(1)?; // (b*t, c)
+        return fused::head::lm_head_loss(&h, &model.wte, &target);
+    }
     let logits = model.forward(&input, None, drop)?; // (b, t, v)
     let logits = logits.flatten_to(1)?.to_dtype(DType::F32)?; // (b*t, v)
     ops::cross_entropy(&logits, &target)

@@ -5,7 +5,7 @@
 //! 124M model that is gigabytes of traffic per step. The arithmetic (and its order) is
 //! [`crate::nn::adamw::AdamW::step`]'s, so both paths agree to float rounding.
 
-use super::{simd, with_slice, with_slice_mut};
+use super::{simd, sum_map, with_slice, with_slice_mut};
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
@@ -64,7 +64,7 @@ pub fn sum_squares(g: &Tensor) -> Result<f64> {
     with_slice(g, |g| {
         simd(|| {
             g.par_chunks(1 << 14)
-                .map(|c| c.iter().map(|&x| x * x).sum::<f32>() as f64)
+                .map(|c| sum_map(c, |x| x * x) as f64)
                 .sum()
         })
     })

@@ -9,7 +9,7 @@
 //! `dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale` and writes `dq, dk, dv` straight into the
 //! columns of `d qkv`. Training only: generation with a KV cache uses the composed path.
 
-use super::{exp, gemm, out, simd, slice, tensor, with_slice, Mat, SendPtr};
+use super::{dot, exp, gemm, max, out, simd, slice, sum_map, tensor, with_slice, Mat, SendPtr};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
@@ -61,13 +61,10 @@ impl CustomOp1 for CausalAttention {
                     unsafe { gemm(t, t, d, p.as_mut_ptr(), t, false, q, k.t(), false) };
                     for (i, row) in p.chunks_mut(t).enumerate() {
                         let seen = &mut row[..=i];
-                        let max = seen.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                        let mut sum = 0f32;
-                        for s in seen.iter_mut() {
-                            *s = exp((*s - max) * self.scale);
-                            sum += *s;
-                        }
-                        let inv = 1.0 / sum;
+                        let max = max(seen);
+                        seen.iter_mut()
+                            .for_each(|s| *s = exp((*s - max) * self.scale));
+                        let inv = 1.0 / sum_map(seen, |s| s);
                         seen.iter_mut().for_each(|s| *s *= inv);
                         row[i + 1..].iter_mut().for_each(|s| *s = 0.0);
                     }
@@ -111,9 +108,9 @@ impl CustomOp1 for CausalAttention {
                             gemm(t, t, d, ds.as_mut_ptr(), t, false, g, v.t(), false);
                             for i in 0..t {
                                 let (pr, dr) = (&p[i * t..=i * t + i], &mut ds[i * t..(i + 1) * t]);
-                                let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
-                                for j in 0..=i {
-                                    dr[j] = pr[j] * (dr[j] - dot) * self.scale;
+                                let dot = dot(pr, dr);
+                                for (d, &p) in dr.iter_mut().zip(pr) {
+                                    *d = p * (*d - dot) * self.scale;
                                 }
                                 dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
                             }

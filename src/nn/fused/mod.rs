@@ -14,6 +14,7 @@
 
 pub mod adamw;
 pub mod attention;
+pub mod head;
 pub mod linear;
 pub mod norm;
 pub mod softmax;
@@ -222,6 +223,78 @@ pub(crate) fn exp(x: f32) -> f32 {
 #[inline(always)]
 pub(crate) fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+}
+
+/// Lanes of the reductions below: independent partial results the compiler keeps in one
+/// vector register. A single running sum is a serial chain it must keep in order (float
+/// addition does not reassociate), which leaves the loop scalar.
+const LANES: usize = 16;
+
+/// `Σ f(x_i)`, in [`LANES`] partial sums.
+#[inline(always)]
+pub(crate) fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `Σ a_i b_i`, in [`LANES`] partial sums.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let split = n - n % LANES;
+    for (ca, cb) in a[..split]
+        .chunks_exact(LANES)
+        .zip(b[..split].chunks_exact(LANES))
+    {
+        for i in 0..LANES {
+            acc[i] += ca[i] * cb[i];
+        }
+    }
+    let rest: f32 = a[split..].iter().zip(&b[split..]).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `Σ a_i b_i c_i`, in [`LANES`] partial sums.
+#[inline(always)]
+pub(crate) fn dot3(a: &[f32], b: &[f32], c: &[f32]) -> f32 {
+    let n = a.len().min(b.len()).min(c.len());
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    let mut acc = [0f32; LANES];
+    let split = n - n % LANES;
+    for k in (0..split).step_by(LANES) {
+        for i in 0..LANES {
+            acc[i] += a[k + i] * b[k + i] * c[k + i];
+        }
+    }
+    let rest: f32 = (split..n).map(|i| a[i] * b[i] * c[i]).sum();
+    acc.iter().sum::<f32>() + rest
+}
+
+/// The largest element (−∞ for an empty slice), in [`LANES`] partial maxima.
+#[inline(always)]
+pub(crate) fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for i in 0..LANES {
+            // Not f32::max: its NaN rules keep the compiler from using the vector instruction.
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().fold(rest, |m, &v| m.max(v))
 }
 
 /// Splits `n` rows into chunks for rayon: about four per thread, at least `min` rows each.

@@ -2,7 +2,7 @@
 //! one pass per row for the input gradient with per-thread partial sums for the scale and
 //! shift gradients (the composed version is nine ops forward and about twenty backward).
 
-use super::{chunk_rows, out, simd, slice, tensor, with_slice};
+use super::{chunk_rows, dot, dot3, out, simd, slice, sum_map, tensor, with_slice};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -14,8 +14,8 @@ struct LayerNorm {
 #[inline(always)]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / n;
+    let mean = sum_map(row, |x| x) / n;
+    let var = sum_map(row, |x| (x - mean) * (x - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -43,8 +43,8 @@ impl CustomOp3 for LayerNorm {
                 .for_each(|(yc, xc)| {
                     for (yr, xr) in yc.chunks_mut(c).zip(xc.chunks(c)) {
                         let (mean, rstd) = moments(xr, self.eps);
-                        for i in 0..c {
-                            yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+                        for ((y, &x), (&w, &b)) in yr.iter_mut().zip(xr).zip(w.iter().zip(b)) {
+                            *y = (x - mean) * rstd * w + b;
                         }
                     }
                 })
@@ -76,20 +76,22 @@ impl CustomOp3 for LayerNorm {
                                     dxc.chunks_mut(c).zip(xc.chunks(c)).zip(gc.chunks(c))
                                 {
                                     let (mean, rstd) = moments(xr, self.eps);
-                                    // dx = rstd (gw − mean(gw) − x̂ mean(gw x̂)), gw = g ⊙ w.
-                                    let (mut s1, mut s2) = (0f32, 0f32);
-                                    for i in 0..c {
-                                        let xh = (xr[i] - mean) * rstd;
-                                        let gw = gr[i] * w[i];
-                                        s1 += gw;
-                                        s2 += gw * xh;
-                                        dw[i] += gr[i] * xh;
-                                        db[i] += gr[i];
+                                    // dx = rstd (gw − mean(gw) − x̂ mean(gw x̂)), gw = g ⊙ w;
+                                    // x̂ goes through dxr as scratch.
+                                    for (((d, &x), &g), (dw, db)) in dxr
+                                        .iter_mut()
+                                        .zip(xr)
+                                        .zip(gr)
+                                        .zip(dw.iter_mut().zip(db.iter_mut()))
+                                    {
+                                        *d = (x - mean) * rstd;
+                                        *dw += g * *d;
+                                        *db += g;
                                     }
-                                    let (m1, m2) = (s1 / c as f32, s2 / c as f32);
-                                    for i in 0..c {
-                                        let xh = (xr[i] - mean) * rstd;
-                                        dxr[i] = rstd * (gr[i] * w[i] - m1 - xh * m2);
+                                    let m1 = dot(gr, w) / c as f32;
+                                    let m2 = dot3(gr, w, dxr) / c as f32;
+                                    for ((d, &g), &w) in dxr.iter_mut().zip(gr).zip(w) {
+                                        *d = rstd * (g * w - m1 - *d * m2);
                                     }
                                 }
                                 (dw, db)

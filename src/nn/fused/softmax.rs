@@ -6,7 +6,7 @@
 //! log-sum-exp, with the row in cache) and the backward writes `softmax − onehot` in one pass,
 //! reusing the log-sum-exp saved by the forward.
 
-use super::{chunk_rows, exp, out, simd, slice, tensor, with_slice};
+use super::{chunk_rows, dot, exp, max, out, simd, slice, sum_map, tensor, with_slice};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
@@ -14,9 +14,8 @@ use std::sync::OnceLock;
 /// `max + ln Σ e^(x − max)` of a row.
 #[inline(always)]
 fn logsumexp(row: &[f32]) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let sum: f32 = row.iter().map(|&x| exp(x - max)).sum();
-    max + sum.ln()
+    let max = max(row);
+    max + sum_map(row, |x| exp(x - max)).ln()
 }
 
 struct Softmax;
@@ -36,8 +35,7 @@ impl CustomOp1 for Softmax {
                 .zip(x.par_chunks(rows))
                 .for_each(|(yc, xc)| {
                     for (yr, xr) in yc.chunks_mut(v).zip(xc.chunks(v)) {
-                        let max = xr.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                        let mut sum = 0f32;
+                        let max = max(xr);
                         for (y, &x) in yr.iter_mut().zip(xr) {
                             // e^-inf is exactly 0 (masked positions), which `exp` does not give.
                             *y = if x == f32::NEG_INFINITY {
@@ -45,9 +43,8 @@ impl CustomOp1 for Softmax {
                             } else {
                                 exp(x - max)
                             };
-                            sum += *y;
                         }
-                        let inv = 1.0 / sum;
+                        let inv = 1.0 / sum_map(yr, |y| y);
                         yr.iter_mut().for_each(|y| *y *= inv);
                     }
                 })
@@ -69,9 +66,9 @@ impl CustomOp1 for Softmax {
                             for ((dr, yr), gr) in
                                 dc.chunks_mut(v).zip(yc.chunks(v)).zip(gc.chunks(v))
                             {
-                                let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-                                for i in 0..v {
-                                    dr[i] = yr[i] * (gr[i] - dot);
+                                let dot = dot(yr, gr);
+                                for ((d, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
+                                    *d = y * (g - dot);
                                 }
                             }
                         })

@@ -4,7 +4,7 @@
 //! The backward is driven by `sum(y ⊙ r)` for a random `r`, so every output entry carries a
 //! different upstream gradient.
 
-use super::{adamw, attention, linear, norm, softmax};
+use super::{adamw, attention, head, linear, norm, softmax};
 use crate::nn::ops::reference;
 use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var};
@@ -122,6 +122,24 @@ fn cross_entropy_matches_composed() {
     assert!(
         softmax::cross_entropy(&one, &bad).is_err(),
         "target out of range"
+    );
+}
+
+#[test]
+fn head_loss_matches_matmul_then_cross_entropy() {
+    let mut rng = Rng::new(7);
+    let h = rand(&mut rng, &[23, 16], 1.0, 0.0);
+    let wte = rand(&mut rng, &[61, 16], 0.5, 0.0);
+    let t: Vec<u32> = (0..23).map(|_| rng.below(61) as u32).collect();
+    let targets = Tensor::from_vec(t, 23, &Device::Cpu).unwrap();
+    check(
+        &[h, wte],
+        1e-5,
+        |x| head::lm_head_loss(&x[0], &x[1], &targets).unwrap(),
+        |x| {
+            let logits = x[0].matmul(&x[1].t().unwrap()).unwrap();
+            reference::cross_entropy(&logits, &targets).unwrap()
+        },
     );
 }
 
