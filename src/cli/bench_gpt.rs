@@ -1,5 +1,9 @@
 //! `bench gpt-train` and `bench gpt-generate`: CPU speed of our GPT-2 next to PyTorch's.
 //!
+//! Generation: `--batch` prompts of `--prompt-len` random tokens, each continued by exactly
+//! `--new-tokens` sampled tokens (temperature 1, no truncation) with the KV cache;
+//! tokens/s counts new tokens only, prefill included in the time.
+//!
 //! Why: the chain trains and samples a GPT every generation, so its tokens/s sets how much
 //! of a collapse experiment fits in a day. A random-init model on random tokens from a fixed
 //! seed needs no download and no corpus, and its step time is what a real run's is (the data
@@ -11,6 +15,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor, Var};
 use collapse_lab::gpt::config::Config;
+use collapse_lab::gpt::generate::{sample, SampleConfig};
 use collapse_lab::gpt::model::block_loss;
 use collapse_lab::gpt::params::{decays, Params};
 use collapse_lab::nn::adamw::{clip_grad_norm, AdamW, AdamWConfig};
@@ -232,6 +237,58 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(g: GenerateArgs) -> Result<()> {
-    let _ = g;
-    bail!("bench gpt-generate needs src/gpt/generate.rs, which has not landed yet")
+    let a = &g.common;
+    let cfg = a.config()?;
+    let threads = a.header("gpt-generate", &cfg)?;
+    if g.prompt_len + g.new_tokens > cfg.n_positions {
+        bail!(
+            "--prompt-len {} + --new-tokens {} exceed the context {} (the context would slide)",
+            g.prompt_len,
+            g.new_tokens,
+            cfg.n_positions
+        );
+    }
+    let model = Params::init(&cfg, a.seed, &Device::Cpu)?.model(&cfg)?;
+    let mut rng = Rng::derive(a.seed, "bench-gpt-generate", 0);
+    let prompts: Vec<Vec<u32>> = (0..a.batch)
+        .map(|_| {
+            (0..g.prompt_len)
+                .map(|_| rng.below(cfg.vocab_size as u64) as u32)
+                .collect()
+        })
+        .collect();
+    // Plain ancestral sampling (temperature 1, no top-k/top-p), as the torch script.
+    let sc = SampleConfig::plain();
+    let mut total = 0f64;
+    for run in 0..a.warmup_steps + a.steps {
+        let t0 = Instant::now();
+        let out = sample(&model, &prompts, g.new_tokens, None, &sc, &mut rng)?;
+        let dt = t0.elapsed().as_secs_f64();
+        if out.iter().any(|o| o.len() != g.new_tokens) {
+            bail!("a row stopped early (no stop token was given)");
+        }
+        if run >= a.warmup_steps {
+            total += dt;
+        }
+    }
+    println!(
+        "runs: {} after {} warmup, batch {} x ({} prompt + {} new tokens), KV cache: {:.3} s/run",
+        a.steps,
+        a.warmup_steps,
+        a.batch,
+        g.prompt_len,
+        g.new_tokens,
+        total / a.steps.max(1) as f64
+    );
+    let ours = (a.batch * g.new_tokens * a.steps) as f64 / total;
+    let mut flags = a.torch_flags(&cfg, threads);
+    flags.extend([
+        "--prompt-len".into(),
+        g.prompt_len.to_string(),
+        "--new-tokens".into(),
+        g.new_tokens.to_string(),
+    ]);
+    compare(a, "generate", flags, ours)?;
+    println!("tokens/s: {ours:.0}");
+    Ok(())
 }
