@@ -297,7 +297,8 @@ fn common_prefix(names: &[&str]) -> String {
 /// Numbers printed for people: 4 significant digits at most.
 fn short_number(s: &str) -> String {
     match s.parse::<f64>() {
-        Ok(x) if x.fract() != 0.0 => {
+        // Decimal columns keep their decimals even when a value is whole (0.000000 → 0.0000).
+        Ok(x) if x.fract() != 0.0 || s.contains('.') => {
             let digits = if x.abs() >= 100.0 {
                 1
             } else if x.abs() >= 1.0 {
