@@ -1,7 +1,7 @@
 //! The `collapse-lab` binary: parse flags, call the library, map errors to exit codes.
 //!
-//! Exit codes: 0 success; 2 an error (bad input, with a one-line message and a hint); clap's
-//! own usage errors are 2 as well.
+//! Exit codes: 0 success; 1 `eval --fail-on` flagged a sign of collapse; 2 an error (bad
+//! input, with a one-line message and a hint); clap's own usage errors are 2 as well.
 
 mod cli;
 
@@ -13,6 +13,9 @@ fn main() {
     collapse_lab::progress::set_quiet(args.quiet);
     init_logging(args.verbose, args.quiet);
     if let Err(e) = cli::run(args) {
+        if e.is::<cli::Flagged>() {
+            std::process::exit(1);
+        }
         match e.downcast_ref::<collapse_lab::Error>() {
             Some(lib) => eprintln!("error: {lib} (hint: {})", lib.hint()),
             None => eprintln!("error: {e:#}"),

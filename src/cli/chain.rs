@@ -187,6 +187,9 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
             workdir.join("evals").join(n).join("metrics.csv").display()
         );
     }
+    println!();
+    let files = collapse_lab::experiment_report::write_report(workdir, &names, None)?;
+    super::report::print_written(&files);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_gpt;
+mod bench_metrics;
 mod chain;
 mod corpus;
 mod gpt_args;

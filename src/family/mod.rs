@@ -4,6 +4,7 @@
 //! a family to train, save, sample and score, and evaluates what comes back. Eval works on
 //! [`Scores`] and corpora only, so every metric serves every family.
 
+pub mod checkpoint;
 pub mod gpt;
 pub mod ngram;
 

@@ -134,10 +134,10 @@ where
         if chart.x_integer {
             format!("{}", v.round() as i64)
         } else {
-            tick(*v)
+            log_tick(*v, chart.x_log)
         }
     };
-    let y_fmt = |v: &f64| tick(*v);
+    let y_fmt = |v: &f64| log_tick(*v, chart.y_log);
     let max_x_points = chart
         .series
         .iter()
@@ -213,6 +213,21 @@ where
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// A tick label; on a log axis only 1, 2 and 5 × 10^k are labelled (the other ticks keep
+/// their grid line), so labels near the top of a decade do not run into each other.
+fn log_tick(v: f64, log: bool) -> String {
+    if log && v > 0.0 {
+        let m = v / 10f64.powf(v.log10().floor());
+        if ![1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .any(|k| (m - k).abs() < 1e-6 * k)
+        {
+            return String::new();
+        }
+    }
+    tick(v)
 }
 
 /// The corner of the plot with the fewest points (the legend covers least data there).

@@ -1,0 +1,229 @@
+//! The report's charts, built from the data (`data.rs`) and drawn by `crate::plot`.
+
+use super::data::{Arm, Histogram};
+use crate::plot::{category, sequential, spans_decades, Chart, Rgb, Series, Style};
+
+/// Titles of the `metrics.csv` columns we know, in the order the report shows them. Columns
+/// not listed (new metrics) follow in the CSV's order, titled by their name.
+pub const KNOWN_COLUMNS: &[(&str, &str)] = &[
+    ("test_ppl", "Perplexity of the human test split (incl. OOV)"),
+    (
+        "test_ppl_excl_oov",
+        "Perplexity of the human test split (excl. OOV)",
+    ),
+    ("test_word_ppl", "Word perplexity of the human test split"),
+    (
+        "test_bits_per_byte",
+        "Bits per byte on the human test split",
+    ),
+    ("test_oov_rate", "OOV rate of the human test split"),
+    (
+        "gen0_ppl_of_generated",
+        "Perplexity of the generated text under generation 0's model",
+    ),
+    (
+        "rare_types_lost",
+        "Rare human types (count ≤ 5) never written",
+    ),
+    (
+        "medium_types_lost",
+        "Medium human types (count 6–100) never written",
+    ),
+    (
+        "frequent_types_lost",
+        "Frequent human types (count > 100) never written",
+    ),
+    ("human_types_lost", "Human types never written"),
+    ("types", "Word types in the generated text"),
+    ("unigram_kl", "KL(human ‖ generated) over unigrams, nats"),
+    ("unigram_js", "Jensen-Shannon divergence of unigrams, bits"),
+    ("distinct_1", "distinct-1 (types / tokens)"),
+    ("distinct_2", "distinct-2 (distinct bigrams / bigrams)"),
+    ("mattr", "MATTR (window 100)"),
+    ("mtld", "MTLD"),
+    ("self_bleu", "Self-BLEU"),
+    (
+        "compression_ratio",
+        "Compression ratio (bytes / DEFLATE bytes)",
+    ),
+    ("zipf_coefficient", "Zipf coefficient (top 1000 types)"),
+    ("seq_rep_1", "seq-rep-1"),
+    ("seq_rep_2", "seq-rep-2"),
+    ("seq_rep_3", "seq-rep-3"),
+    ("seq_rep_4", "seq-rep-4 (repeated 4-grams within documents)"),
+    ("rep_16", "rep/16"),
+    ("rep_32", "rep/32"),
+    ("rep_128", "rep/128"),
+    ("train_tokens", "Words each generation trained on"),
+    ("train_docs", "Documents each generation trained on"),
+    ("gen_tokens", "Words each generation wrote"),
+];
+
+/// Columns that are not metrics.
+const NOT_PLOTTED: &[&str] = &["generation", "policy"];
+
+/// The title of a column.
+pub fn title(column: &str) -> String {
+    KNOWN_COLUMNS
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map_or_else(|| column.to_string(), |(_, t)| t.to_string())
+}
+
+/// Numeric columns of any arm's `metrics.csv`, known ones first; and those that hold one
+/// value throughout (not worth a chart), with that value.
+pub fn metric_columns(arms: &[Arm]) -> (Vec<String>, Vec<(String, String)>) {
+    let mut all: Vec<String> = Vec::new();
+    for a in arms {
+        for c in &a.table.columns {
+            if !all.contains(c) && !NOT_PLOTTED.contains(&c.as_str()) {
+                all.push(c.clone());
+            }
+        }
+    }
+    let rank = |c: &String| {
+        KNOWN_COLUMNS
+            .iter()
+            .position(|(k, _)| k == c)
+            .unwrap_or(KNOWN_COLUMNS.len())
+    };
+    all.sort_by_key(rank); // stable: unknown columns keep the CSV's order
+    let (mut plotted, mut constant) = (Vec::new(), Vec::new());
+    for c in all {
+        let values: Vec<&str> = arms
+            .iter()
+            .flat_map(|a| (0..a.table.rows.len()).filter_map(|g| a.table.get(g, &c)))
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() || values.iter().any(|v| v.parse::<f64>().is_err()) {
+            continue;
+        }
+        if values.iter().all(|v| v == &values[0]) {
+            constant.push((c, values[0].to_string()));
+        } else {
+            plotted.push(c);
+        }
+    }
+    (plotted, constant)
+}
+
+/// One line per arm of `column` over generations.
+pub fn metric_chart(arms: &[Arm], column: &str) -> Chart {
+    let series: Vec<Series> = arms
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Series {
+            label: a.label.clone(),
+            points: (0..a.table.rows.len())
+                .filter_map(|g| {
+                    let v = a.table.get(g, column)?.parse::<f64>().ok()?;
+                    Some((g as f64, v))
+                })
+                .collect(),
+            color: category(i),
+            style: Style::LineDots,
+        })
+        .collect();
+    let y_log = spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    Chart {
+        title: title(column),
+        x_label: "generation".into(),
+        y_label: if y_log {
+            format!("{column} (log scale)")
+        } else {
+            column.to_string()
+        },
+        x_log: false,
+        y_log,
+        x_integer: true,
+        series,
+    }
+}
+
+/// Generation `g`'s label and colour among `n` generations.
+fn generation_style(g: usize, n: usize) -> (String, Rgb) {
+    (format!("gen {g}"), sequential(g, n))
+}
+
+/// Rank-frequency curves: the human training text and every generation, log-log; only ranks
+/// from `from_rank` on (1: the whole curve; larger: the tail, where rare words are lost).
+pub fn rank_frequency_chart(arm: &Arm, curves: &[Vec<(f64, f64)>], from_rank: f64) -> Chart {
+    let part = |c: &Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+        c.iter().copied().filter(|p| p.0 >= from_rank).collect()
+    };
+    let n = curves.len().saturating_sub(1);
+    let mut series = vec![Series {
+        label: "human (train)".into(),
+        points: curves.first().map(part).unwrap_or_default(),
+        color: Rgb::BLACK,
+        style: Style::Reference,
+    }];
+    for (g, c) in curves.iter().skip(1).enumerate() {
+        let (label, color) = generation_style(g, n);
+        series.push(Series {
+            label,
+            points: part(c),
+            color,
+            style: Style::Line,
+        });
+    }
+    let what = if from_rank > 1.0 {
+        format!("the tail of the word rank-frequency curve (ranks ≥ {from_rank})")
+    } else {
+        "word rank-frequency per generation".to_string()
+    };
+    Chart {
+        title: format!("{}: {what}", arm.name),
+        x_label: "rank (log scale)".into(),
+        y_label: "share of words (log scale)".into(),
+        x_log: true,
+        y_log: true,
+        x_integer: false,
+        series,
+    }
+}
+
+/// Per-document perplexity under generation 0, one step curve per generation (share of the
+/// generation's documents per bin); empty bins at both ends are left out.
+pub fn ppl_histogram_chart(arm: &Arm, hists: &[Histogram]) -> Chart {
+    let bins = hists.first().map_or(0, |h| h.counts.len());
+    let used = |k: usize| {
+        hists
+            .iter()
+            .any(|h| h.counts.get(k).copied().unwrap_or(0) > 0)
+    };
+    let first = (0..bins).find(|&k| used(k)).unwrap_or(0);
+    let last = (0..bins).rev().find(|&k| used(k)).unwrap_or(0);
+    let series = hists
+        .iter()
+        .enumerate()
+        .map(|(g, h)| {
+            let total = h.counts.iter().sum::<u64>().max(1) as f64;
+            let mut points = Vec::new();
+            for k in first..=last.min(h.counts.len().saturating_sub(1)) {
+                let share = 100.0 * h.counts[k] as f64 / total;
+                points.push((h.edges[k], share));
+                points.push((h.edges[k + 1], share));
+            }
+            let (label, color) = generation_style(g, hists.len());
+            Series {
+                label,
+                points,
+                color,
+                style: Style::Line,
+            }
+        })
+        .collect();
+    Chart {
+        title: format!(
+            "{}: perplexity of each generated document under generation 0",
+            arm.name
+        ),
+        x_label: "per-document perplexity under generation 0 (log scale)".into(),
+        y_label: "% of the generation's documents".into(),
+        x_log: true,
+        y_log: false,
+        x_integer: false,
+        series,
+    }
+}
