@@ -33,6 +33,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000_000)]
         sample_words: usize,
     },
+    /// Every corpus metric (repetition, distinct-n, diversity, self-BLEU, ...): time and words/s
+    #[command(
+        after_help = "Example:\n  collapse-lab bench metrics --input ../shared/corpora/gutenberg"
+    )]
+    Metrics(super::bench_metrics::MetricsBenchArgs),
     /// GPT training speed (random init, random tokens): forward, backward, clipping, AdamW
     #[command(
         after_help = "Example:\n  collapse-lab bench gpt-train --preset tiny --compare-torch .venv/bin/python"
@@ -53,6 +58,7 @@ pub fn run(c: BenchCommand) -> Result<()> {
             arpa,
             sample_words,
         } => ngram(&input, order, arpa, sample_words),
+        BenchCommand::Metrics(a) => super::bench_metrics::run(a),
         BenchCommand::GptTrain(a) => super::bench_gpt::train(a),
         BenchCommand::GptGenerate(a) => super::bench_gpt::generate(a),
     }

@@ -313,15 +313,16 @@ pub fn corpus_metrics_with(
     }
 }
 
-/// The corpus's unigram distribution next to the human one.
-pub(crate) struct HumanComparison {
+/// The corpus's unigram distribution next to the human one (part of [`CorpusMetrics`]).
+pub struct HumanComparison {
     /// Shares of human types absent from the corpus: all, rare, medium, frequent.
     pub lost: [f64; 4],
     pub kl: f64,
     pub js: f64,
 }
 
-pub(crate) fn compare_with_human(t: &TokenizedCorpus, human: &HumanReference) -> HumanComparison {
+/// Types lost by band, unigram KL and JS of the tokenized corpus `t` against `human`.
+pub fn compare_with_human(t: &TokenizedCorpus, human: &HumanReference) -> HumanComparison {
     let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { 0.0 };
     // Corpus counts of the human types, and the corpus types the human text never had.
     let mut by_human = vec![0u64; human.types()];

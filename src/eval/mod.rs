@@ -15,6 +15,7 @@ pub mod corpus_metrics;
 pub mod diversity;
 pub mod doc_ppl;
 pub mod perplexity;
+mod radix;
 pub mod repetition;
 pub mod self_bleu;
 pub mod tokens;

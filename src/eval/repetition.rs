@@ -11,6 +11,7 @@
 //! rep/l needs one walk with the last position of every type. Per-document values are summed in
 //! document order, so results do not depend on the thread count.
 
+use super::radix::{radix_sort, RadixKey};
 use super::tokens::TokenizedCorpus;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -67,34 +68,40 @@ pub fn repetition(t: &TokenizedCorpus) -> Repetition {
 /// [`repetition`] with the given work split (consecutive document ranges covering all).
 fn repetition_in(t: &TokenizedCorpus, ranges: &[Range<usize>]) -> Repetition {
     let docs = t.documents();
-    let (window_counts, mut per_doc) = rayon::join(
-        || rep_windows(t, ranges),
+    let (windows, mut per_n) = rayon::join(
+        || window_repeats_in(t, ranges),
         || {
             (2..=MAX_N)
-                .map(|n| unique_per_doc(t, ranges, n))
+                .into_par_iter()
+                .map(|n| ngram_uniques_in(t, ranges, n))
                 .collect::<Vec<_>>()
         },
     );
-    let (repeats, first_occurrences) = window_counts;
     // Unigram uniques per document are the first occurrences (from the rep/l walk).
-    per_doc.insert(0, (t.types() as u64, first_occurrences));
+    per_n.insert(
+        0,
+        NgramUniques {
+            corpus: t.types() as u64,
+            per_doc: windows.first_occurrences,
+        },
+    );
 
     let mut out = Repetition {
         seq_rep: [0.0; MAX_N],
-        rep_l: repeats.map(|r| ratio(r, t.tokens())),
+        rep_l: windows.repeats.map(|r| ratio(r, t.tokens())),
         unique_ngrams: [0; MAX_N],
         ngrams: [0; MAX_N],
         tokens: t.tokens(),
     };
-    for (i, (unique, uniques)) in per_doc.into_iter().enumerate() {
+    for (i, u) in per_n.into_iter().enumerate() {
         let n = i + 1;
         let (mut sum, mut counted) = (0.0, 0usize);
-        for (d, &u) in uniques.iter().enumerate().take(docs) {
+        for (d, &unique) in u.per_doc.iter().enumerate().take(docs) {
             let len = t.offsets[d + 1] - t.offsets[d];
             if len >= n {
                 let total = (len - n + 1) as u64;
                 out.ngrams[i] += total;
-                sum += 1.0 - u as f64 / total as f64;
+                sum += 1.0 - unique as f64 / total as f64;
                 counted += 1;
             }
         }
@@ -103,7 +110,7 @@ fn repetition_in(t: &TokenizedCorpus, ranges: &[Range<usize>]) -> Repetition {
         } else {
             0.0
         };
-        out.unique_ngrams[i] = unique;
+        out.unique_ngrams[i] = u.corpus;
     }
     out
 }
@@ -120,9 +127,21 @@ pub fn seq_rep_n<T: Eq + std::hash::Hash>(tokens: &[T], n: usize) -> Option<f64>
     Some(1.0 - seen.len() as f64 / total as f64)
 }
 
-/// Tokens repeated within each window of [`REP_WINDOWS`], and per document the number of
-/// first occurrences (its distinct tokens).
-fn rep_windows(t: &TokenizedCorpus, ranges: &[Range<usize>]) -> ([u64; 3], Vec<u64>) {
+/// One walk over the tokens: the building block of rep/l and seq-rep-1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowRepeats {
+    /// Tokens equal to one of the l tokens before them in their document, l in [`REP_WINDOWS`].
+    pub repeats: [u64; 3],
+    /// Per document, tokens seen for the first time in it (its distinct tokens).
+    pub first_occurrences: Vec<u64>,
+}
+
+/// [`WindowRepeats`] of `t` (in parallel over documents).
+pub fn window_repeats(t: &TokenizedCorpus) -> WindowRepeats {
+    window_repeats_in(t, &t.doc_ranges(MIN_TASK_TOKENS))
+}
+
+fn window_repeats_in(t: &TokenizedCorpus, ranges: &[Range<usize>]) -> WindowRepeats {
     let parts: Vec<([u64; 3], Vec<u64>)> = ranges
         .par_iter()
         .map(|r| {
@@ -157,7 +176,10 @@ fn rep_windows(t: &TokenizedCorpus, ranges: &[Range<usize>]) -> ([u64; 3], Vec<u
         (0..3).for_each(|k| repeats[k] += r[k]);
         firsts.extend(f);
     }
-    (repeats, firsts)
+    WindowRepeats {
+        repeats,
+        first_occurrences: firsts,
+    }
 }
 
 /// Packs n ids of at most `bits` bits each into one integer key (order-preserving, exact).
@@ -187,20 +209,36 @@ impl Packer {
     }
 }
 
-/// Distinct n-grams of the corpus and of each document.
-fn unique_per_doc(t: &TokenizedCorpus, ranges: &[Range<usize>], n: usize) -> (u64, Vec<u64>) {
-    let p = Packer::for_types(t.types());
-    if p.fits_u64(n) {
-        unique_keys(t, ranges, n, |w| p.pack64(w))
-    } else {
-        unique_keys(t, ranges, n, |w| p.pack128(w))
-    }
+/// Distinct n-grams of the corpus and of each document: the building block of distinct-n and
+/// seq-rep-n.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NgramUniques {
+    pub corpus: u64,
+    pub per_doc: Vec<u64>,
 }
 
-fn unique_keys<K: Copy + Ord + Send + Sync>(
+/// [`NgramUniques`] of `t` for one `n` >= 1 (in parallel over documents).
+pub fn ngram_uniques(t: &TokenizedCorpus, n: usize) -> NgramUniques {
+    ngram_uniques_in(t, &t.doc_ranges(MIN_TASK_TOKENS), n)
+}
+
+fn ngram_uniques_in(t: &TokenizedCorpus, ranges: &[Range<usize>], n: usize) -> NgramUniques {
+    let p = Packer::for_types(t.types());
+    let bits = p.bits * n as u32;
+    let (corpus, per_doc) = if p.fits_u64(n) {
+        unique_keys(t, ranges, n, bits, |w| p.pack64(w))
+    } else {
+        unique_keys(t, ranges, n, bits, |w| p.pack128(w))
+    };
+    NgramUniques { corpus, per_doc }
+}
+
+/// Distinct keys of the corpus and per document; keys are below `2^bits`.
+fn unique_keys<K: RadixKey>(
     t: &TokenizedCorpus,
     ranges: &[Range<usize>],
     n: usize,
+    bits: u32,
     pack: impl Fn(&[u32]) -> K + Sync,
 ) -> (u64, Vec<u64>) {
     let parts: Vec<(Vec<K>, Vec<u64>)> = ranges
@@ -226,12 +264,12 @@ fn unique_keys<K: Copy + Ord + Send + Sync>(
         all.extend_from_slice(&k);
         uniques.extend(u);
     }
-    all.par_sort_unstable();
+    radix_sort(&mut all, bits);
     (dedup_sorted(&mut all) as u64, uniques)
 }
 
 /// Moves the distinct values of a sorted slice to its front; returns how many there are.
-fn dedup_sorted<K: Copy + PartialEq>(v: &mut [K]) -> usize {
+pub(crate) fn dedup_sorted<K: Copy + PartialEq>(v: &mut [K]) -> usize {
     if v.is_empty() {
         return 0;
     }

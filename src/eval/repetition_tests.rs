@@ -109,8 +109,9 @@ fn packer_widths_and_both_key_types_agree() {
     let ranges = t.doc_ranges(1);
     let p = Packer::for_types(t.types());
     for n in 2..=4 {
-        let a = unique_keys(&t, &ranges, n, |w| p.pack64(w));
-        let b = unique_keys(&t, &ranges, n, |w| p.pack128(w));
+        let bits = p.bits * n as u32;
+        let a = unique_keys(&t, &ranges, n, bits, |w| p.pack64(w));
+        let b = unique_keys(&t, &ranges, n, bits, |w| p.pack128(w));
         assert_eq!(a, b);
     }
 }

@@ -12,9 +12,11 @@
 //! (quadratic). BLEU's clipping needs, for each hypothesis n-gram, only its largest count in any
 //! *other* document, which is the largest count in any document unless the hypothesis itself
 //! holds it alone, in which case it is the second largest. So per n all (n-gram, document)
-//! occurrences are sorted once, each n-gram's top two counts read off, and every document's
-//! clipped matches summed from them: exact, and O(total n-grams · log) for the whole sample.
+//! occurrences are packed into integers and radix-sorted once, each n-gram's top two counts read
+//! off, and every document's clipped matches summed from them: exact, and a few linear passes
+//! over the sample's n-grams.
 
+use super::radix::{radix_sort, RadixKey};
 use super::repetition::Packer;
 use crate::rng::Rng;
 use rayon::prelude::*;
@@ -47,60 +49,109 @@ pub fn sample_docs(documents: usize, sample: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Mean over `docs` of each document's BLEU against all the others. `NaN` with fewer than two
-/// documents (no references). `types` bounds the ids (for packing n-grams).
+/// documents (no references). Ids must be below `types`.
 pub fn self_bleu(docs: &[&[u32]], types: usize) -> f64 {
     let m = docs.len();
     if m < 2 {
         return f64::NAN;
     }
-    let p = Packer::for_types(types);
-    let mut matches = vec![[0u64; BLEU_MAX_N]; m];
-    for n in 1..=BLEU_MAX_N {
-        if p.fits_u64(n) {
-            add_clipped(docs, n, |w| p.pack64(w), &mut matches);
-        } else {
-            add_clipped(docs, n, |w| p.pack128(w), &mut matches);
-        }
-    }
+    // Ids local to the sample (first-occurrence order): fewer bits per packed n-gram.
+    let mut local = vec![u32::MAX; types];
+    let mut next = 0u32;
+    let docs: Vec<Vec<u32>> = docs
+        .iter()
+        .map(|d| {
+            d.iter()
+                .map(|&id| {
+                    let l = &mut local[id as usize];
+                    if *l == u32::MAX {
+                        (*l, next) = (next, next + 1);
+                    }
+                    *l
+                })
+                .collect()
+        })
+        .collect();
+    let docs: Vec<&[u32]> = docs.iter().map(|d| d.as_slice()).collect();
+    let per_n: Vec<Vec<u64>> = (1..=BLEU_MAX_N)
+        .into_par_iter()
+        .map(|n| clipped_matches(&docs, n, next as usize))
+        .collect();
     let mut lens: Vec<usize> = docs.iter().map(|d| d.len()).collect();
     lens.sort_unstable();
     let scores: Vec<f64> = (0..m)
         .into_par_iter()
         .map(|j| {
+            let matches = [0, 1, 2, 3].map(|i| per_n[i][j]);
             let len = docs[j].len();
-            bleu(&matches[j], len, closest_other_length(&lens, len))
+            bleu(&matches, len, closest_other_length(&lens, len))
         })
         .collect();
     scores.iter().sum::<f64>() / m as f64
 }
 
-/// Adds to `matches[j][n - 1]` document j's clipped n-gram matches against all other documents:
+/// Per document j, its clipped n-gram matches against all other documents:
 /// Σ over its n-grams g of min(count_j(g), max over k ≠ j of count_k(g)).
-fn add_clipped<K: Copy + Ord + Send>(
+///
+/// Every (n-gram, document) occurrence becomes one integer (the packed n-gram above the
+/// document index), radix-sorted so that equal n-grams, and within them equal documents, are
+/// adjacent. Too wide for 128 bits (never with realistic vocabularies), pairs are sorted instead.
+fn clipped_matches(docs: &[&[u32]], n: usize, types: usize) -> Vec<u64> {
+    let p = Packer::for_types(types);
+    let doc_bits = Packer::for_types(docs.len()).bits;
+    let bits = p.bits * n as u32 + doc_bits;
+    let low = |e: u128| (e & ((1 << doc_bits) - 1)) as u32;
+    if bits <= 64 {
+        let mut occ = occurrences(docs, n, |w, j| p.pack64(w).with_low(doc_bits, j));
+        radix_sort(&mut occ, bits);
+        scan(&occ, docs.len(), |e| e >> doc_bits, |e| low(e as u128))
+    } else if bits <= 128 {
+        let mut occ = occurrences(docs, n, |w, j| p.pack128(w).with_low(doc_bits, j));
+        radix_sort(&mut occ, bits);
+        scan(&occ, docs.len(), |e| e >> doc_bits, low)
+    } else {
+        clipped_matches_of_pairs(docs, n)
+    }
+}
+
+/// [`clipped_matches`] with (n-gram, document) pairs compared as they are: slower, for any width.
+fn clipped_matches_of_pairs(docs: &[&[u32]], n: usize) -> Vec<u64> {
+    let mut occ = occurrences(docs, n, |w, j| (w.to_vec(), j));
+    occ.par_sort_unstable();
+    scan(&occ, docs.len(), |e| e.0, |e| e.1)
+}
+
+fn occurrences<T: Send>(
     docs: &[&[u32]],
     n: usize,
-    pack: impl Fn(&[u32]) -> K + Sync,
-    matches: &mut [[u64; BLEU_MAX_N]],
-) {
-    let mut occ: Vec<(K, u32)> = docs
-        .par_iter()
+    entry: impl Fn(&[u32], u32) -> T + Sync,
+) -> Vec<T> {
+    docs.par_iter()
         .enumerate()
         .flat_map_iter(|(j, d)| {
-            d.windows(n)
-                .map(|w| (pack(w), j as u32))
-                .collect::<Vec<_>>()
+            let entry = &entry;
+            d.windows(n).map(move |w| entry(w, j as u32))
         })
-        .collect();
-    occ.par_sort_unstable();
+        .collect()
+}
+
+/// Reads clipped matches off occurrences sorted by (n-gram, document).
+fn scan<T: Clone, K: PartialEq>(
+    occ: &[T],
+    docs: usize,
+    key_of: impl Fn(T) -> K,
+    doc_of: impl Fn(T) -> u32,
+) -> Vec<u64> {
+    let mut matches = vec![0u64; docs];
     let mut runs: Vec<(u32, u64)> = Vec::new(); // (document, count) of one n-gram
     let mut i = 0;
     while i < occ.len() {
         runs.clear();
-        let key = occ[i].0;
-        while i < occ.len() && occ[i].0 == key {
-            let doc = occ[i].1;
+        let key = key_of(occ[i].clone());
+        while i < occ.len() && key_of(occ[i].clone()) == key {
+            let doc = doc_of(occ[i].clone());
             let mut c = 0;
-            while i < occ.len() && occ[i] == (key, doc) {
+            while i < occ.len() && doc_of(occ[i].clone()) == doc && key_of(occ[i].clone()) == key {
                 c += 1;
                 i += 1;
             }
@@ -118,9 +169,10 @@ fn add_clipped<K: Copy + Ord + Send>(
         }
         for &(doc, c) in &runs {
             let others = if doc == best_doc { second } else { best };
-            matches[doc as usize][n - 1] += c.min(others);
+            matches[doc as usize] += c.min(others);
         }
     }
+    matches
 }
 
 /// NLTK `closest_ref_length` over all documents but the hypothesis: the length nearest to

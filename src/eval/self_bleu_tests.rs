@@ -78,14 +78,21 @@ fn fast_path_equals_nltk_arithmetic_on_random_documents() {
     }
     let want = sum / refs.len() as f64;
     close(self_bleu(&refs, 5), want);
-    // The u128 key path (ids over 2^16) gives the same value.
+    // Ids anywhere below `types` (they are made local to the sample first).
     let wide: Vec<Vec<u32>> = docs
         .iter()
-        .map(|d| d.iter().map(|&i| i * 70_000).collect())
+        .map(|d| d.iter().map(|&i| i * 70_000 + 3).collect())
         .collect();
     let wide: Vec<&[u32]> = wide.iter().map(|d| d.as_slice()).collect();
     close(self_bleu(&wide, 5 * 70_000), want);
     assert!(want > 0.1 && want < 1.0, "{want}");
+    // Every packing gives the same matches: u64 (3 bits per id), u128 where 20 bits per id
+    // overflow 64 (n >= 3), and plain pairs.
+    for n in 1..=BLEU_MAX_N {
+        let narrow = clipped_matches(&refs, n, 5);
+        assert_eq!(narrow, clipped_matches(&refs, n, 1 << 20), "n = {n}");
+        assert_eq!(narrow, clipped_matches_of_pairs(&refs, n), "n = {n}");
+    }
 }
 
 #[test]
