@@ -11,4 +11,5 @@ mod cli_gpt;
 mod gpt_generate;
 mod gpt_reference;
 mod kenlm_reference;
+mod metrics_reference;
 mod util;
