@@ -5,7 +5,7 @@
 //! 124M model that is gigabytes of traffic per step. The arithmetic (and its order) is
 //! [`crate::nn::adamw::AdamW::step`]'s, so both paths agree to float rounding.
 
-use super::{simd, sum_map, with_slice, with_slice_mut};
+use super::{multiversion, sum_map, with_slice, with_slice_mut};
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
@@ -38,20 +38,10 @@ pub fn adamw_update(p: &Tensor, m: &Tensor, v: &Tensor, g: &Tensor, h: AdamHyper
             with_slice_mut(m, |m| {
                 with_slice_mut(v, |v| {
                     const CHUNK: usize = 1 << 14;
-                    simd(|| {
-                        p.par_chunks_mut(CHUNK)
-                            .zip(m.par_chunks_mut(CHUNK))
-                            .zip(v.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)))
-                            .for_each(|((p, m), (v, g))| {
-                                for i in 0..p.len() {
-                                    let gi = g[i];
-                                    m[i] = m[i] * h.beta1 + gi * h.one_minus_beta1;
-                                    v[i] = v[i] * h.beta2 + gi * gi * h.one_minus_beta2;
-                                    let denom = v[i].sqrt() * h.inv_sqrt_bc2 + h.eps;
-                                    p[i] = p[i] * h.decay - m[i] / denom * h.step_size;
-                                }
-                            })
-                    });
+                    p.par_chunks_mut(CHUNK)
+                        .zip(m.par_chunks_mut(CHUNK))
+                        .zip(v.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)))
+                        .for_each(|((p, m), (v, g))| update_chunk(p, m, v, g, h));
                     Ok(())
                 })
             })
@@ -59,13 +49,30 @@ pub fn adamw_update(p: &Tensor, m: &Tensor, v: &Tensor, g: &Tensor, h: AdamHyper
     })?
 }
 
+multiversion! {
+    /// The update on one chunk of a parameter and its moments.
+    fn update_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], h: AdamHyper) {
+        for ((p, m), (v, &g)) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut().zip(g)) {
+            *m = *m * h.beta1 + g * h.one_minus_beta1;
+            *v = *v * h.beta2 + g * g * h.one_minus_beta2;
+            let denom = v.sqrt() * h.inv_sqrt_bc2 + h.eps;
+            *p = *p * h.decay - *m / denom * h.step_size;
+        }
+    }
+}
+
+multiversion! {
+    /// Σ x² of a chunk.
+    fn sum_squares_chunk(x: &[f32]) -> f32 {
+        sum_map(x, |v| v * v)
+    }
+}
+
 /// Σ g² of an f32 CPU tensor, accumulated in f64.
 pub fn sum_squares(g: &Tensor) -> Result<f64> {
     with_slice(g, |g| {
-        simd(|| {
-            g.par_chunks(1 << 14)
-                .map(|c| sum_map(c, |x| x * x) as f64)
-                .sum()
-        })
+        g.par_chunks(1 << 14)
+            .map(|c| sum_squares_chunk(c) as f64)
+            .sum()
     })
 }

@@ -9,10 +9,41 @@
 //! `dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale` and writes `dq, dk, dv` straight into the
 //! columns of `d qkv`. Training only: generation with a KV cache uses the composed path.
 
-use super::{dot, exp, gemm, max, out, simd, slice, sum_map, tensor, with_slice, Mat, SendPtr};
+use super::{
+    dot, exp, gemm, max, multiversion, out, slice, sum_map, tensor, with_slice, Mat, SendPtr,
+};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
+
+multiversion! {
+    /// Scores `p` (t, t) to causal probabilities: row i is `softmax(p[i, ..=i] · scale)`,
+    /// zeros after.
+    fn causal_softmax(p: &mut [f32], t: usize, scale: f32) {
+        for (i, row) in p.chunks_mut(t).enumerate() {
+            let seen = &mut row[..=i];
+            let max = max(seen);
+            seen.iter_mut().for_each(|s| *s = exp((*s - max) * scale));
+            let inv = 1.0 / sum_map(seen, |s| s);
+            seen.iter_mut().for_each(|s| *s *= inv);
+            row[i + 1..].iter_mut().for_each(|s| *s = 0.0);
+        }
+    }
+}
+
+multiversion! {
+    /// `dP` (t, t) in `ds` to `dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale`, causal part only.
+    fn causal_softmax_bwd(ds: &mut [f32], p: &[f32], t: usize, scale: f32) {
+        for i in 0..t {
+            let (pr, dr) = (&p[i * t..=i * t + i], &mut ds[i * t..(i + 1) * t]);
+            let dot = dot(pr, dr);
+            for (d, &p) in dr.iter_mut().zip(pr) {
+                *d = p * (*d - dot) * scale;
+            }
+            dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+}
 
 struct CausalAttention {
     n_head: usize,
@@ -47,11 +78,11 @@ impl CustomOp1 for CausalAttention {
         let mut probs = vec![0f32; b * h * t * t];
         let mut y = vec![0f32; b * t * c];
         let yp = SendPtr(y.as_mut_ptr());
-        simd(|| {
-            probs
-                .par_chunks_mut(t * t)
-                .enumerate()
-                .for_each(|(task, p)| {
+        probs
+            .par_chunks_mut(t * t)
+            .enumerate()
+            .for_each(|(task, p)| {
+                {
                     let (bi, hi) = (task / h, task % h);
                     let base = bi * t * 3 * c + hi * d;
                     let q = Mat::rows(qkv, base, t, d, 3 * c);
@@ -59,23 +90,15 @@ impl CustomOp1 for CausalAttention {
                     let v = Mat::rows(qkv, base + 2 * c, t, d, 3 * c);
                     // SAFETY: p is this task's (t, t); q, k, v are bounds-checked views.
                     unsafe { gemm(t, t, d, p.as_mut_ptr(), t, false, q, k.t(), false) };
-                    for (i, row) in p.chunks_mut(t).enumerate() {
-                        let seen = &mut row[..=i];
-                        let max = max(seen);
-                        seen.iter_mut()
-                            .for_each(|s| *s = exp((*s - max) * self.scale));
-                        let inv = 1.0 / sum_map(seen, |s| s);
-                        seen.iter_mut().for_each(|s| *s *= inv);
-                        row[i + 1..].iter_mut().for_each(|s| *s = 0.0);
-                    }
+                    causal_softmax(p, t, self.scale);
                     // SAFETY: each task writes only its own (rows of bi, columns of hi) block
                     // of y (b, t, c); blocks of different tasks are disjoint.
                     unsafe {
                         let dst = yp.get().add(bi * t * c + hi * d);
                         gemm(t, d, t, dst, c, false, Mat::rows(p, 0, t, t, t), v, false);
                     }
-                })
-        });
+                }
+            });
         let _ = self.probs.set(probs);
         Ok(out(y, &[b, t, c]))
     }
@@ -91,8 +114,8 @@ impl CustomOp1 for CausalAttention {
             with_slice(dy, |dy| {
                 let mut dqkv = vec![0f32; b * t * 3 * c];
                 let dp = SendPtr(dqkv.as_mut_ptr());
-                simd(|| {
-                    probs.par_chunks(t * t).enumerate().for_each(|(task, p)| {
+                probs.par_chunks(t * t).enumerate().for_each(|(task, p)| {
+                    {
                         let (bi, hi) = (task / h, task % h);
                         let base = bi * t * 3 * c + hi * d;
                         let q = Mat::rows(qkv, base, t, d, 3 * c);
@@ -106,14 +129,7 @@ impl CustomOp1 for CausalAttention {
                         unsafe {
                             // dP (t, t) = dY vᵀ, then dS in place.
                             gemm(t, t, d, ds.as_mut_ptr(), t, false, g, v.t(), false);
-                            for i in 0..t {
-                                let (pr, dr) = (&p[i * t..=i * t + i], &mut ds[i * t..(i + 1) * t]);
-                                let dot = dot(pr, dr);
-                                for (d, &p) in dr.iter_mut().zip(pr) {
-                                    *d = p * (*d - dot) * self.scale;
-                                }
-                                dr[i + 1..].iter_mut().for_each(|x| *x = 0.0);
-                            }
+                            causal_softmax_bwd(&mut ds, p, t, self.scale);
                             let dsm = Mat::rows(&ds, 0, t, t, t);
                             let at = |off: usize| dp.get().add(bi * t * 3 * c + off + hi * d);
                             gemm(t, d, t, at(0), 3 * c, false, dsm, k, false); // dq = dS k
@@ -121,7 +137,7 @@ impl CustomOp1 for CausalAttention {
                             gemm(t, d, t, at(2 * c), 3 * c, false, pm.t(), g, false);
                             // dv = Pᵀ dY
                         }
-                    })
+                    }
                 });
                 dqkv
             })

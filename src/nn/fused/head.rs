@@ -8,7 +8,8 @@
 //! multiplies that by `wte` and `h` (gemm reads the transposes by stride). The gradient of the
 //! logits never becomes a tensor.
 
-use super::{exp, gemm, max, out, simd, slice, sum_map, tensor, with_slice, Mat};
+use super::softmax::{exp_scaled_in_place, logsumexp};
+use super::{gemm, out, slice, tensor, with_slice, Mat};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -55,16 +56,11 @@ impl CustomOp2 for HeadLoss {
                 true,
             )
         };
-        let lse: Vec<f32> = simd(|| {
-            logits
-                .par_chunks(v)
-                .with_min_len(4)
-                .map(|row| {
-                    let m = max(row);
-                    m + sum_map(row, |x| exp(x - m)).ln()
-                })
-                .collect()
-        });
+        let lse: Vec<f32> = logits
+            .par_chunks(v)
+            .with_min_len(4)
+            .map(logsumexp)
+            .collect();
         // Summed in f64: thousands of terms near ln(v) would lose digits in f32.
         let loss: f64 = (0..n)
             .map(|i| (lse[i] - logits[i * v + self.targets[i] as usize]) as f64)
@@ -89,16 +85,14 @@ impl CustomOp2 for HeadLoss {
             .expect("not poisoned")
             .take()
             .ok_or_else(|| candle_core::Error::Msg("lm head loss: backward twice".into()))?;
-        simd(|| {
-            d.par_chunks_mut(v)
-                .enumerate()
-                .with_min_len(4)
-                .for_each(|(i, row)| {
-                    let l = lse[i];
-                    row.iter_mut().for_each(|x| *x = exp(*x - l) * scale);
-                    row[self.targets[i] as usize] -= scale;
-                })
-        });
+
+        d.par_chunks_mut(v)
+            .enumerate()
+            .with_min_len(4)
+            .for_each(|(i, row)| {
+                exp_scaled_in_place(row, lse[i], scale);
+                row[self.targets[i] as usize] -= scale;
+            });
         let (dh, dw) = with_slice(h, |h| {
             with_slice(w, |w| {
                 let (mut dh, mut dw) = (vec![0f32; n * c], vec![0f32; v * c]);

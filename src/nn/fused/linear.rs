@@ -6,7 +6,7 @@
 //! backward is one pass computing the derivative from `x`, instead of candle's ten ops with
 //! `powf` and libm `tanh`.
 
-use super::{chunk_rows, gemm, out, simd, slice, tanh, tensor, with_slice, Mat};
+use super::{chunk_rows, gemm, multiversion, out, slice, tanh, tensor, with_slice, Mat};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -106,26 +106,31 @@ impl CustomOp3 for Linear {
     }
 }
 
+multiversion! {
+    /// Adds each row of `g` (rows of `s.len()`) to `s`.
+    fn add_rows(s: &mut [f32], g: &[f32]) {
+        for r in g.chunks(s.len()) {
+            s.iter_mut().zip(r).for_each(|(a, b)| *a += b);
+        }
+    }
+}
+
 /// Sums of the columns of row-major `g` (rows of `cols`), rows split across threads.
 fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let rows = chunk_rows(g.len() / cols, 64) * cols;
-    simd(|| {
-        g.par_chunks(rows)
-            .map(|gc| {
-                let mut s = vec![0f32; cols];
-                for r in gc.chunks(cols) {
-                    s.iter_mut().zip(r).for_each(|(a, b)| *a += b);
-                }
-                s
-            })
-            .reduce(
-                || vec![0f32; cols],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            )
-    })
+    g.par_chunks(rows)
+        .map(|gc| {
+            let mut s = vec![0f32; cols];
+            add_rows(&mut s, gc);
+            s
+        })
+        .reduce(
+            || vec![0f32; cols],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
 }
 
 /// `x (.., in) · w (in, out) + b (out,)`, f32 on the CPU.
@@ -137,6 +142,27 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_C: f32 = 0.044_715;
 
+multiversion! {
+    /// `y = ½ x (1 + tanh(√(2/π)(x + c x³)))`, elementwise.
+    fn gelu_forward(y: &mut [f32], x: &[f32]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+            *y = 0.5 * x * (1.0 + tanh(u));
+        }
+    }
+}
+
+multiversion! {
+    /// `dx = g · gelu'(x)`, elementwise.
+    fn gelu_backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
+        for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+            let th = tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
+            *d = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
+        }
+    }
+}
+
 struct Gelu;
 
 impl CustomOp1 for Gelu {
@@ -147,16 +173,10 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l)?;
         let mut y = vec![0f32; x.len()];
-        simd(|| {
-            y.par_chunks_mut(1 << 14)
-                .zip(x.par_chunks(1 << 14))
-                .for_each(|(yc, xc)| {
-                    for (y, &x) in yc.iter_mut().zip(xc) {
-                        let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-                        *y = 0.5 * x * (1.0 + tanh(u));
-                    }
-                })
-        });
+
+        y.par_chunks_mut(1 << 14)
+            .zip(x.par_chunks(1 << 14))
+            .for_each(|(yc, xc)| gelu_forward(yc, xc));
         Ok(out(y, l.dims()))
     }
 
@@ -165,17 +185,10 @@ impl CustomOp1 for Gelu {
         let dx = with_slice(x, |x| {
             with_slice(g, |g| {
                 let mut dx = vec![0f32; x.len()];
-                simd(|| {
-                    dx.par_chunks_mut(1 << 14)
-                        .zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
-                        .for_each(|(dc, (xc, gc))| {
-                            for ((d, &x), &g) in dc.iter_mut().zip(xc).zip(gc) {
-                                let th = tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x));
-                                let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
-                                *d = g * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du);
-                            }
-                        })
-                });
+
+                dx.par_chunks_mut(1 << 14)
+                    .zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+                    .for_each(|(dc, (xc, gc))| gelu_backward(dc, xc, gc));
                 dx
             })
         })??;

@@ -17,12 +17,14 @@ pub mod attention;
 pub mod head;
 pub mod linear;
 pub mod norm;
+mod simd;
 pub mod softmax;
 
 #[cfg(test)]
 mod tests;
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Storage, Tensor};
+pub(crate) use simd::{dot, dot3, exp, max, multiversion, sum_map, tanh};
 
 /// Whether the fused kernels can run on `t`: f32 on the CPU.
 pub fn usable(t: &Tensor) -> bool {
@@ -163,138 +165,6 @@ pub(crate) unsafe fn gemm(
         false,
         par,
     );
-}
-
-/// Runs `f` compiled for the widest vector unit the CPU has (AVX-512, else AVX2+FMA), so the
-/// loops inlined into it vectorise; the crate itself is built for baseline x86-64.
-#[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-        unsafe fn v4<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn v3<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the features were detected at run time.
-            return unsafe { v4(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { v3(f) };
-        }
-    }
-    f()
-}
-
-/// `e^x` to about 2 ulp, in plain float arithmetic that vectorises (libm's `expf` does not,
-/// and softmax over a 50k vocabulary calls it millions of times a step). Cody-Waite range
-/// reduction `x = k ln2 + r`, |r| ≤ ln2/2, then a degree-6 polynomial for `e^r`, scaled by
-/// `2^k` through the exponent bits. Inputs are clamped to the finite, normal range, so
-/// `exp(-inf)` gives ~1e-38 rather than 0: callers that need exact zeros (masked positions)
-/// skip them.
-#[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer
-    let x = x.clamp(-87.0, 88.0);
-    let kf = x * LOG2E + ROUND;
-    let k = kf.to_bits() as i32 - ROUND.to_bits() as i32;
-    let kf = kf - ROUND;
-    let r = x - kf * LN2_HI - kf * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((k + 127) << 23) as u32)
-}
-
-/// `tanh(x) = 1 − 2 / (e^{2x} + 1)` with the fast [`exp`]; absolute error ~1e-7.
-#[inline(always)]
-pub(crate) fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
-}
-
-/// Lanes of the reductions below: independent partial results the compiler keeps in one
-/// vector register. A single running sum is a serial chain it must keep in order (float
-/// addition does not reassociate), which leaves the loop scalar.
-const LANES: usize = 16;
-
-/// `Σ f(x_i)`, in [`LANES`] partial sums.
-#[inline(always)]
-pub(crate) fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += f(c[i]);
-        }
-    }
-    acc.iter().sum::<f32>() + rest
-}
-
-/// `Σ a_i b_i`, in [`LANES`] partial sums.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let split = n - n % LANES;
-    for (ca, cb) in a[..split]
-        .chunks_exact(LANES)
-        .zip(b[..split].chunks_exact(LANES))
-    {
-        for i in 0..LANES {
-            acc[i] += ca[i] * cb[i];
-        }
-    }
-    let rest: f32 = a[split..].iter().zip(&b[split..]).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + rest
-}
-
-/// `Σ a_i b_i c_i`, in [`LANES`] partial sums.
-#[inline(always)]
-pub(crate) fn dot3(a: &[f32], b: &[f32], c: &[f32]) -> f32 {
-    let n = a.len().min(b.len()).min(c.len());
-    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
-    let mut acc = [0f32; LANES];
-    let split = n - n % LANES;
-    for k in (0..split).step_by(LANES) {
-        for i in 0..LANES {
-            acc[i] += a[k + i] * b[k + i] * c[k + i];
-        }
-    }
-    let rest: f32 = (split..n).map(|i| a[i] * b[i] * c[i]).sum();
-    acc.iter().sum::<f32>() + rest
-}
-
-/// The largest element (−∞ for an empty slice), in [`LANES`] partial maxima.
-#[inline(always)]
-pub(crate) fn max(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks
-        .remainder()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for c in chunks {
-        for i in 0..LANES {
-            // Not f32::max: its NaN rules keep the compiler from using the vector instruction.
-            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
-        }
-    }
-    acc.iter().fold(rest, |m, &v| m.max(v))
 }
 
 /// Splits `n` rows into chunks for rayon: about four per thread, at least `min` rows each.

@@ -2,7 +2,7 @@
 //! one pass per row for the input gradient with per-thread partial sums for the scale and
 //! shift gradients (the composed version is nine ops forward and about twenty backward).
 
-use super::{chunk_rows, dot, dot3, out, simd, slice, sum_map, tensor, with_slice};
+use super::{chunk_rows, dot, dot3, multiversion, out, slice, sum_map, tensor, with_slice};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -17,6 +17,54 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let mean = sum_map(row, |x| x) / n;
     let var = sum_map(row, |x| (x - mean) * (x - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+multiversion! {
+    /// Normalises the rows of `x` (rows of `w.len()`) into `y`.
+    fn forward_rows(y: &mut [f32], x: &[f32], w: &[f32], b: &[f32], eps: f32) {
+        let c = w.len();
+        for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
+            let (mean, rstd) = moments(xr, eps);
+            for ((y, &x), (&w, &b)) in yr.iter_mut().zip(xr).zip(w.iter().zip(b)) {
+                *y = (x - mean) * rstd * w + b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Input gradients of rows into `dx`; scale and shift gradients added to `dw`, `db`.
+    /// `dx = rstd (gw − mean(gw) − x̂ mean(gw x̂))` with `gw = g ⊙ w`.
+    fn backward_rows(
+        dx: &mut [f32],
+        x: &[f32],
+        g: &[f32],
+        w: &[f32],
+        dw: &mut [f32],
+        db: &mut [f32],
+        eps: f32,
+    ) {
+        let c = w.len();
+        for ((dxr, xr), gr) in dx.chunks_mut(c).zip(x.chunks(c)).zip(g.chunks(c)) {
+            let (mean, rstd) = moments(xr, eps);
+            // x̂ goes through dxr as scratch.
+            for (((d, &x), &g), (dw, db)) in dxr
+                .iter_mut()
+                .zip(xr)
+                .zip(gr)
+                .zip(dw.iter_mut().zip(db.iter_mut()))
+            {
+                *d = (x - mean) * rstd;
+                *dw += g * *d;
+                *db += g;
+            }
+            let m1 = dot(gr, w) / c as f32;
+            let m2 = dot3(gr, w, dxr) / c as f32;
+            for ((d, &g), &w) in dxr.iter_mut().zip(gr).zip(w) {
+                *d = rstd * (g * w - m1 - *d * m2);
+            }
+        }
+    }
 }
 
 impl CustomOp3 for LayerNorm {
@@ -37,18 +85,9 @@ impl CustomOp3 for LayerNorm {
         let c = w.len();
         let mut y = vec![0f32; x.len()];
         let rows = chunk_rows(x.len() / c, 16) * c;
-        simd(|| {
-            y.par_chunks_mut(rows)
-                .zip(x.par_chunks(rows))
-                .for_each(|(yc, xc)| {
-                    for (yr, xr) in yc.chunks_mut(c).zip(xc.chunks(c)) {
-                        let (mean, rstd) = moments(xr, self.eps);
-                        for ((y, &x), (&w, &b)) in yr.iter_mut().zip(xr).zip(w.iter().zip(b)) {
-                            *y = (x - mean) * rstd * w + b;
-                        }
-                    }
-                })
-        });
+        y.par_chunks_mut(rows)
+            .zip(x.par_chunks(rows))
+            .for_each(|(yc, xc)| forward_rows(yc, xc, w, b, self.eps));
         Ok(out(y, xl.dims()))
     }
 
@@ -67,37 +106,15 @@ impl CustomOp3 for LayerNorm {
                     let mut dx = vec![0f32; x.len()];
                     let rows = chunk_rows(x.len() / c, 16) * c;
                     // Each chunk returns its partial (dw, db); summed afterwards.
-                    let partial: Vec<(Vec<f32>, Vec<f32>)> = simd(|| {
-                        dx.par_chunks_mut(rows)
-                            .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
-                            .map(|(dxc, (xc, gc))| {
-                                let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
-                                for ((dxr, xr), gr) in
-                                    dxc.chunks_mut(c).zip(xc.chunks(c)).zip(gc.chunks(c))
-                                {
-                                    let (mean, rstd) = moments(xr, self.eps);
-                                    // dx = rstd (gw − mean(gw) − x̂ mean(gw x̂)), gw = g ⊙ w;
-                                    // x̂ goes through dxr as scratch.
-                                    for (((d, &x), &g), (dw, db)) in dxr
-                                        .iter_mut()
-                                        .zip(xr)
-                                        .zip(gr)
-                                        .zip(dw.iter_mut().zip(db.iter_mut()))
-                                    {
-                                        *d = (x - mean) * rstd;
-                                        *dw += g * *d;
-                                        *db += g;
-                                    }
-                                    let m1 = dot(gr, w) / c as f32;
-                                    let m2 = dot3(gr, w, dxr) / c as f32;
-                                    for ((d, &g), &w) in dxr.iter_mut().zip(gr).zip(w) {
-                                        *d = rstd * (g * w - m1 - *d * m2);
-                                    }
-                                }
-                                (dw, db)
-                            })
-                            .collect()
-                    });
+                    let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
+                        .par_chunks_mut(rows)
+                        .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
+                        .map(|(dxc, (xc, gc))| {
+                            let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
+                            backward_rows(dxc, xc, gc, w, &mut dw, &mut db, self.eps);
+                            (dw, db)
+                        })
+                        .collect();
                     let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
                     for (pw, pb) in partial {
                         dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);

@@ -6,16 +6,64 @@
 //! log-sum-exp, with the row in cache) and the backward writes `softmax − onehot` in one pass,
 //! reusing the log-sum-exp saved by the forward.
 
-use super::{chunk_rows, dot, exp, max, out, simd, slice, sum_map, tensor, with_slice};
+use super::{chunk_rows, dot, exp, max, multiversion, out, slice, sum_map, tensor, with_slice};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
-/// `max + ln Σ e^(x − max)` of a row.
-#[inline(always)]
-fn logsumexp(row: &[f32]) -> f32 {
-    let max = max(row);
-    max + sum_map(row, |x| exp(x - max)).ln()
+multiversion! {
+    /// `max + ln Σ e^(x − max)` of a row.
+    pub(crate) fn logsumexp(row: &[f32]) -> f32 {
+        let max = max(row);
+        max + sum_map(row, |x| exp(x - max)).ln()
+    }
+}
+
+multiversion! {
+    /// `d = e^(x − shift) · scale`, elementwise.
+    pub(crate) fn exp_scaled(d: &mut [f32], x: &[f32], shift: f32, scale: f32) {
+        for (d, &x) in d.iter_mut().zip(x) {
+            *d = exp(x - shift) * scale;
+        }
+    }
+}
+
+multiversion! {
+    /// `d = e^(d − shift) · scale`, elementwise in place.
+    pub(crate) fn exp_scaled_in_place(d: &mut [f32], shift: f32, scale: f32) {
+        d.iter_mut().for_each(|d| *d = exp(*d - shift) * scale);
+    }
+}
+
+multiversion! {
+    /// Softmax of the rows (of `v`) of `x` into `y`.
+    fn softmax_rows(y: &mut [f32], x: &[f32], v: usize) {
+        for (yr, xr) in y.chunks_mut(v).zip(x.chunks(v)) {
+            let max = max(xr);
+            for (y, &x) in yr.iter_mut().zip(xr) {
+                // e^-inf is exactly 0 (masked positions), which `exp` does not give.
+                *y = if x == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    exp(x - max)
+                };
+            }
+            let inv = 1.0 / sum_map(yr, |y| y);
+            yr.iter_mut().for_each(|y| *y *= inv);
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax backward of rows: `dx = y ⊙ (g − Σ g ⊙ y)`.
+    fn softmax_bwd_rows(dx: &mut [f32], y: &[f32], g: &[f32], v: usize) {
+        for ((dr, yr), gr) in dx.chunks_mut(v).zip(y.chunks(v)).zip(g.chunks(v)) {
+            let dot = dot(yr, gr);
+            for ((d, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
+                *d = y * (g - dot);
+            }
+        }
+    }
 }
 
 struct Softmax;
@@ -30,25 +78,10 @@ impl CustomOp1 for Softmax {
         let v = *l.dims().last().unwrap_or(&1);
         let mut y = vec![0f32; x.len()];
         let rows = chunk_rows(x.len() / v.max(1), 8) * v;
-        simd(|| {
-            y.par_chunks_mut(rows)
-                .zip(x.par_chunks(rows))
-                .for_each(|(yc, xc)| {
-                    for (yr, xr) in yc.chunks_mut(v).zip(xc.chunks(v)) {
-                        let max = max(xr);
-                        for (y, &x) in yr.iter_mut().zip(xr) {
-                            // e^-inf is exactly 0 (masked positions), which `exp` does not give.
-                            *y = if x == f32::NEG_INFINITY {
-                                0.0
-                            } else {
-                                exp(x - max)
-                            };
-                        }
-                        let inv = 1.0 / sum_map(yr, |y| y);
-                        yr.iter_mut().for_each(|y| *y *= inv);
-                    }
-                })
-        });
+
+        y.par_chunks_mut(rows)
+            .zip(x.par_chunks(rows))
+            .for_each(|(yc, xc)| softmax_rows(yc, xc, v));
         Ok(out(y, l.dims()))
     }
 
@@ -59,20 +92,10 @@ impl CustomOp1 for Softmax {
             with_slice(g, |g| {
                 let mut dx = vec![0f32; y.len()];
                 let rows = chunk_rows(y.len() / v.max(1), 8) * v;
-                simd(|| {
-                    dx.par_chunks_mut(rows)
-                        .zip(y.par_chunks(rows).zip(g.par_chunks(rows)))
-                        .for_each(|(dc, (yc, gc))| {
-                            for ((dr, yr), gr) in
-                                dc.chunks_mut(v).zip(yc.chunks(v)).zip(gc.chunks(v))
-                            {
-                                let dot = dot(yr, gr);
-                                for ((d, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
-                                    *d = y * (g - dot);
-                                }
-                            }
-                        })
-                });
+
+                dx.par_chunks_mut(rows)
+                    .zip(y.par_chunks(rows).zip(g.par_chunks(rows)))
+                    .for_each(|(dc, (yc, gc))| softmax_bwd_rows(dc, yc, gc, v));
                 dx
             })
         })??;
@@ -105,7 +128,7 @@ impl CustomOp1 for CrossEntropy {
         if let Some(&t) = self.targets.iter().find(|&&t| t as usize >= v) {
             candle_core::bail!("cross-entropy: target {t} out of range for {v} classes");
         }
-        let lse: Vec<f32> = simd(|| x.par_chunks(v).with_min_len(8).map(logsumexp).collect());
+        let lse: Vec<f32> = x.par_chunks(v).with_min_len(8).map(logsumexp).collect();
         // Summed in f64: 2048 terms of ~9 each would lose digits in f32.
         let loss: f64 = lse
             .iter()
@@ -126,19 +149,15 @@ impl CustomOp1 for CrossEntropy {
         })?;
         let dx = with_slice(x, |x| {
             let mut dx = vec![0f32; x.len()];
-            simd(|| {
-                dx.par_chunks_mut(v)
-                    .zip(x.par_chunks(v))
-                    .enumerate()
-                    .with_min_len(8)
-                    .for_each(|(i, (dr, xr))| {
-                        let l = lse[i];
-                        for (d, &x) in dr.iter_mut().zip(xr) {
-                            *d = exp(x - l) * scale;
-                        }
-                        dr[self.targets[i] as usize] -= scale;
-                    })
-            });
+
+            dx.par_chunks_mut(v)
+                .zip(x.par_chunks(v))
+                .enumerate()
+                .with_min_len(8)
+                .for_each(|(i, (dr, xr))| {
+                    exp_scaled(dr, xr, lse[i], scale);
+                    dr[self.targets[i] as usize] -= scale;
+                });
             dx
         })?;
         Ok(Some(tensor(dx, &[n, v])?))
