@@ -56,6 +56,19 @@ fn cell(v: Option<&Value>) -> String {
     }
 }
 
+/// An object's entries as `key: value` lines (nested values as compact JSON), so wide
+/// settings wrap in a table cell.
+fn entries(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| format!("{}: {}", esc(k), esc(&cell(Some(v)))))
+            .collect::<Vec<_>>()
+            .join("<br>"),
+        other => esc(&cell(other)),
+    }
+}
+
 /// `sha256` shortened, with the whole value as a tooltip.
 fn sha(v: Option<&Value>) -> String {
     let s = cell(v);
@@ -117,7 +130,7 @@ fn provenance(out: &mut String, a: &Arm) {
             cell(m.get("documents")),
             cell(m.get("tokens")),
             sha(m.get("sha256")),
-            esc(&cell(m.get("split")))
+            entries(m.get("split"))
         );
     }
     out.push_str("</table>\n");
@@ -158,7 +171,7 @@ fn provenance(out: &mut String, a: &Arm) {
             sha(m.get("sha256")),
             cell(m.get("tokens")),
             esc(&cell(m.get("parent_model"))),
-            esc(&cell(m.get("sampling")))
+            entries(m.get("sampling"))
         );
     }
     out.push_str("</table>\n");

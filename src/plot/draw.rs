@@ -230,39 +230,67 @@ fn log_tick(v: f64, log: bool) -> String {
     tick(v)
 }
 
-/// The corner of the plot with the fewest points (the legend covers least data there).
+/// Where the legend covers the least of the lines: each candidate position's box (its size
+/// estimated from the labels) is tested against points sampled along every line.
 fn legend_corner(chart: &Chart) -> SeriesLabelPosition {
-    let pts: Vec<(f64, f64)> = chart
+    let f = |v: f64, log: bool| if log { v.log10() } else { v };
+    let lines: Vec<Vec<(f64, f64)>> = chart
         .series
         .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|&(x, y)| usable(x, chart.x_log) && usable(y, chart.y_log))
-        .map(|(x, y)| {
-            let f = |v: f64, log: bool| if log { v.log10() } else { v };
-            (f(x, chart.x_log), f(y, chart.y_log))
+        .map(|s| {
+            s.points
+                .iter()
+                .copied()
+                .filter(|&(x, y)| usable(x, chart.x_log) && usable(y, chart.y_log))
+                .map(|(x, y)| (f(x, chart.x_log), f(y, chart.y_log)))
+                .collect()
         })
         .collect();
-    let (x0, x1) = range(pts.iter().map(|p| p.0), false);
-    let (y0, y1) = range(pts.iter().map(|p| p.1), false);
-    let norm = |(x, y): (f64, f64)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0));
-    let corners = [
-        (SeriesLabelPosition::UpperRight, true, true),
-        (SeriesLabelPosition::UpperLeft, false, true),
-        (SeriesLabelPosition::LowerRight, true, false),
-        (SeriesLabelPosition::LowerLeft, false, false),
+    let all = || lines.iter().flatten();
+    let (x0, x1) = range(all().map(|p| p.0), false);
+    let (y0, y1) = range(all().map(|p| p.1), false);
+    // Points along the lines in [0, 1]², 16 per segment.
+    let mut pts = Vec::new();
+    for l in &lines {
+        for w in l.windows(2) {
+            for k in 0..16 {
+                let t = k as f64 / 16.0;
+                let (x, y) = (
+                    w[0].0 + t * (w[1].0 - w[0].0),
+                    w[0].1 + t * (w[1].1 - w[0].1),
+                );
+                pts.push(((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)));
+            }
+        }
+        if let Some(&(x, y)) = l.last() {
+            pts.push(((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)));
+        }
+    }
+    // The legend's size as a share of the plot area (about 790 × 430 pixels).
+    let longest = chart
+        .series
+        .iter()
+        .map(|s| s.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w = (52.0 + 7.6 * longest as f64) / 790.0 + 0.02;
+    let h = (20.0 + 18.0 * chart.series.len() as f64) / 430.0 + 0.03;
+    let candidates = [
+        (SeriesLabelPosition::UpperRight, 1.0 - w, 1.0 - h),
+        (SeriesLabelPosition::UpperLeft, 0.0, 1.0 - h),
+        (SeriesLabelPosition::LowerRight, 1.0 - w, 0.0),
+        (SeriesLabelPosition::LowerLeft, 0.0, 0.0),
+        (SeriesLabelPosition::UpperMiddle, 0.5 - w / 2.0, 1.0 - h),
+        (SeriesLabelPosition::LowerMiddle, 0.5 - w / 2.0, 0.0),
     ];
-    let busy = |right: bool, upper: bool| {
+    let covered = |bx: f64, by: f64| {
         pts.iter()
-            .map(|&p| norm(p))
-            .filter(|&(x, y)| {
-                (if right { x > 0.55 } else { x < 0.45 })
-                    && (if upper { y > 0.55 } else { y < 0.45 })
-            })
+            .filter(|&&(x, y)| x >= bx && x <= bx + w && y >= by && y <= by + h)
             .count()
     };
-    corners
+    candidates
         .into_iter()
-        .min_by_key(|&(_, r, u)| busy(r, u))
+        .min_by_key(|&(_, bx, by)| covered(bx, by))
         .map(|(p, _, _)| p)
         .unwrap_or(SeriesLabelPosition::UpperRight)
 }
