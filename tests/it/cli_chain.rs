@@ -63,7 +63,16 @@ fn end_to_end_layout_metrics_and_manifests() {
 
     let csv = std::fs::read_to_string(w.join("evals/e2e/metrics.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    for col in ["test_ppl", "test_ppl_excl_oov", "types"] {
+    for col in [
+        "test_ppl",
+        "test_ppl_excl_oov",
+        "types",
+        "seq_rep_4",
+        "rare_types_lost",
+        "self_bleu",
+        "mtld",
+        "gen0_doc_ppl_p50",
+    ] {
         assert!(
             header.contains(&col),
             "metrics.csv header lacks {col}: {header:?}"
@@ -76,6 +85,15 @@ fn end_to_end_layout_metrics_and_manifests() {
         let v: f64 = r.split(',').nth(ppl).unwrap().parse().unwrap();
         assert!(v.is_finite() && v > 1.0, "test_ppl {v} in {r}");
     }
+    // The eval record holds the per-document perplexities under generation 0 (tail loss):
+    // every scored document of the generated text in one of the 50 fixed bins.
+    let e = json(&w.join("evals/e2e/gen-01.json"));
+    let d = &e["gen0_doc_ppl"];
+    let hist: Vec<u64> = serde_json::from_value(d["histogram"].clone()).unwrap();
+    assert_eq!(hist.len(), 50);
+    assert_eq!(hist.iter().sum::<u64>(), d["documents"].as_u64().unwrap());
+    assert!(d["documents"].as_u64().unwrap() > 0 && d["p50"].as_f64().unwrap() > 1.0);
+    assert!(e["generated"]["self_bleu_docs"].as_u64().unwrap() > 0);
 
     // Every manifest's sha256 is the sha256 of the file it describes.
     for s in ["train", "valid", "test"] {
