@@ -211,10 +211,13 @@ pub const COMPARE_COLUMNS: &[(&str, &str)] = &[
     ("seq_rep_4", "rep4"),
 ];
 
-/// The side-by-side table: one row per generation, `COMPARE_COLUMNS` per arm.
+/// The side-by-side table: one row per generation, the chosen columns (by default
+/// `COMPARE_COLUMNS`) per arm.
 pub struct CompareTable {
     /// Arm labels: experiment names without their common `<prefix>-`.
     pub arms: Vec<String>,
+    /// Short names of the columns shown for each arm.
+    pub columns: Vec<String>,
     /// The prefix the arms share (`quickstart-`), or empty.
     pub prefix: String,
     /// Short column names, repeated for each arm, after `gen`.
@@ -228,9 +231,9 @@ impl CompareTable {
         let mut head = vec!["gen".to_string()];
         for a in &self.arms {
             head.extend(
-                COMPARE_COLUMNS
+                self.columns
                     .iter()
-                    .map(|(_, short)| format!("{}{a}:{short}", self.prefix)),
+                    .map(|short| format!("{}{a}:{short}", self.prefix)),
             );
         }
         let mut out = head.join(",") + "\n";
@@ -241,19 +244,25 @@ impl CompareTable {
     }
 }
 
+/// The side-by-side table of `COMPARE_COLUMNS`.
 pub fn compare_table(arms: &[ArmTable]) -> CompareTable {
+    compare_columns(arms, COMPARE_COLUMNS)
+}
+
+/// The side-by-side table of the given `(metrics.csv column, short name)` pairs.
+pub fn compare_columns(arms: &[ArmTable], columns: &[(&str, &str)]) -> CompareTable {
     let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
     let prefix = common_prefix(&names);
     let mut header = vec!["gen".to_string()];
     for _ in arms {
-        header.extend(COMPARE_COLUMNS.iter().map(|(_, short)| short.to_string()));
+        header.extend(columns.iter().map(|(_, short)| short.to_string()));
     }
     let gens = arms.iter().map(|a| a.rows.len()).max().unwrap_or(0);
     let rows = (0..gens)
         .map(|g| {
             let mut r = vec![g.to_string()];
             for a in arms {
-                for (col, _) in COMPARE_COLUMNS {
+                for (col, _) in columns {
                     r.push(
                         a.get(g, col)
                             .map(short_number)
@@ -270,6 +279,7 @@ pub fn compare_table(arms: &[ArmTable]) -> CompareTable {
         .collect();
     CompareTable {
         arms: labels,
+        columns: columns.iter().map(|(_, s)| s.to_string()).collect(),
         prefix,
         header,
         rows,

@@ -5,7 +5,8 @@ use super::{print_table, SizeArgs, DEFAULT_CORPUS, DEFAULT_MODEL};
 use anyhow::Result;
 use collapse_lab::chain::{run_chain, ChainOutcome, ChainSettings};
 use collapse_lab::corpus::policy::Policy;
-use collapse_lab::report::{compare_table, ArmTable, COMPARE_COLUMNS};
+use collapse_lab::error::Error;
+use collapse_lab::report::{compare_columns, ArmTable, COMPARE_COLUMNS};
 use collapse_lab::spec::{self, Spec};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,10 @@ pub struct CompareArgs {
     /// Also write the table as CSV
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Columns of metrics.csv to show, comma-separated (e.g. test_ppl,mattr,self_bleu), or
+    /// `all`; default: test_ppl, types, rare_types_lost, seq_rep_4
+    #[arg(long, value_name = "LIST")]
+    pub columns: Option<String>,
 }
 
 pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
@@ -116,6 +121,7 @@ pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
         CompareArgs {
             experiments: vec![settings.experiment],
             csv: None,
+            columns: None,
         },
         workdir,
     )
@@ -177,6 +183,7 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         CompareArgs {
             experiments: names.clone(),
             csv: None,
+            columns: None,
         },
         workdir,
     )?;
@@ -199,14 +206,23 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         .iter()
         .map(|n| ArmTable::read(workdir, n))
         .collect::<Result<Vec<_>, _>>()?;
-    let t = compare_table(&arms);
-    println!("ppl: perplexity of the human test split (incl. OOV); types: word types written;");
-    println!("rare_lost: share of rare human types (count <= 5) never written; rep4: seq-rep-4\n");
+    let chosen = chosen_columns(a.columns.as_deref(), &arms)?;
+    let columns: Vec<(&str, &str)> = chosen
+        .iter()
+        .map(|(c, s)| (c.as_str(), s.as_str()))
+        .collect();
+    let t = compare_columns(&arms, &columns);
+    if a.columns.is_none() {
+        println!("ppl: perplexity of the human test split (incl. OOV); types: word types written;");
+        println!(
+            "rare_lost: share of rare human types (count <= 5) never written; rep4: seq-rep-4\n"
+        );
+    }
     if !t.prefix.is_empty() {
         println!("{}*", t.prefix);
     }
     let groups: Vec<(String, usize)> = std::iter::once((String::new(), 1))
-        .chain(t.arms.iter().map(|a| (a.clone(), COMPARE_COLUMNS.len())))
+        .chain(t.arms.iter().map(|a| (a.clone(), columns.len())))
         .collect();
     print_table(&groups, &t.header, &t.rows);
     if let Some(path) = a.csv {
@@ -214,4 +230,39 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+/// `--columns` as (column, short name) pairs: the defaults, every metrics.csv column (`all`),
+/// or the listed ones, each of which some experiment must have.
+fn chosen_columns(arg: Option<&str>, arms: &[ArmTable]) -> Result<Vec<(String, String)>, Error> {
+    let known = |c: &str| arms.iter().any(|a| a.columns.iter().any(|x| x == c));
+    match arg {
+        None => Ok(COMPARE_COLUMNS
+            .iter()
+            .map(|(c, s)| (c.to_string(), s.to_string()))
+            .collect()),
+        Some("all") => {
+            let mut all: Vec<String> = Vec::new();
+            for c in arms.iter().flat_map(|a| &a.columns) {
+                if c != "generation" && c != "policy" && !all.contains(c) {
+                    all.push(c.clone());
+                }
+            }
+            Ok(all.into_iter().map(|c| (c.clone(), c)).collect())
+        }
+        Some(list) => list
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                if known(c) {
+                    Ok((c.to_string(), c.to_string()))
+                } else {
+                    Err(Error::invalid(
+                        format!("no experiment has a column `{c}` in its metrics.csv"),
+                        "name columns of metrics.csv (see its header or README.md), or use --columns all",
+                    ))
+                }
+            })
+            .collect(),
+    }
 }

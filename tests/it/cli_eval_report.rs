@@ -215,6 +215,25 @@ fn run_writes_a_report_and_report_redraws_it() {
     cli_ok(&w, &["report", "small-accumulate", "--out", arg(&out)]);
     assert!(out.join("plots/metric-test_ppl.svg").is_file());
 
+    // compare shows any metrics.csv columns (the new metrics too) and writes them as CSV.
+    let csv = tmp.path().join("cmp.csv");
+    let args = [
+        "compare",
+        "small-replace",
+        "small-accumulate",
+        "--columns",
+        "test_ppl,mattr",
+    ];
+    let table = cli_ok(&w, &[&args[..], &["--csv", arg(&csv)]].concat());
+    assert!(
+        table.contains("mattr") && table.contains("small-*"),
+        "{table}"
+    );
+    let head = std::fs::read_to_string(&csv).unwrap();
+    assert!(head.starts_with("gen,small-replace:test_ppl,small-replace:mattr,small-accumulate:"));
+    let out = cli(&w, &["compare", "small-replace", "--columns", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+
     // eval --model with a chain's checkpoint: per-document perplexities in the JSON.
     let j = tmp.path().join("m.json");
     let gen = w.join("corpora/small-replace/gen-01/generated.jsonl");
