@@ -6,8 +6,10 @@ mod bench_gpt;
 mod bench_metrics;
 mod chain;
 mod corpus;
+mod eval;
 mod gpt_args;
 mod ngram;
+mod report;
 
 use clap::{Parser, Subcommand};
 use collapse_lab::spec;
@@ -54,6 +56,10 @@ pub enum Command {
     Chain(chain::ChainArgs),
     /// Print the side-by-side table of finished experiments (and optionally write it as CSV)
     Compare(chain::CompareArgs),
+    /// Check any corpus for the early signs of collapse against size-matched human samples
+    Eval(eval::EvalArgs),
+    /// Charts (SVG, PNG), an HTML page and a Markdown summary of finished experiments
+    Report(report::ReportArgs),
     /// Build, query and sample n-gram models (KenLM-compatible ARPA files)
     #[command(subcommand)]
     Ngram(ngram::NgramCommand),
@@ -70,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => chain::run(a, &cli.workdir),
         Command::Chain(a) => chain::chain(a, &cli.workdir),
         Command::Compare(a) => chain::compare(a, &cli.workdir),
+        Command::Eval(a) => eval::run(a),
+        Command::Report(a) => report::run(a, &cli.workdir),
         Command::Ngram(c) => ngram::run(c),
         Command::Corpus(c) => corpus::run(c, &cli.workdir),
         Command::Bench(c) => bench::run(c),
@@ -129,3 +137,7 @@ pub fn print_table(groups: &[(String, usize)], header: &[String], rows: &[Vec<St
 }
 
 pub(crate) use spec::{DEFAULT_CORPUS, DEFAULT_MODEL};
+
+/// Returned (as an error) by a check that ran and found what `--fail-on` asked about: the
+/// binary exits with code 1 and prints nothing more.
+pub use eval::Flagged;
