@@ -50,7 +50,7 @@ pub(crate) fn radix_sort<K: RadixKey>(v: &mut Vec<K>, bits: u32) {
         for &k in v.iter() {
             counts[k.digit(shift)] += 1;
         }
-        if counts.iter().any(|&c| c == v.len()) {
+        if counts.contains(&v.len()) {
             shift += DIGIT_BITS;
             continue; // every key has the same digit here
         }
