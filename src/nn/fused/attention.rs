@@ -10,7 +10,8 @@
 //! columns of `d qkv`. Training only: generation with a KV cache uses the composed path.
 
 use super::{
-    dot, exp, gemm, max, multiversion, out, slice, sum_map, tensor, with_slice, Mat, SendPtr,
+    dot, exp, filled, gemm, max, multiversion, out, slice, sum_map, tensor, with_slice, Mat,
+    SendPtr,
 };
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -76,13 +77,11 @@ impl CustomOp1 for CausalAttention {
         let (b, t, c, d) = self.dims(l.dims())?;
         let h = self.n_head;
         let mut probs = vec![0f32; b * h * t * t];
-        let mut y = vec![0f32; b * t * c];
-        let yp = SendPtr(y.as_mut_ptr());
-        probs
-            .par_chunks_mut(t * t)
-            .enumerate()
-            .for_each(|(task, p)| {
-                {
+        let fill = |yp: SendPtr| {
+            probs
+                .par_chunks_mut(t * t)
+                .enumerate()
+                .for_each(|(task, p)| {
                     let (bi, hi) = (task / h, task % h);
                     let base = bi * t * 3 * c + hi * d;
                     let q = Mat::rows(qkv, base, t, d, 3 * c);
@@ -97,8 +96,10 @@ impl CustomOp1 for CausalAttention {
                         let dst = yp.get().add(bi * t * c + hi * d);
                         gemm(t, d, t, dst, c, false, Mat::rows(p, 0, t, t, t), v, false);
                     }
-                }
-            });
+                })
+        };
+        // SAFETY: the (b, h) tasks' column blocks of y tile it completely.
+        let y = unsafe { filled(b * t * c, fill) };
         let _ = self.probs.set(probs);
         Ok(out(y, &[b, t, c]))
     }
@@ -112,10 +113,8 @@ impl CustomOp1 for CausalAttention {
             .ok_or_else(|| candle_core::Error::Msg("attention: backward before forward".into()))?;
         let dqkv = with_slice(qkv, |qkv| {
             with_slice(dy, |dy| {
-                let mut dqkv = vec![0f32; b * t * 3 * c];
-                let dp = SendPtr(dqkv.as_mut_ptr());
-                probs.par_chunks(t * t).enumerate().for_each(|(task, p)| {
-                    {
+                let fill = |dp: SendPtr| {
+                    probs.par_chunks(t * t).enumerate().for_each(|(task, p)| {
                         let (bi, hi) = (task / h, task % h);
                         let base = bi * t * 3 * c + hi * d;
                         let q = Mat::rows(qkv, base, t, d, 3 * c);
@@ -137,9 +136,10 @@ impl CustomOp1 for CausalAttention {
                             gemm(t, d, t, at(2 * c), 3 * c, false, pm.t(), g, false);
                             // dv = Pᵀ dY
                         }
-                    }
-                });
-                dqkv
+                    });
+                };
+                // SAFETY: the (b, h) tasks' dq, dk, dv column blocks tile dqkv completely.
+                unsafe { filled(b * t * 3 * c, fill) }
             })
         })??;
         Ok(Some(tensor(dqkv, qkv.dims())?))

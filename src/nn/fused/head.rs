@@ -9,7 +9,7 @@
 //! logits never becomes a tensor.
 
 use super::softmax::{exp_scaled_in_place, logsumexp};
-use super::{gemm, out, slice, tensor, with_slice, Mat};
+use super::{out, product, slice, tensor, with_slice, Mat};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -41,21 +41,17 @@ impl CustomOp2 for HeadLoss {
         if let Some(&t) = self.targets.iter().find(|&&t| t as usize >= v) {
             candle_core::bail!("lm head loss: target {t} out of range for vocabulary {v}");
         }
-        let mut logits = vec![0f32; n * v];
-        // SAFETY: logits is (n, v); h (n, c) and wte (v, c) are bounds-checked views.
-        unsafe {
-            gemm(
+        // SAFETY: h (n, c) and wte (v, c) are bounds-checked views of live slices.
+        let logits = unsafe {
+            product(
                 n,
                 v,
                 c,
-                logits.as_mut_ptr(),
-                v,
-                false,
                 Mat::rows(h, 0, n, c, c),
                 Mat::rows(w, 0, v, c, c).t(),
                 true,
             )
-        };
+        }; // (n, v)
         let lse: Vec<f32> = logits
             .par_chunks(v)
             .with_min_len(4)
@@ -95,18 +91,16 @@ impl CustomOp2 for HeadLoss {
             });
         let (dh, dw) = with_slice(h, |h| {
             with_slice(w, |w| {
-                let (mut dh, mut dw) = (vec![0f32; n * c], vec![0f32; v * c]);
                 let dm = Mat::rows(&d, 0, n, v, v);
-                // SAFETY: dh (n, c) and dw (v, c) are fresh; operands bounds-checked.
+                let (wm, hm) = (Mat::rows(w, 0, v, c, c), Mat::rows(h, 0, n, c, c));
+                // SAFETY: the operands are bounds-checked views of live slices.
+                // dh (n, c) = D (n, v) · wte (v, c); dwte (v, c) = Dᵀ (v, n) · h (n, c)
                 unsafe {
-                    // dh (n, c) = D (n, v) · wte (v, c)
-                    let wm = Mat::rows(w, 0, v, c, c);
-                    gemm(n, c, v, dh.as_mut_ptr(), c, false, dm, wm, true);
-                    // dwte (v, c) = Dᵀ (v, n) · h (n, c)
-                    let hm = Mat::rows(h, 0, n, c, c);
-                    gemm(v, c, n, dw.as_mut_ptr(), c, false, dm.t(), hm, true);
+                    (
+                        product(n, c, v, dm, wm, true),
+                        product(v, c, n, dm.t(), hm, true),
+                    )
                 }
-                (dh, dw)
             })
         })??;
         Ok((Some(tensor(dh, &[n, c])?), Some(tensor(dw, &[v, c])?)))

@@ -6,7 +6,7 @@
 //! backward is one pass computing the derivative from `x`, instead of candle's ten ops with
 //! `powf` and libm `tanh`.
 
-use super::{chunk_rows, gemm, multiversion, out, slice, tanh, tensor, with_slice, Mat};
+use super::{chunk_rows, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -65,35 +65,15 @@ impl CustomOp3 for Linear {
         let (dx, dw, db) = with_slice(x, |x| {
             with_slice(w, |w| {
                 with_slice(g, |g| {
-                    let mut dx = vec![0f32; n * n_in];
-                    let mut dw = vec![0f32; n_in * n_out];
-                    // SAFETY: dx (n, n_in), dw (n_in, n_out) are fresh; operands checked.
-                    unsafe {
-                        // dx (n, in) = g (n, out) · Wᵀ (out, in)
-                        gemm(
-                            n,
-                            n_in,
-                            n_out,
-                            dx.as_mut_ptr(),
-                            n_in,
-                            false,
-                            Mat::rows(g, 0, n, n_out, n_out),
-                            Mat::rows(w, 0, n_in, n_out, n_out).t(),
-                            true,
-                        );
-                        // dW (in, out) = xᵀ (in, n) · g (n, out)
-                        gemm(
-                            n_in,
-                            n_out,
-                            n,
-                            dw.as_mut_ptr(),
-                            n_out,
-                            false,
-                            Mat::rows(x, 0, n, n_in, n_in).t(),
-                            Mat::rows(g, 0, n, n_out, n_out),
-                            true,
-                        );
-                    }
+                    let (gm, wm) = (
+                        Mat::rows(g, 0, n, n_out, n_out),
+                        Mat::rows(w, 0, n_in, n_out, n_out),
+                    );
+                    let xm = Mat::rows(x, 0, n, n_in, n_in);
+                    // SAFETY: the operands are bounds-checked views of live slices.
+                    // dx (n, in) = g (n, out) · Wᵀ (out, in); dW (in, out) = xᵀ (in, n) · g (n, out)
+                    let dx = unsafe { product(n, n_in, n_out, gm, wm.t(), true) };
+                    let dw = unsafe { product(n_in, n_out, n, xm.t(), gm, true) };
                     (dx, dw, column_sums(g, n_out))
                 })
             })
