@@ -17,9 +17,34 @@ pub const KNOWN_COLUMNS: &[(&str, &str)] = &[
         "Bits per byte on the human test split",
     ),
     ("test_oov_rate", "OOV rate of the human test split"),
+    ("test_byte_ppl", "Byte perplexity of the human test split"),
     (
         "gen0_ppl_of_generated",
         "Perplexity of the generated text under generation 0's model",
+    ),
+    (
+        "gen0_doc_ppl_mean",
+        "Mean per-document perplexity under generation 0",
+    ),
+    (
+        "gen0_doc_ppl_p5",
+        "5th percentile of per-document perplexity under generation 0",
+    ),
+    (
+        "gen0_doc_ppl_p25",
+        "25th percentile of per-document perplexity under generation 0",
+    ),
+    (
+        "gen0_doc_ppl_p50",
+        "Median per-document perplexity under generation 0",
+    ),
+    (
+        "gen0_doc_ppl_p75",
+        "75th percentile of per-document perplexity under generation 0",
+    ),
+    (
+        "gen0_doc_ppl_p95",
+        "95th percentile of per-document perplexity under generation 0",
     ),
     (
         "rare_types_lost",

@@ -79,6 +79,13 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     };
     let (lo, hi) = (lo - pad, hi + pad);
     if log {
+        // Down to the decade below when it is near (plotters labels from the first decade in
+        // range, so the bottom of the axis would have no label).
+        let lo = if lo - lo.floor() < 0.3 {
+            lo.floor() - 1e-3
+        } else {
+            lo
+        };
         (10f64.powf(lo), 10f64.powf(hi))
     } else {
         (lo, hi)
@@ -144,17 +151,18 @@ where
         .map(|s| s.points.len())
         .max()
         .unwrap_or(0);
-    // A log axis spanning less than two decades gets ticks at 1..9 × 10^k, not decades only.
-    let few_decades = |log: bool, lo: f64, hi: f64| log && (hi / lo).log10() < 2.0;
+    // A log axis spanning up to three decades gets ticks at 1..9 × 10^k (labelled at 1, 2 and
+    // 5), not at decades only: plotters adds them when asked for enough labels.
+    let few_decades = |log: bool, lo: f64, hi: f64| log && (hi / lo).log10() < 3.5;
     let x_labels = if chart.x_integer {
         max_x_points.clamp(2, 12)
     } else if few_decades(chart.x_log, x_span.0, x_span.1) {
-        20
+        30
     } else {
         10
     };
     let y_labels = if few_decades(chart.y_log, y_span.0, y_span.1) {
-        20
+        30
     } else {
         8
     };
@@ -163,7 +171,7 @@ where
         .y_desc(&chart.y_label)
         .x_labels(x_labels)
         .y_labels(y_labels)
-        .max_light_lines(4)
+        .max_light_lines(if chart.x_log || chart.y_log { 0 } else { 4 })
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .label_style((FAMILY, 14))

@@ -152,8 +152,8 @@ pub fn write_chart(chart: &Chart, dir: &Path, stem: &str) -> Result<(String, Str
 /// Tick labels: at most 4 significant digits, no trailing zeros, thousands as `12k`.
 pub fn tick(v: f64) -> String {
     let a = v.abs();
-    if a == 0.0 {
-        return "0".into();
+    if a < 1e-12 {
+        return "0".into(); // also the rounding residue of a zero tick (-2e-18)
     }
     if a >= 1e6 {
         return format!("{}M", trim(format!("{:.2}", v / 1e6)));
@@ -244,6 +244,7 @@ mod tests {
         assert_eq!(tick(25009.0), "25k");
         assert_eq!(tick(2_500_000.0), "2.5M");
         assert_eq!(tick(3.0), "3");
+        assert_eq!(tick(-2e-18), "0");
         assert!(spans_decades([1.0, 50.0]) && !spans_decades([1.0, 20.0]));
         assert!(!spans_decades([0.0, 100.0]));
         assert_eq!(sequential(0, 10), Rgb(68, 1, 84));
