@@ -137,11 +137,21 @@ impl Params {
 
     /// The model, sharing these variables (gradients flow back into them).
     pub fn model(&self, cfg: &Config) -> Result<Gpt2> {
+        self.build(cfg, |v| v.as_tensor().clone())
+    }
+
+    /// A model over detached views of the weights: no autograd graph is recorded, which is
+    /// what scoring and generation want (less memory, no bookkeeping).
+    pub fn frozen_model(&self, cfg: &Config) -> Result<Gpt2> {
+        self.build(cfg, |v| v.as_tensor().detach())
+    }
+
+    fn build(&self, cfg: &Config, view: impl Fn(&Var) -> Tensor) -> Result<Gpt2> {
         let (dtype, dev) = self.dtype_device();
         let map: HashMap<String, Tensor> = self
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .map(|(k, v)| (k.clone(), view(v)))
             .collect();
         Ok(Gpt2::load(VarBuilder::from_tensors(map, dtype, &dev), cfg)?)
     }
@@ -176,18 +186,4 @@ pub fn save_safetensors<'a>(
             hint: "this is a bug; please report it".into(),
         })?;
     crate::fsutil::write_atomic(path, &bytes)
-}
-
-impl Params {
-    /// A model over detached copies of the weights: no autograd graph is recorded, which is
-    /// what scoring and generation want (less memory, no bookkeeping).
-    pub fn frozen_model(&self, cfg: &Config) -> Result<Gpt2> {
-        let (dtype, dev) = self.dtype_device();
-        let map: HashMap<String, Tensor> = self
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-            .collect();
-        Ok(Gpt2::load(VarBuilder::from_tensors(map, dtype, &dev), cfg)?)
-    }
 }
