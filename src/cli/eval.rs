@@ -138,7 +138,8 @@ fn print_verdict(v: &Verdict) {
     );
     if let Some(m) = &v.model {
         println!(
-            "model      {} (per-document perplexity of {} candidate and {} human documents)",
+            "model      {} (per-document perplexity of {} candidate and {} human documents; the human\n           \
+             samples come from the reference, so a model trained on it has seen them)",
             m.model, m.candidate.documents, m.human.documents
         );
     }

@@ -12,7 +12,7 @@ text-align:right;vertical-align:top}th{background:#f3f3f3}td.l,th.l{text-align:l
 code,pre,.mono{font-family:'DejaVu Sans Mono',monospace;font-size:.85em}pre{background:#f7f7f7;padding:.6em;\
 overflow-x:auto}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1em}\
 figure{margin:0;border:1px solid #eee;padding:.3em}figure svg{width:100%;height:auto}\
-figcaption{font-size:.85em;color:#555}nav a{margin-right:1em}.note{color:#555;font-size:.9em}";
+figcaption{font-size:.85em;color:#555}nav a{margin-right:1em}.sum td{white-space:nowrap}.note{color:#555;font-size:.9em}";
 
 /// HTML-escapes text.
 pub fn esc(s: &str) -> String {
@@ -85,7 +85,7 @@ fn summary(out: &mut String, arms: &[Arm]) {
         .copied()
         .filter(|c| arms.iter().any(|a| a.table.columns.iter().any(|x| x == c)))
         .collect();
-    out.push_str("<table><tr><th class=\"l\">experiment</th><th>generations</th>");
+    out.push_str("<table class=\"sum\"><tr><th class=\"l\">experiment</th><th>generations</th>");
     for c in &cols {
         let _ = write!(out, "<th>{}<br><small>gen 0 → last</small></th>", esc(c));
     }
