@@ -3,13 +3,13 @@
 
 pub mod config;
 pub mod data;
+pub mod generate;
 pub mod model;
 pub mod params;
 pub mod sample;
 pub mod score;
-pub mod tokenizer;
-pub mod generate;
 pub mod settings;
+pub mod tokenizer;
 pub mod train;
 
 #[cfg(test)]
