@@ -131,6 +131,9 @@ impl Family for GptFamily {
             Some(m) => m.cfg.clone(),
             None => self.config(tok.vocab_size(), tok.eot())?,
         };
+        // The tokenizer goes into the checkpoint folder first: resumable state is complete with it.
+        fsutil::create_dir_all(ctx.dir)?;
+        tok.save(&ctx.dir.join(TOKENIZER_FILE))?;
         let ids = tok.encode_docs(&texts)?;
         let seed = Rng::derive(ctx.seed, "gpt-generation", u64::from(ctx.generation)).next_u64();
         let blocks = Blocks::new(
@@ -141,7 +144,6 @@ impl Family for GptFamily {
             seed,
         );
         let mut params = Params::init(&cfg, seed, &self.device)?;
-        fsutil::create_dir_all(ctx.dir)?;
         let job = TrainJob {
             cfg: &cfg,
             settings: &self.settings,

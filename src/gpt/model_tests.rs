@@ -109,3 +109,33 @@ fn weights_round_trip_through_safetensors() {
         0.0
     );
 }
+
+#[test]
+fn hub_gpt2_names_without_prefix_and_mask_buffers_load() {
+    // The original GPT-2 checkpoints on the Hub name tensors `h.0.attn.c_attn.weight` (no
+    // `transformer.`) and carry `h.N.attn.bias` causal-mask buffers; both must load.
+    let cfg = tiny();
+    let p = Params::init(&cfg, 4, &Device::Cpu).unwrap();
+    let mut hub: Vec<(String, Tensor)> = p
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.trim_start_matches("transformer.").to_string(),
+                v.as_tensor().clone(),
+            )
+        })
+        .collect();
+    for i in 0..cfg.n_layer {
+        let mask = Tensor::ones((1, 1, 16, 16), candle_core::DType::F32, &Device::Cpu).unwrap();
+        hub.push((format!("h.{i}.attn.bias"), mask));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    super::params::save_safetensors(&path, hub.iter().map(|(k, t)| (k.as_str(), t))).unwrap();
+    let q = Params::load(&path, &cfg, candle_core::DType::F32, &Device::Cpu).unwrap();
+    let x = ids(1, 5, 3);
+    let a = p.model(&cfg).unwrap().forward(&x, None, None).unwrap();
+    let b = q.model(&cfg).unwrap().forward(&x, None, None).unwrap();
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+}
