@@ -262,7 +262,7 @@ mod tests {
             .unwrap()
             .backward()
             .unwrap();
-        let norm = clip_grad_norm(&mut g, &[w.clone()], 1.0).unwrap();
+        let norm = clip_grad_norm(&mut g, std::slice::from_ref(&w), 1.0).unwrap();
         assert!((norm - 5.0).abs() < 1e-6);
         let clipped = g.get(w.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
         assert!((clipped[0] - 0.6).abs() < 1e-5 && (clipped[1] - 0.8).abs() < 1e-5);

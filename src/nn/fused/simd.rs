@@ -8,15 +8,31 @@
 use std::sync::OnceLock;
 
 /// The widest vector unit this CPU has, among those the kernels are compiled for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Level {
     V4,
     V3,
     Baseline,
 }
 
+/// Tests force lower levels with this (0: none), so every compiled variant is checked on a
+/// machine that has the widest; global rather than thread-local because kernels run on rayon's
+/// threads.
+#[cfg(test)]
+pub(crate) static FORCE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 /// Detected once.
 pub(crate) fn level() -> Level {
+    #[cfg(test)]
+    match FORCE.load(std::sync::atomic::Ordering::Relaxed) {
+        2 => return Level::V3.max(detected()), // the narrower of the two
+        3 => return Level::Baseline,
+        _ => {}
+    }
+    detected()
+}
+
+fn detected() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]

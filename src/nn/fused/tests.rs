@@ -246,3 +246,22 @@ fn adamw_update_matches_the_composed_formula() {
     let want: f64 = vals(&p0).iter().map(|&x| (x as f64) * (x as f64)).sum();
     assert!((adamw::sum_squares(&p0).unwrap() - want).abs() < 1e-3);
 }
+
+/// The AVX2 and baseline builds of the kernels (this machine may run only the widest one
+/// otherwise) against the composed versions, through the same checks.
+#[test]
+fn narrower_simd_levels_match_too() {
+    use super::simd::FORCE;
+    use std::sync::atomic::Ordering;
+    for level in [2u8, 3] {
+        FORCE.store(level, Ordering::Relaxed);
+        layer_norm_matches_composed();
+        softmax_matches_composed_with_masked_entries();
+        cross_entropy_matches_composed();
+        head_loss_matches_matmul_then_cross_entropy();
+        linear_and_gelu_match_composed();
+        causal_attention_matches_composed();
+        adamw_update_matches_the_composed_formula();
+    }
+    FORCE.store(0, Ordering::Relaxed);
+}
