@@ -86,7 +86,21 @@ impl ChainSettings {
                 ));
             }
         }
-        self.model.parse()
+        let spec: ModelSpec = self.model.parse()?;
+        if let ModelSpec::Gpt { preset } = &spec {
+            let gpt = self.gpt.clone().unwrap_or_default();
+            gpt.check()?;
+            if let Protocol::Continue { prompt_words: k } = self.protocol {
+                let context = GptFamily::context(preset, &gpt)?;
+                if k == 0 || k >= context {
+                    return Err(Error::invalid(
+                        format!("continue:{k} needs 0 < K < the context length {context} (K prompt tokens + K new ones)"),
+                        format!("use continue:{} or less (Shumailov et al. use 64 with context 128+)", context / 2),
+                    ));
+                }
+            }
+        }
+        Ok(spec)
     }
 }
 

@@ -72,8 +72,8 @@ pub enum Error {
     Tokenizer { what: String },
 
     /// Training diverged; the last good checkpoint is kept.
-    #[error("training diverged: loss is {loss} at step {step}")]
-    Diverged { step: u64, loss: f32 },
+    #[error("training diverged at step {step}: {what}")]
+    Diverged { step: u64, what: String },
 
     /// A setting that cannot work (e.g. `--generations 0`); `hint` says what would.
     #[error("{what}")]

@@ -66,6 +66,14 @@ impl GptBenchArgs {
         if let Some(c) = self.context {
             cfg.n_positions = c;
         }
+        cfg.check()?;
+        if self.steps == 0 {
+            return Err(collapse_lab::Error::invalid(
+                "--steps 0 times nothing",
+                "use --steps 1 or more",
+            )
+            .into());
+        }
         Ok(cfg)
     }
 

@@ -74,7 +74,13 @@ impl GptArgs {
             repetition_penalty,
             device
         );
-        if self.batch_size.is_some() && self.micro_batch.is_none() {
+        // A new batch size keeps the spec's micro batch when it still divides it.
+        if self.batch_size.is_some()
+            && self.micro_batch.is_none()
+            && (s.micro_batch == 0
+                || s.micro_batch > s.batch_size
+                || s.batch_size % s.micro_batch != 0)
+        {
             s.micro_batch = s.batch_size;
         }
         for (dst, src) in [

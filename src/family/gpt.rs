@@ -102,6 +102,16 @@ impl GptFamily {
         Ok(cfg)
     }
 
+    /// The context length a chain with these settings will have (before any training).
+    pub fn context(preset: &str, s: &GptSettings) -> Result<usize> {
+        let base = if preset.ends_with(".json") {
+            fsutil::read_json::<Config>(preset)?.n_positions
+        } else {
+            Config::preset(preset, crate::gpt::config::DEFAULT_VOCAB_SIZE)?.n_positions
+        };
+        Ok(s.context.unwrap_or(base))
+    }
+
     /// The vocabulary a new tokenizer is trained to.
     fn target_vocab(&self) -> Result<usize> {
         if self.preset.ends_with(".json") {

@@ -32,8 +32,9 @@ impl Blocks {
         };
         let mut idx: Vec<usize> = (0..n).collect();
         Rng::derive(seed, "gpt-valid", 0).shuffle(&mut idx);
-        // At least one validation block when there are two or more, never all of them.
-        let n_valid = if n >= 2 {
+        // At least one validation block when any is asked for and there are two or more,
+        // never all of them; `valid_frac = 0`: none (the last weights are kept).
+        let n_valid = if n >= 2 && valid_frac > 0.0 {
             ((n as f64 * valid_frac).round() as usize).clamp(1, n - 1)
         } else {
             0

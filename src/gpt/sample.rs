@@ -2,8 +2,8 @@
 //!
 //! - Unconditional: each template document is a word budget. Rows start from the end-of-text
 //!   token and sample until the budget is met; when the model ends a document (end-of-text)
-//!   before that, the text so far becomes a document and the row starts a new one, so a
-//!   generation writes as many words as the plan asks however the model splits them.
+//!   before that, its text becomes a document and the row starts a new one (up to 8 rounds),
+//!   so a generation writes as many words as the plan asks however the model splits them.
 //! - `continue:K` (Shumailov et al.): each template document is cut into blocks of K tokens;
 //!   every block prompts K new tokens (beam search when `num_beams > 1`), and only the new
 //!   tokens are kept, one line per block. K is in model tokens here (words for n-grams).
@@ -57,7 +57,6 @@ fn unconditional(
     let bar = crate::progress::bar(slots.iter().sum::<usize>() as u64, "sampling", "words");
     for batch in slots.chunks(s.gen_batch.max(1)) {
         let mut remaining: Vec<usize> = batch.to_vec();
-        let mut texts: Vec<String> = vec![String::new(); batch.len()];
         for _ in 0..MAX_ROUNDS {
             let active: Vec<usize> = (0..batch.len()).filter(|&i| remaining[i] > 0).collect();
             if active.is_empty() {
@@ -67,24 +66,19 @@ fn unconditional(
             let max_new = (most as f64 * tokens_per_word * 1.3).ceil() as usize + 8;
             let prompts = vec![vec![eot]; active.len()];
             let outs = generate::sample(model, &prompts, max_new, Some(eot), cfg, rng)?;
+            // Every round's text is a document of its own: one sample from end-of-text to
+            // end-of-text (or to the budget), never pieces of two samples stitched together.
             for (&i, out) in active.iter().zip(outs) {
-                let ended = out.contains(&eot);
                 let new: Vec<u32> = out.into_iter().take_while(|&t| t != eot).collect();
                 let text = tok.decode(&new)?;
                 let (kept, words) = truncate_words(&text, remaining[i]);
                 bar.inc(words as u64);
-                append(&mut texts[i], kept);
                 remaining[i] -= words;
-                if remaining[i] == 0 || ended {
-                    let t = std::mem::take(&mut texts[i]);
-                    if !t.trim().is_empty() {
-                        docs.push(Document::new("", t));
-                    }
+                let kept = kept.trim_start_matches(is_space);
+                if !kept.is_empty() {
+                    docs.push(Document::new("", kept));
                 }
             }
-        }
-        for t in texts.into_iter().filter(|t| !t.trim().is_empty()) {
-            docs.push(Document::new("", t));
         }
     }
     bar.finish_and_clear();
@@ -187,28 +181,25 @@ pub fn truncate_words(text: &str, n: usize) -> (&str, usize) {
     let mut words = 0;
     let mut in_word = false;
     for (i, c) in text.char_indices() {
-        let space = c.is_ascii_whitespace();
+        let space = is_space(c);
         if !space && !in_word {
             if words == n {
-                return (text[..i].trim_end(), words);
+                return (trim_kenlm_end(&text[..i]), words);
             }
             words += 1;
         }
         in_word = !space;
     }
-    (text.trim_end(), words)
+    (trim_kenlm_end(text), words)
 }
 
-/// Joins sampled pieces of one document with a space (a piece starts at a word boundary).
-fn append(doc: &mut String, piece: &str) {
-    let piece = piece.trim_start();
-    if piece.is_empty() {
-        return;
-    }
-    if !doc.is_empty() {
-        doc.push(' ');
-    }
-    doc.push_str(piece);
+fn trim_kenlm_end(s: &str) -> &str {
+    s.trim_end_matches(is_space)
+}
+
+/// A KenLM word separator (the six ASCII whitespace bytes; not NBSP and other Unicode spaces).
+fn is_space(c: char) -> bool {
+    c.is_ascii() && crate::tokenize::is_kenlm_space(c as u8)
 }
 
 #[cfg(test)]

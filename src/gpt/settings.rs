@@ -3,6 +3,7 @@
 //! The whole struct is saved in the chain's `chain.json` and in every checkpoint, so a rerun
 //! with other settings is refused rather than silently mixing two experiments.
 
+use crate::error::{Error, Result};
 use crate::nn::adamw::AdamWConfig;
 use serde::{Deserialize, Serialize};
 
@@ -89,5 +90,117 @@ impl Default for GptSettings {
             gen_batch: 32,
             device: "cpu".into(),
         }
+    }
+}
+
+impl GptSettings {
+    /// Rejects settings that cannot train or sample, before anything runs (a bad value found
+    /// after a generation's training would cost that training).
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String, hint: &str| Err(Error::invalid(what, hint));
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("batch_size", self.batch_size),
+            ("micro_batch", self.micro_batch),
+            ("num_beams", self.num_beams),
+            ("gen_batch", self.gen_batch),
+            ("eval_every", self.eval_every as usize),
+            ("checkpoint_every", self.checkpoint_every as usize),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return bad(
+                    format!("GPT setting {name} is 0"),
+                    "give it a positive value",
+                );
+            }
+        }
+        for (name, v) in [
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_embd", self.n_embd),
+            ("context", self.context),
+            ("top_k", self.top_k),
+        ] {
+            if v == Some(0) {
+                return bad(
+                    format!("GPT setting {name} is 0"),
+                    "give it a positive value, or leave it out",
+                );
+            }
+        }
+        if self.batch_size % self.micro_batch != 0 {
+            return bad(
+                format!(
+                    "batch size {} is not a multiple of micro batch {}",
+                    self.batch_size, self.micro_batch
+                ),
+                "set --batch-size to a multiple of --micro-batch",
+            );
+        }
+        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+        if !finite_pos(self.epochs) || !finite_pos(self.lr) || !finite_pos(self.repetition_penalty)
+        {
+            return bad(
+                format!(
+                    "epochs {}, lr {} and repetition penalty {} must be positive",
+                    self.epochs, self.lr, self.repetition_penalty
+                ),
+                "e.g. --epochs 2 --lr 1e-3 --repetition-penalty 1.0",
+            );
+        }
+        for (name, v) in [
+            ("dropout", self.dropout),
+            ("valid_frac", self.valid_frac),
+            ("warmup_frac", self.warmup_frac),
+            ("min_lr_frac", self.min_lr_frac),
+        ] {
+            if !(0.0..1.0).contains(&v) && !(name == "min_lr_frac" && v == 1.0) {
+                return bad(
+                    format!("GPT setting {name} {v} is not in [0, 1)"),
+                    "use a fraction such as 0.1",
+                );
+            }
+        }
+        if let Some(p) = self.top_p {
+            if !(p > 0.0 && p <= 1.0) {
+                return bad(
+                    format!("top-p {p} is not in (0, 1]"),
+                    "use a top-p such as 0.9, or none",
+                );
+            }
+        }
+        if self.max_steps == Some(0) {
+            return bad(
+                "--max-steps 0 trains nothing".into(),
+                "give a positive number of steps, or leave it out",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_and_impossible_values_are_refused() {
+        assert!(GptSettings::default().check().is_ok());
+        let with = |f: fn(&mut GptSettings)| {
+            let mut s = GptSettings::default();
+            f(&mut s);
+            s.check()
+        };
+        assert!(with(|s| s.eval_every = 0).is_err());
+        assert!(with(|s| s.checkpoint_every = 0).is_err());
+        assert!(with(|s| s.batch_size = 0).is_err());
+        assert!(with(|s| s.micro_batch = 5).is_err());
+        assert!(with(|s| s.top_p = Some(1.5)).is_err());
+        assert!(with(|s| s.top_k = Some(0)).is_err());
+        assert!(with(|s| s.dropout = 1.0).is_err());
+        assert!(with(|s| s.lr = f64::NAN).is_err());
+        assert!(with(|s| s.repetition_penalty = 0.0).is_err());
+        assert!(with(|s| s.valid_frac = 0.0).is_ok());
     }
 }

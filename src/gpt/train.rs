@@ -144,8 +144,8 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
         drop_rng = Rng::from_state(st.dropout_rng);
         log = st.log;
         log.resumed_at.push(step);
-        if let Some(dir) = job.dir.filter(|_| log.best_step.is_some()) {
-            best = Some(load_best(dir, params, &dev)?);
+        if let Some(sd) = job.state_dir().filter(|_| log.best_step.is_some()) {
+            best = Some(load_best(&sd, params, &dev)?);
         }
     }
 
@@ -171,7 +171,10 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
             let loss = block_loss(&model, &x, drop)?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
-                return Err(Error::Diverged { step, loss: value });
+                return Err(Error::Diverged {
+                    step: step + 1,
+                    what: format!("loss is {value}"),
+                });
             }
             loss_sum += value / accum as f32;
             let g = (loss / accum as f64)?.backward()?;
@@ -184,8 +187,8 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
         let grad_norm = clip_grad_norm(&mut grads, &vars, s.grad_clip)?;
         if !grad_norm.is_finite() {
             return Err(Error::Diverged {
-                step,
-                loss: f32::NAN,
+                step: step + 1,
+                what: format!("the gradient norm is {grad_norm}"),
             });
         }
         opt.step(&grads, lr)?;
@@ -208,9 +211,6 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
                         .values()
                         .map(|v| v.as_tensor().copy())
                         .collect::<candle_core::Result<Vec<_>>>()?;
-                    if let Some(dir) = job.dir {
-                        params.save(&dir.join(BEST_FILE))?;
-                    }
                     best = Some(copy);
                 }
             }
@@ -225,12 +225,12 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
         ));
         bar.set_position(step);
         if job.stop_at == Some(step) && step < total {
-            checkpoint(job, &opt, params, step, &drop_rng, &log)?;
+            checkpoint(job, &opt, params, best.as_deref(), step, &drop_rng, &log)?;
             bar.finish_and_clear();
             return Ok(log);
         }
         if step % s.checkpoint_every == 0 && step < total {
-            checkpoint(job, &opt, params, step, &drop_rng, &log)?;
+            checkpoint(job, &opt, params, best.as_deref(), step, &drop_rng, &log)?;
         }
     }
     bar.finish_and_clear();
@@ -242,14 +242,14 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
     Ok(log)
 }
 
-/// Best weights so far, beside the resumable state.
-pub const BEST_FILE: &str = "best.safetensors";
+/// Best weights so far, inside the resumable state (swapped in with it).
+const BEST_FILE: &str = "best.safetensors";
 
 /// Removes the resumable state once the final model is saved.
 pub fn clear_state(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir.join("train-state"));
     let _ = std::fs::remove_dir_all(dir.join(".train-state.tmp"));
-    let _ = std::fs::remove_file(dir.join(BEST_FILE));
+    let _ = std::fs::remove_dir_all(dir.join(".train-state.old"));
 }
 
 fn add_grads(mut acc: GradStore, g: GradStore, vars: &[Var]) -> Result<GradStore> {
@@ -292,6 +292,7 @@ fn checkpoint(
     job: &TrainJob,
     opt: &AdamW,
     params: &Params,
+    best: Option<&[Tensor]>,
     step: u64,
     rng: &Rng,
     log: &TrainLog,
@@ -304,6 +305,10 @@ fn checkpoint(
     fsutil::create_dir_all(&tmp)?;
     params.save(&tmp.join("model.safetensors"))?;
     opt.save_state(&tmp.join("optimizer.safetensors"))?;
+    if let Some(best) = best {
+        let named = params.vars.keys().map(String::as_str).zip(best);
+        params::save_safetensors(&tmp.join(BEST_FILE), named)?;
+    }
     let state = State {
         step,
         dropout_rng: rng.state(),
@@ -332,14 +337,16 @@ fn resume(
     dev: &Device,
     fresh: &TrainLog,
 ) -> Result<Option<State>> {
-    let (Some(dir), Some(mut sd)) = (job.dir, job.state_dir()) else {
+    let (Some(dir), Some(sd)) = (job.dir, job.state_dir()) else {
         return Ok(None);
     };
     if !sd.join("state.json").exists() {
-        sd = dir.join(".train-state.old");
-        if !sd.join("state.json").exists() {
+        let old = dir.join(".train-state.old");
+        if !old.join("state.json").exists() {
             return Ok(None);
         }
+        // Put it back in place, so the next checkpoint's swap keeps it until the new one is in.
+        std::fs::rename(&old, &sd).map_err(|e| Error::io(&sd, e))?;
     }
     let state: State = fsutil::read_json(sd.join("state.json"))?;
     let cfg: Config = fsutil::read_json(sd.join("config.json"))?;

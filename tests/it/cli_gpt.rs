@@ -146,6 +146,31 @@ fn gpt_flags_are_refused_for_ngrams_and_bad_presets_explain_themselves() {
 }
 
 #[test]
+fn impossible_gpt_settings_are_refused_before_training() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = write_corpus(&tmp.path().join("c"), 4, 2, 30, 2);
+    for (i, extra) in [
+        &["--protocol", "continue:64"][..], // nano's context is 64: no room for new tokens
+        &["--batch-size", "6", "--micro-batch", "4"][..],
+        &["--top-p", "1.5"][..],
+        &["--dropout", "1"][..],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let exp = format!("bad{i}");
+        let out = cli(tmp.path(), &gpt_args(&exp, &corpus, extra));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains("hint:"), "{err}");
+        assert!(
+            !tmp.path().join("checkpoints").join(&exp).exists(),
+            "{extra:?}: nothing may be trained"
+        );
+    }
+}
+
+#[test]
 fn gpt_training_killed_mid_run_resumes_to_the_same_files() {
     let tmp = TempDir::new().unwrap();
     let corpus = write_corpus(&tmp.path().join("c"), 12, 4, 60, 2);

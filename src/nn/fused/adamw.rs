@@ -71,8 +71,11 @@ multiversion! {
 /// Σ g² of an f32 CPU tensor, accumulated in f64.
 pub fn sum_squares(g: &Tensor) -> Result<f64> {
     with_slice(g, |g| {
+        // Fixed chunks summed in order: the same bits whatever the scheduling.
         g.par_chunks(1 << 14)
             .map(|c| sum_squares_chunk(c) as f64)
+            .collect::<Vec<f64>>()
+            .iter()
             .sum()
     })
 }

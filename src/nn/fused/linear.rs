@@ -95,7 +95,8 @@ multiversion! {
     }
 }
 
-/// Sums of the columns of row-major `g` (rows of `cols`), rows split across threads.
+/// Sums of the columns of row-major `g` (rows of `cols`), rows split across threads; the
+/// result depends on the thread count (chunking) but never on scheduling.
 fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let rows = chunk_rows(g.len() / cols, 64) * cols;
     g.par_chunks(rows)
@@ -104,13 +105,15 @@ fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
             add_rows(&mut s, gc);
             s
         })
-        .reduce(
-            || vec![0f32; cols],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+        // Collected, then added in chunk order: a parallel `reduce` groups the partial sums by
+        // how work was stolen, and f32 addition depends on the grouping (same seed, other bits).
+        .collect::<Vec<_>>()
+        .into_iter()
+        .reduce(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+            a
+        })
+        .unwrap_or_else(|| vec![0f32; cols])
 }
 
 /// `x (.., in) · w (in, out) + b (out,)`, f32 on the CPU.
