@@ -22,7 +22,7 @@ use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
+use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder, TokenizerImpl};
 
 /// The end-of-text token: separates documents in training data, ends a generated document.
 pub const EOT: &str = "<|endoftext|>";
@@ -71,22 +71,7 @@ impl Bpe {
             .special_tokens(vec![AddedToken::from(EOT, true)])
             .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
             .build();
-        // GPT-2's settings: no prefix space (a document's first word has none), GPT-2's
-        // splitting regex; the post-processor only adjusts offsets.
-        let mut imp = TokenizerBuilder::<
-            BPE,
-            NormalizerWrapper,
-            ByteLevel,
-            ByteLevel,
-            ByteLevelDecoder,
-        >::new()
-        .with_model(BPE::default())
-        .with_normalizer(None)
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-        .with_post_processor(Some(ByteLevel::new(true, false, true)))
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .map_err(tok_err)?;
+        let mut imp = gpt2_pipeline(BPE::default())?;
         imp.train(&mut trainer, texts.iter())
             .map_err(|e| tok_err(format!("training failed: {e}")))?;
         Bpe::from_tokenizer(Tokenizer::from(imp), "trained tokenizer")
@@ -112,20 +97,7 @@ impl Bpe {
                     "give GPT-2's encoder.json (vocab.json) and vocab.bpe (merges.txt)",
                 )
             })?;
-        let mut imp = TokenizerBuilder::<
-            BPE,
-            NormalizerWrapper,
-            ByteLevel,
-            ByteLevel,
-            ByteLevelDecoder,
-        >::new()
-        .with_model(bpe)
-        .with_normalizer(None)
-        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
-        .with_post_processor(Some(ByteLevel::new(true, false, true)))
-        .with_decoder(Some(ByteLevelDecoder::default()))
-        .build()
-        .map_err(tok_err)?;
+        let mut imp = gpt2_pipeline(bpe)?;
         imp.add_special_tokens([AddedToken::from(EOT, true)])
             .map_err(tok_err)?;
         Bpe::from_tokenizer(Tokenizer::from(imp), &vocab.display().to_string())
@@ -213,6 +185,21 @@ impl Bpe {
             })
             .collect()
     }
+}
+
+/// A byte-level BPE model in GPT-2's pipeline: no prefix space (a document's first word has
+/// none), GPT-2's splitting regex, byte-level decoding; the post-processor only adjusts offsets.
+fn gpt2_pipeline(
+    model: BPE,
+) -> Result<TokenizerImpl<BPE, NormalizerWrapper, ByteLevel, ByteLevel, ByteLevelDecoder>> {
+    TokenizerBuilder::new()
+        .with_model(model)
+        .with_normalizer(None)
+        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+        .with_post_processor(Some(ByteLevel::new(true, false, true)))
+        .with_decoder(Some(ByteLevelDecoder::default()))
+        .build()
+        .map_err(tok_err)
 }
 
 #[cfg(test)]
