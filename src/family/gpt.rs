@@ -195,6 +195,11 @@ impl Family for GptFamily {
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
         let tok = Arc::new(Bpe::load(&dir.join(TOKENIZER_FILE))?);
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
+        if self.is_saved(dir) {
+            // A finished checkpoint: resumable state left by a crash just after saving (before
+            // `save` removed it) is dead weight, several times the model's size.
+            train::clear_state(dir);
+        }
         Ok(GptModel {
             cfg,
             params,
