@@ -10,6 +10,7 @@ mod cli_eval_report;
 mod cli_gpt;
 mod gpt_generate;
 mod gpt_reference;
+mod hub;
 mod kenlm_reference;
 mod metrics_reference;
 mod util;
