@@ -19,7 +19,7 @@
 
 use super::{check_prompts, prefill, step};
 use crate::error::{Error, Result};
-use crate::gpt::model::Gpt2;
+use crate::gpt::lm::CausalLm;
 use candle_core::Tensor;
 use std::collections::BTreeMap;
 
@@ -79,14 +79,14 @@ struct Search {
 }
 
 /// The new tokens of the best beam-search hypothesis for `prompt`.
-pub fn beam_search(model: &Gpt2, prompt: &[u32], cfg: &BeamConfig) -> Result<Vec<u32>> {
+pub fn beam_search(model: &impl CausalLm, prompt: &[u32], cfg: &BeamConfig) -> Result<Vec<u32>> {
     let mut out = beam_search_batch(model, &[prompt.to_vec()], cfg)?;
     Ok(out.pop().unwrap_or_default())
 }
 
 /// [`beam_search`] for many prompts, those of equal length in one batch (k rows each).
 pub fn beam_search_batch(
-    model: &Gpt2,
+    model: &impl CausalLm,
     prompts: &[Vec<u32>],
     cfg: &BeamConfig,
 ) -> Result<Vec<Vec<u32>>> {
@@ -109,10 +109,14 @@ pub fn beam_search_batch(
     Ok(outs)
 }
 
-fn search_group(model: &Gpt2, prompts: Vec<Vec<u32>>, cfg: &BeamConfig) -> Result<Vec<Vec<u32>>> {
+fn search_group(
+    model: &impl CausalLm,
+    prompts: Vec<Vec<u32>>,
+    cfg: &BeamConfig,
+) -> Result<Vec<Vec<u32>>> {
     let k = cfg.num_beams;
     let dev = model.device().clone();
-    let (mut cache, first) = prefill(model, &prompts, model.cfg.n_positions)?;
+    let (mut cache, first) = prefill(model, &prompts, model.n_positions())?;
     // Every beam starts as a copy of its prompt's row.
     let dup: Vec<u32> = (0..prompts.len() as u32)
         .flat_map(|p| std::iter::repeat_n(p, k))

@@ -18,7 +18,8 @@
 //!   gives the same tokens. Each prompt gets its own stream, drawn from the caller's generator
 //!   in prompt order, so a row's tokens do not depend on which other rows share its batch.
 
-use super::model::{Gpt2, KvCache};
+use super::lm::CausalLm;
+use super::model::KvCache;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{DType, Tensor};
@@ -86,7 +87,7 @@ impl SampleConfig {
 /// prompt order. A row stops early at `stop` (included in its output). Prompts of equal
 /// length run as one batch: the caller bounds the batch size by what it passes.
 pub fn sample(
-    model: &Gpt2,
+    model: &impl CausalLm,
     prompts: &[Vec<u32>],
     max_new: usize,
     stop: Option<u32>,
@@ -107,7 +108,7 @@ pub fn sample(
     for rows in groups.values() {
         // Full histories (prompt + new tokens): what a slide rebuilds the context from.
         let mut hist: Vec<Vec<u32>> = rows.iter().map(|&i| prompts[i].clone()).collect();
-        let (mut cache, mut logits) = prefill(model, &hist, model.cfg.n_positions)?;
+        let (mut cache, mut logits) = prefill(model, &hist, model.n_positions())?;
         let mut active: Vec<usize> = (0..rows.len()).collect(); // cache row r is hist[active[r]]
         loop {
             let (mut next, mut keep, mut still) = (Vec::new(), Vec::new(), Vec::new());
@@ -137,8 +138,8 @@ pub fn sample(
 }
 
 /// Every prompt needs a token to condition on, and ids the model has.
-pub(crate) fn check_prompts(model: &Gpt2, prompts: &[Vec<u32>]) -> Result<()> {
-    let vocab = model.cfg.vocab_size;
+pub(crate) fn check_prompts(model: &impl CausalLm, prompts: &[Vec<u32>]) -> Result<()> {
+    let vocab = model.vocab_size();
     for (i, p) in prompts.iter().enumerate() {
         if p.is_empty() {
             return Err(Error::invalid(
@@ -159,7 +160,7 @@ pub(crate) fn check_prompts(model: &Gpt2, prompts: &[Vec<u32>]) -> Result<()> {
 /// Runs equal-length sequences, each cut to its last `keep` tokens, from an empty cache;
 /// returns the cache and the last position's logits per row.
 pub(crate) fn prefill(
-    model: &Gpt2,
+    model: &impl CausalLm,
     seqs: &[impl AsRef<[u32]>],
     keep: usize,
 ) -> Result<(KvCache, Vec<Vec<f32>>)> {
@@ -172,7 +173,7 @@ pub(crate) fn prefill(
         })
         .collect();
     let ids = Tensor::from_vec(flat, (seqs.len(), t), model.device())?; // (b, t)
-    let mut cache = KvCache::new(model.cfg.n_layer);
+    let mut cache = KvCache::new(model.n_layer());
     let logits = model.forward(&ids, Some(&mut cache), None)?; // (b, t, v)
     Ok((cache, last_logits(&logits)?))
 }
@@ -181,12 +182,12 @@ pub(crate) fn prefill(
 /// full it slides instead: `hist()` gives every row's full history (the new token last), only
 /// then built.
 pub(crate) fn step(
-    model: &Gpt2,
+    model: &impl CausalLm,
     cache: &mut KvCache,
     tokens: &[u32],
     hist: impl FnOnce() -> Vec<Vec<u32>>,
 ) -> Result<Vec<Vec<f32>>> {
-    let n = model.cfg.n_positions;
+    let n = model.n_positions();
     if cache.len + 1 > n {
         let (c, logits) = prefill(model, &hist(), (n / 2).max(1))?;
         *cache = c;

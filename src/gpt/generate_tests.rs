@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::gpt::config::Config;
+use crate::gpt::model::Gpt2;
 use crate::gpt::params::Params;
 use candle_core::Device;
 

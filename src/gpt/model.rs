@@ -35,29 +35,50 @@ impl Dropout<'_> {
     }
 }
 
-fn dropout(x: Tensor, p: f64, drop: &mut Option<Dropout>) -> Result<Tensor> {
+pub(crate) fn dropout(x: Tensor, p: f64, drop: &mut Option<Dropout>) -> Result<Tensor> {
     match drop {
         Some(d) => d.apply(&x, p),
         None => Ok(x),
     }
 }
 
-/// GPT-2's linear layer: `y = x W + b` with `W` stored (in, out).
+/// A linear layer `y = x W + b`: GPT-2's Conv1D stores `W` (in, out), `torch.nn.Linear` (OPT)
+/// stores it (out, in); the tensors are used as stored, so names and layouts stay the Hub's.
 pub struct Conv1D {
-    weight: Tensor, // (in, out)
-    bias: Tensor,   // (out,)
+    weight: Vec<Tensor>, // (in, out); or (out, in) when `out_in`, parts stacked on `out`
+    bias: Vec<Tensor>,   // (out,), in parts like the weight
+    out_in: bool,
 }
 
 impl Conv1D {
     pub fn load(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
         Ok(Conv1D {
-            weight: vb.get((n_in, n_out), "weight")?,
-            bias: vb.get(n_out, "bias")?,
+            weight: vec![vb.get((n_in, n_out), "weight")?],
+            bias: vec![vb.get(n_out, "bias")?],
+            out_in: false,
         })
     }
 
+    /// `torch.nn.Linear` layers (weights (out_i, in), biases (out_i,)) applied as one, their
+    /// outputs side by side. The parts are stacked at each forward pass, not once: they are
+    /// views of the trained variables, which the optimizer updates in place.
+    pub fn torch(weights: Vec<Tensor>, biases: Vec<Tensor>) -> Self {
+        Conv1D {
+            weight: weights,
+            bias: biases,
+            out_in: true,
+        }
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::linear(x, &self.weight, &self.bias) // (b, t, out)
+        let (w, b) = match (self.weight.as_slice(), self.bias.as_slice()) {
+            ([w], [b]) => (w.clone(), b.clone()),
+            (ws, bs) => (Tensor::cat(ws, 0)?, Tensor::cat(bs, 0)?),
+        };
+        if self.out_in {
+            return ops::linear_t(x, &w, &b); // (b, t, out)
+        }
+        ops::linear(x, &w, &b) // (b, t, out)
     }
 }
 
@@ -85,7 +106,7 @@ impl Norm {
 /// Keys and values of every layer for the positions seen so far, for generation.
 #[derive(Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>, // per layer: (b, h, len, d) each
+    pub(crate) layers: Vec<Option<(Tensor, Tensor)>>, // per layer: (b, h, len, d) each
     /// Positions already in the cache (the next token's position).
     pub len: usize,
 }
@@ -134,6 +155,25 @@ impl Attention {
             attn_pdrop: cfg.attn_pdrop,
             resid_pdrop: cfg.resid_pdrop,
         })
+    }
+
+    /// Attention from its parts: `c_attn` maps (b, t, c) to `[q | k | v]` (b, t, 3c), `c_proj`
+    /// maps the heads' outputs back; `scale` multiplies q·k.
+    pub fn new(
+        c_attn: Conv1D,
+        c_proj: Conv1D,
+        n_head: usize,
+        scale: f64,
+        pdrop: (f64, f64),
+    ) -> Self {
+        Attention {
+            c_attn,
+            c_proj,
+            n_head,
+            scale,
+            attn_pdrop: pdrop.0,
+            resid_pdrop: pdrop.1,
+        }
     }
 
     /// `x` (b, t, c); `mask` (t, T) additive, `None` when t == 1; `cache` holds earlier k, v.
@@ -319,7 +359,7 @@ impl Gpt2 {
 }
 
 /// Additive mask (t, past + t): 0 where query i may see key j (j <= past + i), -inf elsewhere.
-fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor> {
+pub(crate) fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor> {
     let total = past + t;
     let m: Vec<f32> = (0..t)
         .flat_map(|i| {

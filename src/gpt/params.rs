@@ -6,7 +6,7 @@
 //! accepts both. The order (sorted by name) is what optimizer state and fixtures rely on.
 
 use super::config::Config;
-use super::model::Gpt2;
+use super::lm::Arch;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor, Var};
@@ -67,13 +67,10 @@ impl Params {
     /// N(0, 0.02), residual projections N(0, 0.02/√(2·n_layer)), biases 0, norm scales 1.
     /// Drawn from our seeded generator, so the same seed gives the same model on any device.
     pub fn init(cfg: &Config, seed: u64, dev: &Device) -> Result<Params> {
-        let mut rng = Rng::derive(seed, "gpt-init", 0);
         let std = cfg.initializer_range;
         let proj_std = std / (2.0 * cfg.n_layer as f64).sqrt();
-        let mut vars = BTreeMap::new();
-        for (name, shape) in shapes(cfg) {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = if name.contains("ln_") {
+        Params::from_fn(shapes(cfg), seed, "gpt-init", dev, |name, n, rng| {
+            if name.contains("ln_") {
                 vec![if name.ends_with("weight") { 1.0 } else { 0.0 }; n]
             } else if name.ends_with("bias") {
                 vec![0.0; n]
@@ -83,29 +80,21 @@ impl Params {
                 } else {
                     std
                 };
-                (0..n).map(|_| (normal(&mut rng) * s) as f32).collect()
-            };
-            let t = Tensor::from_vec(data, shape, dev)?;
-            vars.insert(name, Var::from_tensor(&t)?);
-        }
-        Ok(Params { vars })
+                (0..n).map(|_| (normal(rng) * s) as f32).collect()
+            }
+        })
     }
 
-    /// Reads a safetensors file (ours or the Hub's) for `cfg`, converting to `dtype`.
-    pub fn load(path: &Path, cfg: &Config, dtype: DType, dev: &Device) -> Result<Params> {
-        let mut raw = candle_core::safetensors::load(path, dev).map_err(|e| Error::Invalid {
-            what: format!("{}: cannot read weights: {e}", path.display()),
-            hint: "the file is damaged or not safetensors; delete the checkpoint and rerun".into(),
-        })?;
+    /// Reads the weights of `cfg` from a safetensors file (ours or the Hub's) or a PyTorch
+    /// `pytorch_model.bin`, converting to `dtype`. Tensors the config does not name (a tied
+    /// `lm_head.weight`, GPT-2's `attn.bias` mask buffers) are ignored.
+    pub fn load<A: Arch>(path: &Path, cfg: &A, dtype: DType, dev: &Device) -> Result<Params> {
+        let mut raw = read_tensors(path, dev)?;
         let mut vars = BTreeMap::new();
-        for (name, shape) in shapes(cfg) {
-            let short = name
-                .strip_prefix("transformer.")
-                .unwrap_or(&name)
-                .to_string();
-            let t = raw
-                .remove(&name)
-                .or_else(|| raw.remove(&short))
+        for (name, shape) in cfg.shapes() {
+            let t = std::iter::once(name.clone())
+                .chain(cfg.aliases(&name))
+                .find_map(|n| raw.remove(&n))
                 .ok_or_else(|| Error::Invalid {
                     what: format!("{}: tensor `{name}` is missing", path.display()),
                     hint: "the weights do not match config.json (wrong model type or size?)".into(),
@@ -136,24 +125,58 @@ impl Params {
     }
 
     /// The model, sharing these variables (gradients flow back into them).
-    pub fn model(&self, cfg: &Config) -> Result<Gpt2> {
+    pub fn model<A: Arch>(&self, cfg: &A) -> Result<A::Model> {
         self.build(cfg, |v| v.as_tensor().clone())
     }
 
     /// A model over detached views of the weights: no autograd graph is recorded, which is
     /// what scoring and generation want (less memory, no bookkeeping).
-    pub fn frozen_model(&self, cfg: &Config) -> Result<Gpt2> {
+    pub fn frozen_model<A: Arch>(&self, cfg: &A) -> Result<A::Model> {
         self.build(cfg, |v| v.as_tensor().detach())
     }
 
-    fn build(&self, cfg: &Config, view: impl Fn(&Var) -> Tensor) -> Result<Gpt2> {
+    fn build<A: Arch>(&self, cfg: &A, view: impl Fn(&Var) -> Tensor) -> Result<A::Model> {
         let (dtype, dev) = self.dtype_device();
         let map: HashMap<String, Tensor> = self
             .vars
             .iter()
             .map(|(k, v)| (k.clone(), view(v)))
             .collect();
-        Ok(Gpt2::load(VarBuilder::from_tensors(map, dtype, &dev), cfg)?)
+        Ok(cfg.build(VarBuilder::from_tensors(map, dtype, &dev))?)
+    }
+
+    /// The same weights in another dtype (e.g. f16 for inference on CUDA).
+    pub fn to_dtype(&self, dtype: DType) -> Result<Params> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    Var::from_tensor(&v.as_tensor().to_dtype(dtype)?)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Params { vars })
+    }
+
+    /// Parameters drawn by `draw(name, shape, rng)` from a generator seeded by `(seed, tag)`,
+    /// in the order of `shapes`.
+    pub fn from_fn(
+        shapes: Vec<(String, Vec<usize>)>,
+        seed: u64,
+        tag: &str,
+        dev: &Device,
+        mut draw: impl FnMut(&str, usize, &mut Rng) -> Vec<f32>,
+    ) -> Result<Params> {
+        let mut rng = Rng::derive(seed, tag, 0);
+        let mut vars = BTreeMap::new();
+        for (name, shape) in shapes {
+            let n: usize = shape.iter().product();
+            let t = Tensor::from_vec(draw(&name, n, &mut rng), shape, dev)?;
+            vars.insert(name, Var::from_tensor(&t)?);
+        }
+        Ok(Params { vars })
     }
 
     fn dtype_device(&self) -> (DType, Device) {
@@ -167,7 +190,7 @@ impl Params {
 }
 
 /// A standard normal draw (Box-Muller).
-fn normal(rng: &mut Rng) -> f64 {
+pub fn normal(rng: &mut Rng) -> f64 {
     let u1 = rng.next_f64().max(f64::MIN_POSITIVE);
     let u2 = rng.next_f64();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -186,4 +209,28 @@ pub fn save_safetensors<'a>(
             hint: "this is a bug; please report it".into(),
         })?;
     crate::fsutil::write_atomic(path, &bytes)
+}
+
+/// Every tensor of a `.safetensors` file or a PyTorch `.bin` (zip) state dict, by name.
+pub fn read_tensors(path: &Path, dev: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(Error::MissingPath { path: path.into() });
+    }
+    let torch = path
+        .extension()
+        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth");
+    let read = if torch {
+        candle_core::pickle::read_all(path).map(|v| {
+            v.into_iter()
+                .map(|(k, t)| Ok((k, t.to_device(dev)?)))
+                .collect::<candle_core::Result<HashMap<_, _>>>()
+        })
+    } else {
+        candle_core::safetensors::load(path, dev).map(Ok)
+    };
+    read.and_then(|r| r).map_err(|e| Error::Invalid {
+        what: format!("{}: cannot read weights: {e}", path.display()),
+        hint: "the file is damaged or not safetensors / a PyTorch state dict; delete it and rerun"
+            .into(),
+    })
 }

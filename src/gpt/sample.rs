@@ -9,7 +9,7 @@
 //!   tokens are kept, one line per block. K is in model tokens here (words for n-grams).
 
 use super::generate::{self, BeamConfig, SampleConfig};
-use super::model::Gpt2;
+use super::lm::CausalLm;
 use super::settings::GptSettings;
 use super::tokenizer::Bpe;
 use crate::corpus::{Corpus, Document};
@@ -23,7 +23,7 @@ use crate::rng::Rng;
 const MAX_ROUNDS: usize = 8;
 
 pub fn sample_corpus(
-    model: &Gpt2,
+    model: &impl CausalLm,
     tok: &Bpe,
     plan: &SamplePlan,
     s: &GptSettings,
@@ -43,7 +43,7 @@ pub fn sample_corpus(
 }
 
 fn unconditional(
-    model: &Gpt2,
+    model: &impl CausalLm,
     tok: &Bpe,
     plan: &SamplePlan,
     s: &GptSettings,
@@ -86,7 +86,7 @@ fn unconditional(
 }
 
 fn continuations(
-    model: &Gpt2,
+    model: &impl CausalLm,
     tok: &Bpe,
     plan: &SamplePlan,
     s: &GptSettings,
@@ -103,7 +103,7 @@ fn continuations(
         .enumerate()
         .flat_map(|(d, t)| t.chunks(k).map(move |c| (d, c.to_vec())))
         .collect();
-    let ctx = model.cfg.n_positions;
+    let ctx = model.n_positions();
     for (_, p) in &mut prompts {
         if p.len() + k > ctx {
             p.drain(..p.len() + k - ctx); // keep room for the K new tokens

@@ -9,7 +9,7 @@
 //! without overlap. The counts in [`DocScore`] let `eval::perplexity` turn the sums into
 //! token perplexity, word perplexity and bits per byte.
 
-use super::model::Gpt2;
+use super::lm::CausalLm;
 use super::tokenizer::Bpe;
 use crate::corpus::Corpus;
 use crate::error::Result;
@@ -21,10 +21,10 @@ use candle_core::Tensor;
 const BATCH: usize = 16;
 
 /// Scores every document of `corpus` (see the module docs for the protocol).
-pub fn score_corpus(model: &Gpt2, tok: &Bpe, corpus: &Corpus) -> Result<Scores> {
+pub fn score_corpus(model: &impl CausalLm, tok: &Bpe, corpus: &Corpus) -> Result<Scores> {
     let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
     let ids = tok.encode_docs(&texts)?;
-    let ctx = model.cfg.n_positions;
+    let ctx = model.n_positions();
     let mut windows: Vec<(usize, Vec<u32>)> = Vec::new(); // (doc, ids)
     for (d, doc) in ids.iter().enumerate() {
         let mut seq = Vec::with_capacity(doc.len() + 1);

@@ -7,9 +7,9 @@
 //! uninterrupted one (on CPU, with the same thread count). A checkpoint is written to a
 //! temporary folder and swapped in, so a crash mid-write leaves the previous one intact.
 
-use super::config::Config;
 use super::data::{Blocks, EpochOrder};
-use super::model::{block_loss, Dropout};
+use super::lm::{Arch, CausalLm};
+use super::model::Dropout;
 use super::params::{self, Params};
 use super::settings::GptSettings;
 use crate::error::{Error, Result};
@@ -56,8 +56,8 @@ struct State {
 }
 
 /// Where and how one model is trained.
-pub struct TrainJob<'a> {
-    pub cfg: &'a Config,
+pub struct TrainJob<'a, A: Arch> {
+    pub cfg: &'a A,
     pub settings: &'a GptSettings,
     pub seed: u64,
     /// Folder for resumable state (`None`: no checkpoints, e.g. benchmarks and tests).
@@ -69,7 +69,7 @@ pub struct TrainJob<'a> {
     pub stop_at: Option<u64>,
 }
 
-impl TrainJob<'_> {
+impl<A: Arch> TrainJob<'_, A> {
     fn state_dir(&self) -> Option<PathBuf> {
         self.dir.map(|d| d.join("train-state"))
     }
@@ -86,7 +86,7 @@ impl TrainJob<'_> {
 
 /// Trains `params` in place on `blocks`; returns the log. On return the parameters hold the
 /// weights with the best validation loss (the last ones when nothing was held out).
-pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<TrainLog> {
+pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -> Result<TrainLog> {
     let s = job.settings;
     if blocks.train.is_empty() {
         return Err(Error::invalid(
@@ -168,7 +168,7 @@ pub fn train(job: &TrainJob, blocks: &Blocks, params: &mut Params) -> Result<Tra
                 .collect();
             let x = Tensor::from_vec(rows, (s.micro_batch, blocks.len), &dev)?; // (mb, t+1)
             let drop = (s.dropout > 0.0).then(|| Dropout { rng: &mut drop_rng });
-            let loss = block_loss(&model, &x, drop)?;
+            let loss = model.block_loss(&x, drop)?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
                 return Err(Error::Diverged {
@@ -267,7 +267,7 @@ fn add_grads(mut acc: GradStore, g: GradStore, vars: &[Var]) -> Result<GradStore
 
 /// Mean loss over the validation blocks (`None` when there are none).
 fn valid_loss(
-    model: &super::model::Gpt2,
+    model: &impl CausalLm,
     blocks: &Blocks,
     mb: usize,
     dev: &Device,
@@ -282,14 +282,13 @@ fn valid_loss(
             .flat_map(|&i| blocks.block(i).to_vec())
             .collect();
         let x = Tensor::from_vec(rows, (chunk.len(), blocks.len), dev)?;
-        sum +=
-            block_loss(model, &x, None)?.detach().to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        sum += model.block_loss(&x, None)?.detach().to_scalar::<f32>()? as f64 * chunk.len() as f64;
     }
     Ok(Some((sum / blocks.valid.len() as f64) as f32))
 }
 
-fn checkpoint(
-    job: &TrainJob,
+fn checkpoint<A: Arch>(
+    job: &TrainJob<A>,
     opt: &AdamW,
     params: &Params,
     best: Option<&[Tensor]>,
@@ -330,8 +329,8 @@ fn checkpoint(
 
 /// Loads a checkpoint written for the same job, if any (a crash between the two renames of
 /// [`checkpoint`] leaves only `.train-state.old`, which is then used).
-fn resume(
-    job: &TrainJob,
+fn resume<A: Arch>(
+    job: &TrainJob<A>,
     opt: &mut AdamW,
     params: &mut Params,
     dev: &Device,
@@ -349,7 +348,7 @@ fn resume(
         std::fs::rename(&old, &sd).map_err(|e| Error::io(&sd, e))?;
     }
     let state: State = fsutil::read_json(sd.join("state.json"))?;
-    let cfg: Config = fsutil::read_json(sd.join("config.json"))?;
+    let cfg: A = fsutil::read_json(sd.join("config.json"))?;
     let settings: GptSettings = fsutil::read_json(sd.join("settings.json"))?;
     let same = cfg == *job.cfg
         && settings == *job.settings

@@ -1,5 +1,6 @@
 //! Training tests: exact resume after a stop, divergence named by its step.
 use super::*;
+use crate::gpt::config::Config;
 
 fn setup() -> (Config, GptSettings, Blocks) {
     let cfg = Config::new(40, 8, 16, 2, 2).unwrap();

@@ -44,6 +44,14 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     reference::linear(x, w, b)
 }
 
+/// `x (.., in) · w (out, in)ᵀ + b (out,)`: `torch.nn.Linear` (OPT).
+pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) && fused::usable(w) && fused::usable(b) {
+        return fused::linear::linear_t(x, w, b);
+    }
+    reference::linear_t(x, w, b)
+}
+
 /// Per-position log-probabilities of `targets` (n,) under `logits` (n, v), as f32 (n,).
 pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let lp = log_softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
@@ -104,6 +112,11 @@ pub mod reference {
         let y = x.reshape((rows, n_in))?.matmul(w)?.broadcast_add(b)?; // (rows, out)
         *dims.last_mut().expect("x has a last dimension") = y.dim(1)?;
         y.reshape(dims)
+    }
+
+    /// `x wᵀ + b` for `w` stored (out, in): a transposed view, no copy.
+    pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        linear(x, &w.t()?, b)
     }
 
     /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).

@@ -1,4 +1,5 @@
-//! `y = x W + b` (GPT-2's Conv1D, `W` stored (in, out)) and GELU as single ops.
+//! `y = x W + b` (GPT-2's Conv1D, `W` stored (in, out); or `torch.nn.Linear`, `W` stored
+//! (out, in), as OPT stores it) and GELU as single ops.
 //!
 //! The linear forward writes the bias into the output and lets gemm accumulate the product
 //! on top (no separate broadcast add); the backward computes `dx = g Wᵀ` and `dW = xᵀ g` by
@@ -10,7 +11,27 @@ use super::{chunk_rows, gemm, multiversion, out, product, slice, tanh, tensor, w
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-struct Linear;
+/// `out_in`: the weight is stored (out, in) (`torch.nn.Linear`), else (in, out) (Conv1D).
+struct Linear {
+    out_in: bool,
+}
+
+impl Linear {
+    /// (in, out) of the weight's layout.
+    fn dims(&self, w: &Layout) -> Result<(usize, usize)> {
+        let (a, b) = w.shape().dims2()?;
+        Ok(if self.out_in { (b, a) } else { (a, b) })
+    }
+
+    /// The weight as an (in, out) operand.
+    fn w_in_out(&self, w: &[f32], n_in: usize, n_out: usize) -> Mat {
+        if self.out_in {
+            Mat::rows(w, 0, n_out, n_in, n_in).t()
+        } else {
+            Mat::rows(w, 0, n_in, n_out, n_out)
+        }
+    }
+}
 
 impl CustomOp3 for Linear {
     fn name(&self) -> &'static str {
@@ -27,7 +48,7 @@ impl CustomOp3 for Linear {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (slice(xs, xl)?, slice(ws, wl)?, slice(bs, bl)?);
-        let (n_in, n_out) = wl.shape().dims2()?;
+        let (n_in, n_out) = self.dims(wl)?;
         let n = x.len() / n_in;
         let mut y: Vec<f32> = Vec::with_capacity(n * n_out);
         for _ in 0..n {
@@ -43,7 +64,7 @@ impl CustomOp3 for Linear {
                 n_out,
                 true,
                 Mat::rows(x, 0, n, n_in, n_in),
-                Mat::rows(w, 0, n_in, n_out, n_out),
+                self.w_in_out(w, n_in, n_out),
                 true,
             );
         }
@@ -60,20 +81,26 @@ impl CustomOp3 for Linear {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (n_in, n_out) = w.dims2()?;
+        let (n_in, n_out) = self.dims(w.layout())?;
         let n = x.elem_count() / n_in;
         let (dx, dw, db) = with_slice(x, |x| {
             with_slice(w, |w| {
                 with_slice(g, |g| {
                     let (gm, wm) = (
                         Mat::rows(g, 0, n, n_out, n_out),
-                        Mat::rows(w, 0, n_in, n_out, n_out),
+                        self.w_in_out(w, n_in, n_out),
                     );
                     let xm = Mat::rows(x, 0, n, n_in, n_in);
                     // SAFETY: the operands are bounds-checked views of live slices.
-                    // dx (n, in) = g (n, out) · Wᵀ (out, in); dW (in, out) = xᵀ (in, n) · g (n, out)
+                    // dx (n, in) = g (n, out) · Wᵀ (out, in)
                     let dx = unsafe { product(n, n_in, n_out, gm, wm.t(), true) };
-                    let dw = unsafe { product(n_in, n_out, n, xm.t(), gm, true) };
+                    let dw = if self.out_in {
+                        // dW (out, in) = gᵀ (out, n) · x (n, in)
+                        unsafe { product(n_out, n_in, n, gm.t(), xm, true) }
+                    } else {
+                        // dW (in, out) = xᵀ (in, n) · g (n, out)
+                        unsafe { product(n_in, n_out, n, xm.t(), gm, true) }
+                    };
                     (dx, dw, column_sums(g, n_out))
                 })
             })
@@ -119,7 +146,13 @@ fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
 /// `x (.., in) · w (in, out) + b (out,)`, f32 on the CPU.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear)
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { out_in: false })
+}
+
+/// `x (.., in) · w (out, in)ᵀ + b (out,)` (`torch.nn.Linear`), f32 on the CPU.
+pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { out_in: true })
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;

@@ -155,6 +155,16 @@ fn linear_and_gelu_match_composed() {
         |t| linear::linear(&t[0], &t[1], &t[2]).unwrap(),
         |t| reference::linear(&t[0], &t[1], &t[2]).unwrap(),
     );
+    // torch.nn.Linear's layout (out, in), OPT's.
+    let x = rand(&mut rng, &[2, 5, 24], 1.0, 0.0);
+    let w = rand(&mut rng, &[40, 24], 0.3, 0.0);
+    let b = rand(&mut rng, &[40], 0.3, 0.0);
+    check(
+        &[x, w, b],
+        1e-5,
+        |t| linear::linear_t(&t[0], &t[1], &t[2]).unwrap(),
+        |t| reference::linear_t(&t[0], &t[1], &t[2]).unwrap(),
+    );
     // Wide enough range for both tails of the tanh.
     let x = rand(&mut rng, &[3, 1000], 8.0, 0.0);
     check(
