@@ -78,13 +78,22 @@ pub enum Error {
     /// A setting that cannot work (e.g. `--generations 0`); `hint` says what would.
     #[error("{what}")]
     Invalid { what: String, hint: String },
+
+    /// The Hugging Face Hub, or its cache when offline, could not give a repository or a file;
+    /// `kind` lets callers tell a missing repository from a network failure.
+    #[error("{what}")]
+    Hub {
+        kind: crate::hub::HubErrorKind,
+        what: String,
+        hint: String,
+    },
 }
 
 impl Error {
     /// What the user can do about it, in one short sentence.
     pub fn hint(&self) -> String {
         match self {
-            Error::MissingPath { .. } => "check the path; corpora are given as a file, a folder, or embedded:<name>".into(),
+            Error::MissingPath { .. } => "check the path; corpora are given as a file, a folder, embedded:<name> or hf:<owner>/<name>/<config>".into(),
             Error::Io { .. } => "check permissions and free disk space".into(),
             Error::NotUtf8 { .. } => "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into(),
             Error::Binary { .. } => "pass plain text (.txt) or JSONL with a `text` field".into(),
@@ -98,7 +107,7 @@ impl Error {
                 "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample".into()
             }
             Error::UnknownSource { .. } => {
-                "use embedded:kjv (or akjv, asv, erv), a text/JSONL file, or a folder".into()
+                "use embedded:kjv (or akjv, asv, erv), a text/JSONL file, a folder, or hf:<owner>/<name>/<config>".into()
             }
             Error::BadSpec { .. } => "see experiments/quickstart.toml for the keys a spec takes".into(),
             Error::BadJson { .. } => "the file is damaged; delete it and rerun to rebuild it".into(),
@@ -113,7 +122,7 @@ impl Error {
             Error::Diverged { .. } => {
                 "lower the learning rate (--lr) or raise warmup; rerunning resumes from the last good checkpoint".into()
             }
-            Error::Invalid { hint, .. } => hint.clone(),
+            Error::Invalid { hint, .. } | Error::Hub { hint, .. } => hint.clone(),
         }
     }
 

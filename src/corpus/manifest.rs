@@ -41,6 +41,37 @@ pub struct SplitInfo {
     pub train_ids: Vec<String>,
     pub valid_ids: Vec<String>,
     pub test_ids: Vec<String>,
+    /// The source's own split (an `hf:` dataset's train/validation/test), kept as published;
+    /// the fractions then say what it is, and the seed did not choose it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub official: bool,
+}
+
+/// The Hub dataset a human corpus was read from: enough to fetch the same bytes again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSource {
+    /// `owner/name`.
+    pub repo: String,
+    /// The configuration (subset), e.g. `wikitext-2-raw-v1`.
+    pub config: String,
+    /// The revision asked for (`main`, a tag, a commit).
+    pub revision: String,
+    /// The commit it resolved to.
+    pub commit: String,
+    /// The parquet files read for this corpus.
+    pub files: Vec<DatasetFile>,
+}
+
+/// One parquet file of a Hub dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetFile {
+    /// Path inside the repository.
+    pub path: String,
+    /// Official split: `train`, `validation` or `test`.
+    pub split: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: u64,
 }
 
 /// Provenance of one corpus.
@@ -71,6 +102,9 @@ pub struct Manifest {
     pub parents: Vec<ParentShare>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub split: Option<SplitInfo>,
+    /// The Hub dataset a human corpus came from (`hf:` sources).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dataset: Option<DatasetSource>,
     /// `collapse-lab <version>` that wrote it.
     pub created_by: String,
 }
@@ -95,6 +129,7 @@ impl Manifest {
             policy: None,
             parents: Vec::new(),
             split: None,
+            dataset: None,
             created_by: format!("collapse-lab {}", env!("CARGO_PKG_VERSION")),
         }
     }

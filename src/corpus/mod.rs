@@ -6,11 +6,13 @@
 //! corpus we write is also a valid input, and its bytes (hence its sha256) are deterministic.
 //!
 //! - [`source`]: reading human corpora (embedded, text files and folders, JSONL).
+//! - [`hf`]: Hub datasets (parquet) as human corpora, with their official split.
 //! - [`split`]: the deterministic train/valid/test split by document.
 //! - [`manifest`]: the provenance record written next to every corpus.
 //! - [`policy`]: what generation g trains on (replace, accumulate, mix, accumulate-subsample).
 
 pub mod embedded;
+pub mod hf;
 pub mod manifest;
 pub mod policy;
 pub mod source;

@@ -1,5 +1,5 @@
 //! Reading a human corpus from what the user names: `embedded:<name>`, a text file, a JSONL
-//! file, or a folder of text files.
+//! file, a folder of text files, or a Hub dataset (`hf:owner/name/config`, see [`super::hf`]).
 //!
 //! Why so strict: every later number in a collapse experiment (perplexity, diversity, the
 //! generations' drift) is measured against this text, so a corpus that silently lost a file to
@@ -28,10 +28,12 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadedSource {
     pub corpus: Corpus,
-    /// Canonical description: `embedded:kjv`, or the absolute path of the file or folder.
+    /// Canonical description: `embedded:kjv`, the absolute path of the file or folder, or
+    /// `hf:owner/name/config@<commit>`.
     pub source: String,
     /// sha256 of the input bytes (files), of the sorted `(relative path, sha256)` list
-    /// (folders), or `None` (embedded corpora, whose bytes are fixed by the binary's version).
+    /// (folders; Hub datasets, of their parquet files), or `None` (embedded corpora, whose
+    /// bytes are fixed by the binary's version).
     pub sha256: Option<String>,
 }
 
@@ -47,11 +49,8 @@ pub fn load(spec: &str) -> Result<LoadedSource> {
             source: format!("embedded:{name}"),
             sha256: None,
         }
-    } else if spec.starts_with("hf:") {
-        return Err(Error::invalid(
-            "Hugging Face datasets are not supported yet",
-            "export the dataset to a JSONL file with a `text` field and pass its path",
-        ));
+    } else if let Some(dataset) = spec.strip_prefix("hf:") {
+        super::hf::load(dataset)?
     } else {
         load_path(Path::new(spec))?
     };

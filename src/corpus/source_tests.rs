@@ -189,9 +189,10 @@ fn embedded_and_hf_specs() {
         load("embedded:nope"),
         Err(Error::UnknownSource { .. })
     ));
+    // Parsed before any network access.
     match load("hf:wikitext") {
         Err(e @ Error::Invalid { .. }) => {
-            assert_eq!(e.to_string(), "Hugging Face datasets are not supported yet")
+            assert_eq!(e.to_string(), "`hf:wikitext` is not owner/name/config")
         }
         other => panic!("{other:?}"),
     }

@@ -35,6 +35,9 @@ fn share(frac: f64, n: usize) -> usize {
 /// Splits `corpus` by document: documents are ordered by sha256(`"{seed}:{id}"`), the first
 /// `round(test_frac * n)` go to test, the next `round(valid_frac * n)` to valid, the rest to
 /// train; each split keeps the corpus order. `source_name` names the corpus in errors.
+///
+/// A Hub dataset (`source_name` starting with `hf:`) keeps its publishers' split instead
+/// ([`super::hf::official_split`]), and the fractions are not used.
 pub fn split(
     corpus: &Corpus,
     valid_frac: f64,
@@ -42,6 +45,9 @@ pub fn split(
     seed: u64,
     source_name: &str,
 ) -> Result<Split> {
+    if source_name.starts_with("hf:") {
+        return super::hf::official_split(corpus, seed, source_name);
+    }
     for (name, frac) in [("--valid-frac", valid_frac), ("--test-frac", test_frac)] {
         if !(0.0..1.0).contains(&frac) {
             return Err(Error::invalid(
@@ -132,6 +138,7 @@ pub fn split(
         train_ids: ids(&train),
         valid_ids: ids(&valid),
         test_ids: ids(&test),
+        official: false,
     };
     Ok(Split {
         train,
@@ -155,6 +162,7 @@ pub fn write_split(dir: &std::path::Path, source: &str, seed: u64, sp: &Split) -
         let mut m = Manifest::new(CorpusKind::Human, source, sha, c.stats());
         m.seed = Some(seed);
         m.split = Some(sp.info.clone());
+        m.dataset = super::hf::provenance(source, name);
         crate::fsutil::write_json(dir.join(format!("{name}.manifest.json")), &m)?;
     }
     Ok(())

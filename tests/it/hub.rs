@@ -1,1 +1,368 @@
-//! The Hugging Face Hub client against a fake Hub served on 127.0.0.1.
+//! The Hugging Face Hub client against a fake Hub served on 127.0.0.1 ([`crate::fake_hub`]):
+//! models here, datasets in `hub_datasets.rs`. Tests pass a [`HubConfig`] (endpoint, cache)
+//! instead of environment variables, which every test thread shares.
+
+use crate::fake_hub::{commit, sha256_hex, FakeHub};
+use collapse_lab::hub::{
+    fetch_model_with, HubConfig, HubErrorKind, HubRepo, TokenizerFiles, Weights,
+};
+use collapse_lab::Error;
+use std::path::{Path, PathBuf};
+
+const REPO: &str = "test/opt-tiny";
+
+fn weights_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// An OPT-125m-like repository: only `pytorch_model.bin`, GPT-2 style tokenizer files.
+fn opt_like(hub: &FakeHub, c: &str) {
+    hub.add(
+        "models",
+        REPO,
+        c,
+        &[
+            ("config.json", br#"{"model_type":"opt"}"#.to_vec()),
+            ("pytorch_model.bin", weights_bytes(100_000)),
+            ("vocab.json", br#"{"a":0}"#.to_vec()),
+            ("merges.txt", b"#version: 0.2\n".to_vec()),
+            ("special_tokens_map.json", b"{}".to_vec()),
+            ("tokenizer_config.json", b"{}".to_vec()),
+            ("README.md", b"# tiny\n".to_vec()),
+        ],
+    );
+}
+
+fn cfg(hub: &FakeHub, cache: &Path) -> HubConfig {
+    HubConfig::new(&hub.url, cache)
+}
+
+fn repo() -> HubRepo {
+    REPO.parse().unwrap()
+}
+
+fn hub_error(e: Error) -> (HubErrorKind, String, String) {
+    let line = format!("{e} (hint: {})", e.hint());
+    assert!(!line.contains('\n'), "one line: {line}");
+    match e {
+        Error::Hub { kind, what, hint } => (kind, what, hint),
+        other => panic!("not a Hub error: {other:?}"),
+    }
+}
+
+fn parts_left(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(parts_left(&p));
+        } else if p.extension().is_some_and(|x| x == "part") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn downloads_into_the_python_cache_layout_and_reuses_it() {
+    let hub = FakeHub::start();
+    let c = commit("one");
+    opt_like(&hub, &c);
+    let cache = tempfile::tempdir().unwrap();
+    let m = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+
+    let snap = cache
+        .path()
+        .join("models--test--opt-tiny/snapshots")
+        .join(&c);
+    assert_eq!(m.commit.as_deref(), Some(c.as_str()));
+    assert_eq!(m.config, snap.join("config.json"));
+    assert_eq!(
+        m.weights,
+        Weights::PytorchBin(snap.join("pytorch_model.bin"))
+    );
+    assert_eq!(
+        m.tokenizer,
+        TokenizerFiles::VocabMerges {
+            vocab: snap.join("vocab.json"),
+            merges: snap.join("merges.txt")
+        }
+    );
+    assert_eq!(
+        m.special_tokens_map,
+        Some(snap.join("special_tokens_map.json"))
+    );
+    assert_eq!(m.tokenizer_config, Some(snap.join("tokenizer_config.json")));
+    assert_eq!(m.generation_config, None, "not in the repository");
+    assert!(
+        !snap.join("README.md").exists(),
+        "only what a model needs is fetched"
+    );
+
+    // Python's layout: refs/main holds the commit, snapshot entries link to blobs/<etag>.
+    let dir = cache.path().join("models--test--opt-tiny");
+    assert_eq!(std::fs::read_to_string(dir.join("refs/main")).unwrap(), c);
+    assert!(
+        !dir.join("refs").join(&c).exists(),
+        "no ref named by a commit"
+    );
+    let bin = weights_bytes(100_000);
+    let link = std::fs::read_link(snap.join("pytorch_model.bin")).unwrap();
+    assert_eq!(link, PathBuf::from("../../blobs").join(sha256_hex(&bin)));
+    assert_eq!(std::fs::read(snap.join("pytorch_model.bin")).unwrap(), bin);
+    assert!(parts_left(&dir).is_empty(), "no partial files left");
+
+    // Second fetch: one listing request, no downloads.
+    hub.clear_log();
+    let again = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    assert_eq!(again, m);
+    let log = hub.requests();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0]
+        .path
+        .starts_with("/api/models/test/opt-tiny/revision/main"));
+}
+
+#[test]
+fn prefers_safetensors_and_tokenizer_json() {
+    let hub = FakeHub::start();
+    let c = commit("both");
+    hub.add(
+        "models",
+        REPO,
+        &c,
+        &[
+            ("config.json", b"{}".to_vec()),
+            ("pytorch_model.bin", weights_bytes(5000)),
+            ("model.safetensors", weights_bytes(4000)),
+            ("tokenizer.json", b"{}".to_vec()),
+            ("vocab.json", b"{}".to_vec()),
+            ("merges.txt", b"".to_vec()),
+            ("generation_config.json", b"{}".to_vec()),
+        ],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let m = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    let snap = cache
+        .path()
+        .join("models--test--opt-tiny/snapshots")
+        .join(&c);
+    assert_eq!(
+        m.weights,
+        Weights::Safetensors(snap.join("model.safetensors"))
+    );
+    assert_eq!(
+        m.tokenizer,
+        TokenizerFiles::Json(snap.join("tokenizer.json"))
+    );
+    assert_eq!(
+        m.generation_config,
+        Some(snap.join("generation_config.json"))
+    );
+    for skipped in ["pytorch_model.bin", "vocab.json", "merges.txt"] {
+        assert_eq!(hub.body_gets(skipped), 0, "{skipped} not downloaded");
+    }
+}
+
+#[test]
+fn offline_reads_only_the_cache_and_names_what_is_missing() {
+    let hub = FakeHub::start();
+    let c = commit("off");
+    opt_like(&hub, &c);
+    let cache = tempfile::tempdir().unwrap();
+    let online = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+
+    // A dead endpoint: offline must not try it.
+    let mut off = HubConfig::new("http://127.0.0.1:9", cache.path());
+    off.offline = true;
+    assert_eq!(fetch_model_with(&off, &repo()).unwrap(), online);
+    // By commit hash too (no ref needed).
+    let pinned: HubRepo = format!("{REPO}@{c}").parse().unwrap();
+    assert_eq!(
+        fetch_model_with(&off, &pinned).unwrap().config,
+        online.config
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    off.cache_dir = empty.path().to_path_buf();
+    let (kind, what, hint) = hub_error(fetch_model_with(&off, &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::NotCached);
+    assert!(
+        what.starts_with(
+            "offline: config.json of model test/opt-tiny@main is not in the Hugging Face cache"
+        ),
+        "{what}"
+    );
+    assert!(
+        hint.contains("HF_HUB_OFFLINE")
+            && hint.contains("hf download test/opt-tiny --revision main config.json"),
+        "{hint}"
+    );
+
+    // A snapshot that lost its merges (blob deleted): that file is named.
+    let dir = cache.path().join("models--test--opt-tiny");
+    let merges = std::fs::canonicalize(dir.join("snapshots").join(&c).join("merges.txt")).unwrap();
+    std::fs::remove_file(merges).unwrap();
+    off.cache_dir = cache.path().to_path_buf();
+    let (kind, what, _) = hub_error(fetch_model_with(&off, &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::NotCached);
+    assert!(
+        what.contains("merges.txt of model test/opt-tiny@main"),
+        "{what}"
+    );
+}
+
+#[test]
+fn missing_repository_is_one_clear_line() {
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("x"));
+    let cache = tempfile::tempdir().unwrap();
+    let nope: HubRepo = "test/nope".parse().unwrap();
+    let (kind, what, hint) =
+        hub_error(fetch_model_with(&cfg(&hub, cache.path()), &nope).unwrap_err());
+    assert_eq!(kind, HubErrorKind::NotFound);
+    assert_eq!(
+        what,
+        format!(
+            "model test/nope@main: repository or file not found on {}",
+            hub.url
+        )
+    );
+    assert_eq!(
+        hint,
+        "check the name, or set HF_TOKEN for gated/private repos"
+    );
+    let bad_rev: HubRepo = format!("{REPO}@v9").parse().unwrap();
+    let (kind, _, _) = hub_error(fetch_model_with(&cfg(&hub, cache.path()), &bad_rev).unwrap_err());
+    assert_eq!(kind, HubErrorKind::NotFound);
+
+    // A repository without weights: named, not a 404 per guess.
+    hub.add(
+        "models",
+        "test/empty",
+        &commit("e"),
+        &[("config.json", b"{}".to_vec())],
+    );
+    let empty: HubRepo = "test/empty".parse().unwrap();
+    let (kind, what, _) =
+        hub_error(fetch_model_with(&cfg(&hub, cache.path()), &empty).unwrap_err());
+    assert_eq!(kind, HubErrorKind::NotFound);
+    assert_eq!(
+        what,
+        "model test/empty@main has no model.safetensors or pytorch_model.bin"
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_retried_and_resumes() {
+    let hub = FakeHub::start();
+    let c = commit("flaky");
+    opt_like(&hub, &c);
+    hub.drop_once("pytorch_model.bin");
+    let cache = tempfile::tempdir().unwrap();
+    let m = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    let Weights::PytorchBin(bin) = &m.weights else {
+        panic!("{m:?}")
+    };
+    assert_eq!(std::fs::read(bin).unwrap(), weights_bytes(100_000));
+    let gets: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.ends_with("/pytorch_model.bin") && r.range.as_deref() != Some("bytes=0-0")
+        })
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!(gets[0].range.as_deref(), Some("bytes=0-"));
+    assert_eq!(
+        gets[1].range.as_deref(),
+        Some("bytes=50000-"),
+        "resumed where it stopped"
+    );
+    assert!(parts_left(cache.path()).is_empty());
+}
+
+#[test]
+fn a_damaged_download_is_removed_and_reported() {
+    let hub = FakeHub::start();
+    let c = commit("bad");
+    opt_like(&hub, &c);
+    hub.corrupt("pytorch_model.bin");
+    let cache = tempfile::tempdir().unwrap();
+    let (kind, what, hint) =
+        hub_error(fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::Corrupt);
+    assert!(
+        what.starts_with(
+            "downloaded pytorch_model.bin of model test/opt-tiny@main is damaged (sha256 "
+        ),
+        "{what}"
+    );
+    assert!(hint.contains("rerun"));
+    let dir = cache.path().join("models--test--opt-tiny");
+    assert!(!dir
+        .join("snapshots")
+        .join(&c)
+        .join("pytorch_model.bin")
+        .exists());
+    assert!(!dir
+        .join("blobs")
+        .join(sha256_hex(&weights_bytes(100_000)))
+        .exists());
+    assert!(
+        !dir.join("refs/main").exists(),
+        "an incomplete fetch records no ref"
+    );
+}
+
+#[test]
+fn network_failure_hints_at_offline_and_falls_back_to_a_filled_cache() {
+    // A port with nothing listening.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let mut c = HubConfig::new(&dead, cache.path());
+    c.retries = 1;
+    let (kind, what, hint) = hub_error(fetch_model_with(&c, &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::Network);
+    assert!(
+        what.starts_with(&format!(
+            "model test/opt-tiny@main: cannot get it from {dead}: "
+        )),
+        "{what}"
+    );
+    assert!(
+        hint.contains("HF_ENDPOINT") && hint.contains("HF_HUB_OFFLINE=1"),
+        "{hint}"
+    );
+
+    // With the files cached, an unreachable Hub is not fatal (as in Python).
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("fb"));
+    let m = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    assert_eq!(fetch_model_with(&c, &repo()).unwrap(), m);
+}
+
+#[test]
+fn cached_blobs_are_linked_into_a_new_commit_without_downloading() {
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("v1"));
+    let cache = tempfile::tempdir().unwrap();
+    fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    // A README-only push moves main; the weights are the same blob.
+    let c2 = commit("v2");
+    opt_like(&hub, &c2);
+    hub.clear_log();
+    let m = fetch_model_with(&cfg(&hub, cache.path()), &repo()).unwrap();
+    assert_eq!(m.commit.as_deref(), Some(c2.as_str()));
+    assert_eq!(hub.body_gets("pytorch_model.bin"), 0);
+    let dir = cache.path().join("models--test--opt-tiny");
+    assert_eq!(std::fs::read_to_string(dir.join("refs/main")).unwrap(), c2);
+    assert!(dir
+        .join("snapshots")
+        .join(&c2)
+        .join("pytorch_model.bin")
+        .is_file());
+}
