@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::eval::corpus_metrics::{corpus_metrics, HumanReference};
 use crate::eval::doc_ppl::doc_ppl_distribution;
 use crate::eval::perplexity::perplexity;
-use crate::family::{Family, GptFamily, ModelSpec, NgramFamily, SamplePlan, TrainCtx};
+use crate::family::{Family, GptFamily, ModelSpec, NgramFamily, OptFamily, SamplePlan, TrainCtx};
 use crate::fsutil::{self, Lock};
 use crate::gpt::settings::GptSettings;
 use crate::layout::Layout;
@@ -87,6 +87,9 @@ impl ChainSettings {
             }
         }
         let spec: ModelSpec = self.model.parse()?;
+        if let ModelSpec::Hf { .. } = &spec {
+            self.gpt.clone().unwrap_or_default().check()?;
+        }
         if let ModelSpec::Gpt { preset } = &spec {
             let gpt = self.gpt.clone().unwrap_or_default();
             gpt.check()?;
@@ -134,6 +137,11 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
         ),
         ModelSpec::Gpt { preset } => run_with(
             &GptFamily::new(&preset, s.gpt.clone().unwrap_or_default())?,
+            s,
+            &layout,
+        ),
+        ModelSpec::Hf { repo } => run_with(
+            &OptFamily::new(&repo, s.gpt.clone().unwrap_or_default())?,
             s,
             &layout,
         ),
@@ -293,10 +301,12 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         let model = if family.is_saved(&ckpt_dir) {
             family.load(&ckpt_dir)?
         } else {
+            let previous = (g > 0).then(|| layout.checkpoint_dir(g - 1));
             let ctx = TrainCtx {
                 dir: &ckpt_dir,
                 generation: g,
                 seed: s.seed,
+                previous: previous.as_deref(),
                 label: format!("{} gen {g}", s.experiment),
             };
             let model = family.train(&train, first.as_ref(), &ctx)?;
@@ -353,6 +363,7 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
             gen0_on_generated: under_first,
             gen0_doc_ppl: doc_ppl_distribution(&judged),
             notes: family.notes(&model),
+            test_block_ppl: family.block_perplexity(&model, &human.test)?,
         };
         fsutil::write_json(layout.eval_file(g), &eval)?;
         outcome.evals.push(eval);

@@ -39,6 +39,10 @@ pub struct GenerationEval {
     pub gen0_doc_ppl: DocPplDistribution,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Shumailov et al.'s test perplexity: exp of the mean batch loss over disjoint blocks
+    /// (64 tokens in the paper), for families that define it (`hf:` models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_block_ppl: Option<f64>,
 }
 
 /// Column names of `metrics.csv`, in order.
@@ -91,6 +95,8 @@ pub const CSV_COLUMNS: &[&str] = &[
     "gen0_doc_ppl_p50",
     "gen0_doc_ppl_p75",
     "gen0_doc_ppl_p95",
+    // Added with the OPT family (issue 5); empty for families without it.
+    "test_block_ppl",
 ];
 
 fn row(e: &GenerationEval) -> Vec<String> {
@@ -144,6 +150,7 @@ fn row(e: &GenerationEval) -> Vec<String> {
         f(d.p50),
         f(d.p75),
         f(d.p95),
+        e.test_block_ppl.map(f).unwrap_or_default(),
     ]
 }
 
@@ -351,6 +358,7 @@ mod tests {
             }],
         };
         let e = GenerationEval {
+            test_block_ppl: None,
             generation: 3,
             policy: "replace".into(),
             model: "ngram:3".into(),

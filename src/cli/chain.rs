@@ -32,19 +32,23 @@ pub struct RunArgs {
 collapse-lab chain --experiment kjv-replace --generations 10 --policy replace\n  \
 collapse-lab chain --experiment gb-mix --corpus ../shared/corpora/gutenberg/books --model ngram:5 --policy mix:0.1\n  \
 collapse-lab chain --experiment smoke --generations 2 --train-tokens 20000 --sample-tokens 5000\n  \
-collapse-lab chain --experiment gpt-smoke --model gpt:tiny --generations 2 --train-tokens 20000 --sample-tokens 5000\n\n\
+collapse-lab chain --experiment gpt-smoke --model gpt:tiny --generations 2 --train-tokens 20000 --sample-tokens 5000\n  \
+collapse-lab run experiments/shumailov2024-opt125m.toml --device cuda   (OPT-125m on wikitext-2, from the Hub)\n\n\
 Rerunning the same command resumes after the last finished generation; a larger --generations extends the chain.")]
 pub struct ChainArgs {
     /// Name of the experiment (directory name under corpora/, checkpoints/, evals/)
     #[arg(long, value_name = "NAME")]
     pub experiment: String,
-    /// Human corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, or a folder of text files
+    /// Human corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, a folder of text files,
+    /// or a Hub dataset hf:OWNER/NAME/CONFIG[@REV] with its own splits (hf:Salesforce/wikitext/wikitext-2-raw-v1)
     #[arg(long, default_value = DEFAULT_CORPUS, value_name = "SRC")]
     pub corpus: String,
     /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or gpt:PRESET, a
     /// GPT-2 trained from scratch each generation: gpt:nano (2×64, tests), gpt:tiny (4 layers × 256,
     /// context 128: CPU chains), gpt:small (6×512, context 256), gpt:gpt2 (GPT-2 small's shape), or
-    /// gpt:path/to/config.json (a Hugging Face GPT-2 config)
+    /// gpt:path/to/config.json (a Hugging Face GPT-2 config); or hf:OWNER/NAME[@REV], an OPT model
+    /// from the Hugging Face Hub fine-tuned each generation (hf:facebook/opt-125m; HF_ENDPOINT,
+    /// HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE=1 work as for Python)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]
     pub model: String,
     /// Number of generations (generation 0 trains on human text)

@@ -1,11 +1,14 @@
-//! Flags for `gpt:` models, shared by `chain` and `run` (where they override the spec's
-//! `[gpt]` table). Defaults live in `GptSettings`, each with its reason.
+//! Flags for neural models (`gpt:` trained from scratch, `hf:` fine-tuned from the Hub),
+//! shared by `chain` and `run` (where they override the spec's `[gpt]` table). Defaults live
+//! in `GptSettings`, each with its reason.
 
 use collapse_lab::error::Error;
 use collapse_lab::gpt::settings::GptSettings;
 
 #[derive(clap::Args, Debug, Clone, Default)]
-#[command(next_help_heading = "GPT models (--model gpt:nano|tiny|small|gpt2|<config.json>)")]
+#[command(
+    next_help_heading = "Neural models (--model gpt:nano|tiny|small|gpt2|<config.json> or hf:<owner>/<name>[@rev])"
+)]
 pub struct GptArgs {
     /// BPE vocabulary trained on generation 0's human text [default: 8192]
     #[arg(long, value_name = "N")]
@@ -19,7 +22,8 @@ pub struct GptArgs {
     /// Override the preset's width
     #[arg(long, value_name = "N")]
     pub n_embd: Option<usize>,
-    /// Override the preset's context length (tokens)
+    /// Override the preset's context length (tokens); for hf: models, the training block
+    /// and scoring window [default for hf: 64, as Shumailov et al.]
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
     /// Passes over each generation's training tokens [default: 2]
@@ -55,6 +59,13 @@ pub struct GptArgs {
     /// cpu, cuda or cuda:N (CUDA needs a build with --features cuda) [default: cpu]
     #[arg(long, value_name = "DEV")]
     pub device: Option<String>,
+    /// Weights for generation and scoring: f32, or f16/bf16 on CUDA [default: f32]
+    #[arg(long, value_name = "DTYPE")]
+    pub inference_dtype: Option<String>,
+    /// hf: models: fine-tune each generation from the Hub's weights (hub, as Shumailov et
+    /// al.) or from the previous generation's (previous) [default: hub]
+    #[arg(long, value_name = "FROM")]
+    pub init: Option<String>,
 }
 
 impl GptArgs {
@@ -72,7 +83,9 @@ impl GptArgs {
             dropout,
             num_beams,
             repetition_penalty,
-            device
+            device,
+            inference_dtype,
+            init
         );
         // A new batch size keeps the spec's micro batch when it still divides it.
         if self.batch_size.is_some()
@@ -114,7 +127,7 @@ impl GptArgs {
         model: &str,
         base: Option<GptSettings>,
     ) -> Result<Option<GptSettings>, Error> {
-        if model.starts_with("gpt:") {
+        if model.starts_with("gpt:") || model.starts_with("hf:") {
             Ok(Some(self.apply(base.unwrap_or_default())))
         } else if self.any() {
             Err(Error::invalid(

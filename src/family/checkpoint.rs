@@ -1,4 +1,4 @@
-//! A saved checkpoint folder of either family, opened on its own to score text.
+//! A saved checkpoint folder of any family, opened on its own to score text.
 //!
 //! Why: `eval --model` scores a corpus with any model a chain saved (or a Hugging Face GPT-2
 //! folder), and reports score generated text with generation 0's model, without the chain's
@@ -6,6 +6,7 @@
 
 use super::gpt::{GptFamily, GptModel, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use super::ngram::{NgramFamily, ARPA_FILE, META_FILE};
+use super::opt::{OptFamily, OptModel};
 use super::Family;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use std::path::Path;
 pub enum Checkpoint {
     Ngram(Box<NgramModel>),
     Gpt(Box<GptModel>, GptFamily),
+    Opt(Box<OptModel>, OptFamily),
 }
 
 impl Checkpoint {
@@ -34,6 +36,11 @@ impl Checkpoint {
                 min_count: 1,
             };
             return Ok(Checkpoint::Ngram(Box::new(family.load(dir)?)));
+        }
+        if has(&[CONFIG_FILE, WEIGHTS_FILE]) && is_opt(&dir.join(CONFIG_FILE)) {
+            let family = OptFamily::for_checkpoints();
+            let model = family.load(dir)?;
+            return Ok(Checkpoint::Opt(Box::new(model), family));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE]) {
             let family = GptFamily::new("checkpoint", GptSettings::default())?;
@@ -55,6 +62,7 @@ impl Checkpoint {
         match self {
             Checkpoint::Ngram(m) => Ok(crate::ngram::query::score_corpus(m, corpus)),
             Checkpoint::Gpt(m, family) => family.score(m, corpus),
+            Checkpoint::Opt(m, family) => family.score(m, corpus),
         }
     }
 
@@ -63,8 +71,20 @@ impl Checkpoint {
         match self {
             Checkpoint::Ngram(m) => format!("ngram:{}", m.order()),
             Checkpoint::Gpt(m, _) => format!("gpt ({} layers × {})", m.cfg.n_layer, m.cfg.n_embd),
+            Checkpoint::Opt(m, _) => format!(
+                "opt ({} layers × {})",
+                m.cfg.num_hidden_layers, m.cfg.hidden_size
+            ),
         }
     }
+}
+
+/// Whether a `config.json` says `"model_type": "opt"`.
+fn is_opt(config: &Path) -> bool {
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["model_type"] == "opt")
 }
 
 #[cfg(test)]
@@ -84,6 +104,7 @@ mod tests {
             dir: dir.path(),
             generation: 0,
             seed: 1,
+            previous: None,
             label: "t".into(),
         };
         let model = family.train(&corpus, None, &ctx).unwrap();

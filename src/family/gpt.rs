@@ -178,7 +178,7 @@ impl Family for GptFamily {
 
     fn score(&self, model: &GptModel, text: &Corpus) -> Result<Scores> {
         let m = model.params.frozen_model(&model.cfg)?;
-        score::score_corpus(&m, &model.tok, text)
+        score::score_corpus(&m, &model.tok, text, model.cfg.n_positions)
     }
 
     fn save(&self, model: &GptModel, dir: &Path) -> Result<()> {

@@ -7,9 +7,11 @@
 pub mod checkpoint;
 pub mod gpt;
 pub mod ngram;
+pub mod opt;
 
 pub use gpt::GptFamily;
 pub use ngram::NgramFamily;
+pub use opt::OptFamily;
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
@@ -28,6 +30,10 @@ pub enum ModelSpec {
     /// `gpt:<preset>` (nano, tiny, small, gpt2) or `gpt:<path to a config.json>`.
     Gpt {
         preset: String,
+    },
+    /// `hf:<owner>/<name>[@revision]`: a Hub model (OPT), fine-tuned each generation.
+    Hf {
+        repo: String,
     },
 }
 
@@ -61,6 +67,12 @@ impl FromStr for ModelSpec {
                 }
                 Ok(ModelSpec::Gpt { preset: arg.into() })
             }
+            "hf" => {
+                let repo: crate::hub::HubRepo = arg.parse()?;
+                Ok(ModelSpec::Hf {
+                    repo: repo.to_string(),
+                })
+            }
             _ => Err(unknown()),
         }
     }
@@ -71,6 +83,7 @@ impl fmt::Display for ModelSpec {
         match self {
             ModelSpec::Ngram { order } => write!(f, "ngram:{order}"),
             ModelSpec::Gpt { preset } => write!(f, "gpt:{preset}"),
+            ModelSpec::Hf { repo } => write!(f, "hf:{repo}"),
         }
     }
 }
@@ -90,6 +103,9 @@ pub struct TrainCtx<'a> {
     pub generation: u32,
     /// The chain's seed; families derive their own streams from (seed, generation).
     pub seed: u64,
+    /// The previous generation's saved checkpoint (generation g > 0), for families that
+    /// fine-tune from it.
+    pub previous: Option<&'a Path>,
     /// For progress bars: `<experiment> gen <g>`.
     pub label: String,
 }
@@ -116,6 +132,12 @@ pub trait Family {
     fn sampling_extras(&self) -> Option<serde_json::Value> {
         None
     }
+    /// The test perplexity of Shumailov et al.'s protocol (exp of the mean batch loss over
+    /// disjoint fixed-size blocks), for families that define one.
+    fn block_perplexity(&self, model: &Self::Model, text: &Corpus) -> Result<Option<f64>> {
+        let _ = (model, text);
+        Ok(None)
+    }
     /// A note for the eval record (e.g. discount fallbacks), if any.
     fn notes(&self, model: &Self::Model) -> Vec<String>;
 }
@@ -136,6 +158,14 @@ mod tests {
             "gpt:tiny"
         );
         assert!("gpt:huge".parse::<ModelSpec>().is_err());
+        assert_eq!(
+            "hf:facebook/opt-125m"
+                .parse::<ModelSpec>()
+                .unwrap()
+                .to_string(),
+            "hf:facebook/opt-125m@main"
+        );
+        assert!("hf:opt-125m".parse::<ModelSpec>().is_err());
         assert!(matches!(
             "gpt2:9".parse::<ModelSpec>(),
             Err(Error::UnknownModel { .. })

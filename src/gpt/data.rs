@@ -11,6 +11,8 @@ use crate::rng::Rng;
 /// Blocks of token ids, split into training and validation.
 pub struct Blocks {
     pub len: usize,
+    /// Tokens between block starts: `len - 1` (every token a target once) or `len`.
+    stride: usize,
     data: Vec<u32>,
     pub train: Vec<usize>,
     pub valid: Vec<usize>,
@@ -24,9 +26,30 @@ impl Blocks {
             data.extend_from_slice(d);
             data.push(eot);
         }
-        let len = context + 1;
+        Blocks::cut(data, context + 1, context, valid_frac, seed)
+    }
+
+    /// `transformers`' `run_clm` grouping, the protocol of Shumailov et al.: `bos` before
+    /// each document (what OPT's tokenizer adds), the stream cut into disjoint blocks of
+    /// `block` tokens (the remainder dropped), each predicting its last `block - 1` tokens.
+    pub fn grouped(
+        docs: &[Vec<u32>],
+        bos: u32,
+        block: usize,
+        valid_frac: f64,
+        seed: u64,
+    ) -> Blocks {
+        let mut data: Vec<u32> = Vec::with_capacity(docs.iter().map(|d| d.len() + 1).sum());
+        for d in docs {
+            data.push(bos);
+            data.extend_from_slice(d);
+        }
+        Blocks::cut(data, block, block, valid_frac, seed)
+    }
+
+    fn cut(data: Vec<u32>, len: usize, stride: usize, valid_frac: f64, seed: u64) -> Blocks {
         let n = if data.len() >= len {
-            (data.len() - 1) / context
+            (data.len() - len) / stride + 1
         } else {
             0
         };
@@ -45,15 +68,16 @@ impl Blocks {
         train.sort_unstable();
         Blocks {
             len,
+            stride,
             data,
             train,
             valid,
         }
     }
 
-    /// Block `i`: `len` ids starting at `i · (len − 1)`.
+    /// Block `i`: `len` ids starting at `i · stride`.
     pub fn block(&self, i: usize) -> &[u32] {
-        let start = i * (self.len - 1);
+        let start = i * self.stride;
         &self.data[start..start + self.len]
     }
 
@@ -108,5 +132,15 @@ mod tests {
         first.sort_unstable();
         assert_eq!(first, b.train, "an epoch visits every training block once");
         assert!(Blocks::new(&[vec![1]], 0, 8, 0.1, 1).train.is_empty());
+    }
+
+    #[test]
+    fn grouped_blocks_are_disjoint_with_bos_before_each_document() {
+        let docs = vec![vec![5, 6, 7], vec![8, 9, 10, 11]];
+        // stream 2 5 6 7 2 8 9 10 11 (9 tokens) → 2 blocks of 4, the last token dropped
+        let b = Blocks::grouped(&docs, 2, 4, 0.0, 1);
+        assert_eq!(b.block(0), &[2, 5, 6, 7]);
+        assert_eq!(b.block(1), &[2, 8, 9, 10]);
+        assert_eq!((b.train.len(), b.valid.len()), (2, 0));
     }
 }

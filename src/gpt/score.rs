@@ -9,6 +9,7 @@
 //! without overlap. The counts in [`DocScore`] let `eval::perplexity` turn the sums into
 //! token perplexity, word perplexity and bits per byte.
 
+use super::data::Blocks;
 use super::lm::CausalLm;
 use super::tokenizer::Bpe;
 use crate::corpus::Corpus;
@@ -20,11 +21,17 @@ use candle_core::Tensor;
 /// Windows scored per forward pass.
 const BATCH: usize = 16;
 
-/// Scores every document of `corpus` (see the module docs for the protocol).
-pub fn score_corpus(model: &impl CausalLm, tok: &Bpe, corpus: &Corpus) -> Result<Scores> {
+/// Scores every document of `corpus` in windows of up to `window` + 1 tokens (see the module
+/// docs for the protocol; `window` is at most the model's context).
+pub fn score_corpus(
+    model: &impl CausalLm,
+    tok: &Bpe,
+    corpus: &Corpus,
+    window: usize,
+) -> Result<Scores> {
     let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
     let ids = tok.encode_docs(&texts)?;
-    let ctx = model.n_positions();
+    let ctx = window.clamp(1, model.n_positions());
     let mut windows: Vec<(usize, Vec<u32>)> = Vec::new(); // (doc, ids)
     for (d, doc) in ids.iter().enumerate() {
         let mut seq = Vec::with_capacity(doc.len() + 1);
@@ -80,4 +87,43 @@ pub fn score_corpus(model: &impl CausalLm, tok: &Bpe, corpus: &Corpus) -> Result
     }
     bar.finish_and_clear();
     Ok(Scores { docs })
+}
+
+/// Shumailov et al.'s test perplexity (the `transformers` Trainer's): `bos` before each
+/// document, the stream cut into disjoint `block`-token blocks ([`Blocks::grouped`]), and
+/// `exp` of the mean over batches of `batch` blocks of each batch's mean loss. Not the same
+/// number as [`score_corpus`]'s: each block's first token is not predicted, and tokens early
+/// in a block see little context.
+pub fn block_perplexity(
+    model: &impl CausalLm,
+    tok: &Bpe,
+    corpus: &Corpus,
+    bos: u32,
+    block: usize,
+    batch: usize,
+) -> Result<f64> {
+    let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
+    let blocks = Blocks::grouped(&tok.encode_docs(&texts)?, bos, block, 0.0, 0);
+    if blocks.train.is_empty() {
+        return Err(crate::error::Error::invalid(
+            format!("the test text has fewer than {block} tokens"),
+            "use a larger test split or smaller blocks",
+        ));
+    }
+    let bar = crate::progress::bar(blocks.train.len() as u64, "block perplexity", "blocks");
+    let mut losses = Vec::new();
+    for chunk in blocks.train.chunks(batch.max(1)) {
+        let rows: Vec<u32> = chunk
+            .iter()
+            .flat_map(|&i| blocks.block(i).to_vec())
+            .collect();
+        let x = Tensor::from_vec(rows, (chunk.len(), block), model.device())?; // (b, block)
+        let loss = model
+            .block_loss(&x, None)?
+            .to_dtype(candle_core::DType::F64)?;
+        losses.push(loss.to_scalar::<f64>()?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((losses.iter().sum::<f64>() / losses.len() as f64).exp())
 }

@@ -60,6 +60,13 @@ pub struct GptSettings {
     pub gen_batch: usize,
     /// `cpu` or `cuda` (`cuda:N`); CUDA needs a build with `--features cuda`.
     pub device: String,
+    /// Weights for generation and scoring: `f32`, or `f16`/`bf16` (CUDA: half the memory,
+    /// tensor cores). Training is always f32.
+    pub inference_dtype: String,
+    /// Hub models (`--model hf:`): each generation is fine-tuned from the Hub's weights
+    /// (`hub`, Shumailov et al.: only the data changes between generations) or from the
+    /// previous generation's (`previous`: errors compound through the weights too).
+    pub init: String,
 }
 
 impl Default for GptSettings {
@@ -89,6 +96,8 @@ impl Default for GptSettings {
             repetition_penalty: 1.0,
             gen_batch: 32,
             device: "cpu".into(),
+            inference_dtype: "f32".into(),
+            init: "hub".into(),
         }
     }
 }
@@ -170,6 +179,21 @@ impl GptSettings {
                 );
             }
         }
+        if !matches!(self.inference_dtype.as_str(), "f32" | "f16" | "bf16") {
+            return bad(
+                format!(
+                    "inference dtype `{}` is not f32, f16 or bf16",
+                    self.inference_dtype
+                ),
+                "use --inference-dtype f32 (CPU) or f16/bf16 (CUDA)",
+            );
+        }
+        if !matches!(self.init.as_str(), "hub" | "previous") {
+            return bad(
+                format!("init `{}` is not hub or previous", self.init),
+                "use --init hub (each generation from the Hub's weights) or previous",
+            );
+        }
         if self.max_steps == Some(0) {
             return bad(
                 "--max-steps 0 trains nothing".into(),
@@ -198,6 +222,8 @@ mod tests {
         assert!(with(|s| s.micro_batch = 5).is_err());
         assert!(with(|s| s.top_p = Some(1.5)).is_err());
         assert!(with(|s| s.top_k = Some(0)).is_err());
+        assert!(with(|s| s.inference_dtype = "f8".into()).is_err());
+        assert!(with(|s| s.init = "scratch".into()).is_err());
         assert!(with(|s| s.dropout = 1.0).is_err());
         assert!(with(|s| s.lr = f64::NAN).is_err());
         assert!(with(|s| s.repetition_penalty = 0.0).is_err());

@@ -74,12 +74,24 @@ impl Bpe {
         let mut imp = gpt2_pipeline(BPE::default())?;
         imp.train(&mut trainer, texts.iter())
             .map_err(|e| tok_err(format!("training failed: {e}")))?;
-        Bpe::from_tokenizer(Tokenizer::from(imp), "trained tokenizer")
+        Bpe::from_tokenizer(Tokenizer::from(imp), "trained tokenizer", EOT)
     }
 
     /// GPT-2's original files (OpenAI's `encoder.json` and `vocab.bpe`, which Hugging Face
     /// calls `vocab.json` and `merges.txt`), with GPT-2's settings.
     pub fn from_vocab_merges(vocab: &Path, merges: &Path) -> Result<Bpe> {
+        Bpe::from_vocab_merges_with(vocab, merges, &[EOT], EOT)
+    }
+
+    /// Byte-level BPE files with other special tokens: `specials` are matched whole in text
+    /// (and keep their ids when the vocabulary has them), `eot` ends documents. OPT's files
+    /// have `<s>`, `<pad>`, `</s>`, `<unk>` at ids 0..3 and end documents with `</s>`.
+    pub fn from_vocab_merges_with(
+        vocab: &Path,
+        merges: &Path,
+        specials: &[&str],
+        eot: &str,
+    ) -> Result<Bpe> {
         for p in [vocab, merges] {
             if !p.exists() {
                 return Err(Error::MissingPath { path: p.into() });
@@ -94,28 +106,34 @@ impl Bpe {
                         vocab.display(),
                         merges.display()
                     ),
-                    "give GPT-2's encoder.json (vocab.json) and vocab.bpe (merges.txt)",
+                    "give a byte-level BPE vocab.json and merges.txt (GPT-2's or OPT's)",
                 )
             })?;
         let mut imp = gpt2_pipeline(bpe)?;
-        imp.add_special_tokens([AddedToken::from(EOT, true)])
+        imp.add_special_tokens(specials.iter().map(|s| AddedToken::from(*s, true)))
             .map_err(tok_err)?;
-        Bpe::from_tokenizer(Tokenizer::from(imp), &vocab.display().to_string())
+        Bpe::from_tokenizer(Tokenizer::from(imp), &vocab.display().to_string(), eot)
     }
 
-    fn from_tokenizer(tok: Tokenizer, origin: &str) -> Result<Bpe> {
+    fn from_tokenizer(tok: Tokenizer, origin: &str, eot: &str) -> Result<Bpe> {
         let eot = tok
-            .token_to_id(EOT)
-            .ok_or_else(|| tok_err(format!("{origin}: has no {EOT} token")))?;
+            .token_to_id(eot)
+            .ok_or_else(|| tok_err(format!("{origin}: has no {eot} token")))?;
         Ok(Bpe { tok, eot })
     }
 
     /// Reads a Hugging Face `tokenizer.json` (ours, or GPT-2's).
     pub fn load(path: &Path) -> Result<Bpe> {
+        Bpe::load_with(path, EOT)
+    }
+
+    /// Reads a `tokenizer.json` whose end-of-text token is `eot` (OPT's: `</s>`). Its
+    /// post-processor (OPT's adds `</s>` in front) is not applied: callers add what they need.
+    pub fn load_with(path: &Path, eot: &str) -> Result<Bpe> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let tok = Tokenizer::from_str(&text)
             .map_err(|e| tok_err(format!("{}: not a tokenizer.json ({e})", path.display())))?;
-        Bpe::from_tokenizer(tok, &path.display().to_string())
+        Bpe::from_tokenizer(tok, &path.display().to_string(), eot)
     }
 
     /// The `tokenizer.json` text (compact JSON; identical for identical training input).

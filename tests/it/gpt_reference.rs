@@ -36,13 +36,14 @@
 //! `scripts/gpt2_reference.py --verify-export DIR`, which loads it with
 //! `GPT2LMHeadModel.from_pretrained` and compares its logits with PyTorch's.
 
+use crate::compare::{read_json, values, Report};
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::gpt::config::Config;
 use collapse_lab::gpt::model::block_loss;
 use collapse_lab::gpt::params::{self, Params};
 use collapse_lab::nn::adamw::{clip_grad_norm, warmup_cosine, AdamW, AdamWConfig};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const LOGITS_TOL: f64 = 1e-4;
 const LOSS_TOL: f64 = 1e-4;
@@ -55,85 +56,6 @@ const KEY_BIAS_GRAD_NOISE: f64 = 1e-6;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2_tiny")
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-/// (max |ours − ref|, max |ref|) over all elements; shapes must agree.
-fn max_diff(ours: &Tensor, reference: &Tensor, what: &str) -> (f64, f64) {
-    assert_eq!(ours.dims(), reference.dims(), "{what}: shape differs");
-    let (a, b) = (values(ours), values(reference));
-    let d = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f64, f64::max);
-    let m = b.iter().map(|y| y.abs()).fold(0f64, f64::max);
-    assert!(d.is_finite(), "{what}: non-finite difference");
-    (d, m)
-}
-
-/// Collects every comparison, prints it, and keeps the failures for one loud panic.
-#[derive(Default)]
-struct Report {
-    failures: Vec<String>,
-    worst: HashMap<&'static str, f64>,
-}
-
-impl Report {
-    /// `metric` (what is held to `tol`) and the raw numbers behind it.
-    fn check(
-        &mut self,
-        kind: &'static str,
-        what: &str,
-        d: f64,
-        max_ref: f64,
-        metric: f64,
-        tol: f64,
-    ) {
-        let ok = metric <= tol;
-        println!(
-            "{:<4} {kind:<10} {what:<45} max|d| {d:9.2e}  max|ref| {max_ref:9.3e}  \
-             metric {metric:9.2e} (tol {tol:.1e})",
-            if ok { "ok" } else { "FAIL" }
-        );
-        let w = self.worst.entry(kind).or_insert(0.0);
-        *w = w.max(metric);
-        if !ok {
-            self.failures.push(format!(
-                "{kind} {what}: {metric:.3e} > {tol:.1e} (max|d| {d:.3e}, max|ref| {max_ref:.3e})"
-            ));
-        }
-    }
-
-    /// Absolute for O(1) values, relative above: d / max(1, max|ref|).
-    fn abs_or_rel(&mut self, kind: &'static str, what: &str, ours: &Tensor, r: &Tensor, tol: f64) {
-        let (d, m) = max_diff(ours, r, what);
-        self.check(kind, what, d, m, d / m.max(1.0), tol);
-    }
-
-    /// Relative to the tensor's largest value: d / max|ref|.
-    fn rel(&mut self, kind: &'static str, what: &str, ours: &Tensor, r: &Tensor, tol: f64) {
-        let (d, m) = max_diff(ours, r, what);
-        self.check(kind, what, d, m, if m > 0.0 { d / m } else { d }, tol);
-    }
-
-    fn abs(&mut self, kind: &'static str, what: &str, ours: &Tensor, r: &Tensor, tol: f64) {
-        let (d, m) = max_diff(ours, r, what);
-        self.check(kind, what, d, m, d, tol);
-    }
 }
 
 #[test]

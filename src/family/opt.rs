@@ -1,0 +1,303 @@
+//! The Hub family (`hf:<owner>/<name>[@revision]`, OPT models): a pretrained model pulled
+//! from the Hugging Face Hub and fine-tuned each generation on that generation's corpus, as
+//! Shumailov et al. (Nature 2024) fine-tune facebook/opt-125m on wikitext-2.
+//!
+//! Each generation starts from the Hub's weights (`init = "hub"`, the paper's setup: only the
+//! data carries errors forward) or from the previous generation's (`init = "previous"`).
+//! The tokenizer is the Hub's, never retrained. A checkpoint is a Hugging Face model folder
+//! (`config.json`, `model.safetensors`, the Hub's tokenizer files copied unchanged) plus our
+//! `train_log.json`, written last: `OPTForCausalLM.from_pretrained` loads it as it is.
+
+use super::gpt::{device, CONFIG_FILE, LOG_FILE, WEIGHTS_FILE};
+use super::{Family, SamplePlan, TrainCtx};
+use crate::corpus::Corpus;
+use crate::error::{Error, Result};
+use crate::eval::Scores;
+use crate::fsutil;
+use crate::gpt::data::Blocks;
+use crate::gpt::params::Params;
+use crate::gpt::settings::GptSettings;
+use crate::gpt::tokenizer::Bpe;
+use crate::gpt::train::{self, TrainJob, TrainLog};
+use crate::gpt::{sample, score};
+use crate::hub::{HubConfig, HubRepo, TokenizerFiles, Weights};
+use crate::opt::config::OptConfig;
+use crate::opt::model::Opt;
+use crate::rng::Rng;
+use candle_core::{DType, Device};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// OPT's end-of-document token (also its BOS, prepended to every document).
+pub const EOS: &str = "</s>";
+/// The tokens OPT's tokenizer matches whole in text (`<s>` and `<unk>` are plain text to it).
+const SPECIALS: [&str; 2] = ["</s>", "<pad>"];
+/// Tokenizer and generation files copied from the Hub into every generation's folder.
+const COPIED: [&str; 6] = [
+    "tokenizer.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+];
+/// Shumailov et al.'s block size, used when the settings give no context.
+pub const DEFAULT_BLOCK: usize = 64;
+
+/// A Hub chain's family: which model, the settings, the device.
+pub struct OptFamily {
+    /// `None` for a family that only opens saved checkpoints.
+    pub repo: Option<HubRepo>,
+    pub settings: GptSettings,
+    pub device: Device,
+    pub hub: HubConfig,
+}
+
+/// A (fine-tuned) OPT with its tokenizer and the files its folder copies.
+pub struct OptModel {
+    pub cfg: OptConfig,
+    pub params: Params,
+    pub tok: Arc<Bpe>,
+    /// The folder holding the tokenizer and generation files to copy when saving.
+    pub files_from: PathBuf,
+    pub log: TrainLog,
+}
+
+/// Reads OPT's tokenizer: `tokenizer.json`, else `vocab.json` + `merges.txt`.
+pub fn load_tokenizer(files: &TokenizerFiles) -> Result<Bpe> {
+    match files {
+        TokenizerFiles::Json(p) => Bpe::load_with(p, EOS),
+        TokenizerFiles::VocabMerges { vocab, merges } => {
+            Bpe::from_vocab_merges_with(vocab, merges, &SPECIALS, EOS)
+        }
+    }
+}
+
+/// The tokenizer files in a model folder.
+fn tokenizer_in(dir: &Path) -> TokenizerFiles {
+    let json = dir.join("tokenizer.json");
+    if json.exists() {
+        return TokenizerFiles::Json(json);
+    }
+    TokenizerFiles::VocabMerges {
+        vocab: dir.join("vocab.json"),
+        merges: dir.join("merges.txt"),
+    }
+}
+
+fn read_config(path: &Path) -> Result<OptConfig> {
+    let cfg: OptConfig = fsutil::read_json(path)?;
+    cfg.check()?;
+    Ok(cfg)
+}
+
+impl OptFamily {
+    pub fn new(repo: &str, settings: GptSettings) -> Result<OptFamily> {
+        Ok(OptFamily {
+            repo: Some(repo.parse()?),
+            device: device(&settings.device)?,
+            settings,
+            hub: HubConfig::from_env(),
+        })
+    }
+
+    /// A family for opening saved checkpoints (no Hub access), on the CPU.
+    pub fn for_checkpoints() -> OptFamily {
+        OptFamily {
+            repo: None,
+            settings: GptSettings::default(),
+            device: Device::Cpu,
+            hub: HubConfig::from_env(),
+        }
+    }
+
+    /// Tokens per training block, and per window when scoring.
+    pub fn block(&self) -> usize {
+        self.settings.context.unwrap_or(DEFAULT_BLOCK)
+    }
+
+    /// The Hub's model (downloaded, or read from the cache), in f32 on our device.
+    pub fn load_hub(&self) -> Result<OptModel> {
+        let repo = self
+            .repo
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no Hub model given", "use --model hf:<owner>/<name>"))?;
+        let files = crate::hub::fetch_model_with(&self.hub, repo)?;
+        let cfg = read_config(&files.config)?;
+        let weights = match &files.weights {
+            Weights::Safetensors(p) | Weights::PytorchBin(p) => p,
+        };
+        let sp = crate::progress::spinner(&format!("loading {repo}"));
+        let params = Params::load(weights, &cfg, DType::F32, &self.device)?;
+        sp.finish_and_clear();
+        Ok(OptModel {
+            cfg,
+            params,
+            tok: Arc::new(load_tokenizer(&files.tokenizer)?),
+            files_from: files
+                .config
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            log: TrainLog::default(),
+        })
+    }
+
+    fn dtype(&self) -> DType {
+        match self.settings.inference_dtype.as_str() {
+            "f16" => DType::F16,
+            "bf16" => DType::BF16,
+            _ => DType::F32,
+        }
+    }
+
+    /// The model for generation and scoring: detached, in the inference dtype.
+    fn frozen(&self, model: &OptModel) -> Result<Opt> {
+        match self.dtype() {
+            DType::F32 => model.params.frozen_model(&model.cfg),
+            dt => model.params.to_dtype(dt)?.frozen_model(&model.cfg),
+        }
+    }
+}
+
+impl Family for OptFamily {
+    type Model = OptModel;
+
+    fn train(
+        &self,
+        corpus: &Corpus,
+        _first: Option<&OptModel>,
+        ctx: &TrainCtx,
+    ) -> Result<OptModel> {
+        let base = match (self.settings.init.as_str(), ctx.previous) {
+            ("previous", Some(prev)) => self.load(prev)?,
+            _ => self.load_hub()?,
+        };
+        let mut cfg = base.cfg.clone();
+        cfg.dropout = self.settings.dropout;
+        if self.block() > cfg.max_position_embeddings {
+            return Err(Error::invalid(
+                format!(
+                    "block size {} exceeds the model's {} positions",
+                    self.block(),
+                    cfg.max_position_embeddings
+                ),
+                "use a smaller --context",
+            ));
+        }
+        let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
+        let ids = base.tok.encode_docs(&texts)?;
+        let seed = Rng::derive(ctx.seed, "opt-generation", u64::from(ctx.generation)).next_u64();
+        let s = &self.settings;
+        let blocks = Blocks::grouped(&ids, cfg.bos_token_id, self.block(), s.valid_frac, seed);
+        let mut params = base.params;
+        let job = TrainJob {
+            cfg: &cfg,
+            settings: s,
+            seed,
+            dir: Some(ctx.dir),
+            label: &ctx.label,
+            stop_at: None,
+        };
+        let log = train::train(&job, &blocks, &mut params)?;
+        Ok(OptModel {
+            cfg,
+            params,
+            log,
+            ..base
+        })
+    }
+
+    fn sample(&self, model: &OptModel, plan: &SamplePlan) -> Result<Corpus> {
+        sample::sample_corpus(&self.frozen(model)?, &model.tok, plan, &self.settings)
+    }
+
+    fn score(&self, model: &OptModel, text: &Corpus) -> Result<Scores> {
+        score::score_corpus(&self.frozen(model)?, &model.tok, text, self.block())
+    }
+
+    fn block_perplexity(&self, model: &OptModel, text: &Corpus) -> Result<Option<f64>> {
+        let m = self.frozen(model)?;
+        let (bos, mb) = (model.cfg.bos_token_id, self.settings.micro_batch);
+        score::block_perplexity(&m, &model.tok, text, bos, self.block(), mb).map(Some)
+    }
+
+    fn save(&self, model: &OptModel, dir: &Path) -> Result<()> {
+        fsutil::create_dir_all(dir)?;
+        let mut cfg = model.cfg.clone();
+        // The weights we write are f32, whatever the Hub's were.
+        cfg.extra.remove("dtype");
+        cfg.extra.insert("torch_dtype".into(), "float32".into());
+        fsutil::write_json(dir.join(CONFIG_FILE), &cfg)?;
+        model.params.save(&dir.join(WEIGHTS_FILE))?;
+        for name in COPIED {
+            let from = model.files_from.join(name);
+            if from.is_file() && model.files_from != dir {
+                let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+                fsutil::write_atomic(&dir.join(name), &bytes)?;
+            }
+        }
+        fsutil::write_json(dir.join(LOG_FILE), &model.log)?;
+        train::clear_state(dir);
+        Ok(())
+    }
+
+    fn load(&self, dir: &Path) -> Result<OptModel> {
+        let cfg = read_config(&dir.join(CONFIG_FILE))?;
+        let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
+        let tok = Arc::new(load_tokenizer(&tokenizer_in(dir))?);
+        let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
+        if self.is_saved(dir) {
+            train::clear_state(dir); // as in the GPT family: a crash's leftovers
+        }
+        Ok(OptModel {
+            cfg,
+            params,
+            tok,
+            files_from: dir.to_path_buf(),
+            log,
+        })
+    }
+
+    fn is_saved(&self, dir: &Path) -> bool {
+        let tok = dir.join("tokenizer.json").exists() || dir.join("vocab.json").exists();
+        tok && [CONFIG_FILE, WEIGHTS_FILE, LOG_FILE]
+            .iter()
+            .all(|f| dir.join(f).exists())
+    }
+
+    fn sampling_extras(&self) -> Option<serde_json::Value> {
+        let s = &self.settings;
+        Some(serde_json::json!({
+            "top_k": s.top_k,
+            "top_p": s.top_p,
+            "num_beams": s.num_beams,
+            "repetition_penalty": s.repetition_penalty,
+            "length_penalty": 1.0,
+            "stop": EOS,
+            "dtype": s.inference_dtype,
+            "init": s.init,
+        }))
+    }
+
+    fn notes(&self, model: &OptModel) -> Vec<String> {
+        let l = &model.log;
+        let best = match (l.best_step, l.best_valid_loss) {
+            (Some(s), Some(v)) => format!(", best validation loss {v:.4} at step {s} (kept)"),
+            _ => String::new(),
+        };
+        let from = match &self.repo {
+            Some(r) => format!("{r} fine-tuned (init {})", self.settings.init),
+            None => "opt".into(),
+        };
+        vec![format!(
+            "{from}: {} layers × {}, {} parameters: {} of {} steps ({} tokens each){best}",
+            model.cfg.num_hidden_layers,
+            model.cfg.hidden_size,
+            model.params.count(),
+            l.steps_done,
+            l.total_steps,
+            l.tokens_per_step,
+        )]
+    }
+}

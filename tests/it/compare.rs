@@ -1,0 +1,92 @@
+//! Comparing our tensors with PyTorch's: max differences, tolerances, and a report that
+//! prints every comparison and fails loudly with all the failures at once.
+
+use candle_core::{DType, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
+}
+
+/// (max |ours − ref|, max |ref|) over all elements; shapes must agree.
+pub fn max_diff(ours: &Tensor, reference: &Tensor, what: &str) -> (f64, f64) {
+    assert_eq!(ours.dims(), reference.dims(), "{what}: shape differs");
+    let (a, b) = (values(ours), values(reference));
+    let d = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f64, f64::max);
+    let m = b.iter().map(|y| y.abs()).fold(0f64, f64::max);
+    assert!(d.is_finite(), "{what}: non-finite difference");
+    (d, m)
+}
+
+/// Collects every comparison, prints it, and keeps the failures for one loud panic.
+#[derive(Default)]
+pub struct Report {
+    pub failures: Vec<String>,
+    pub worst: HashMap<&'static str, f64>,
+}
+
+impl Report {
+    /// `metric` (what is held to `tol`) and the raw numbers behind it.
+    pub fn check(
+        &mut self,
+        kind: &'static str,
+        what: &str,
+        d: f64,
+        max_ref: f64,
+        metric: f64,
+        tol: f64,
+    ) {
+        let ok = metric <= tol;
+        println!(
+            "{:<4} {kind:<10} {what:<45} max|d| {d:9.2e}  max|ref| {max_ref:9.3e}  \
+             metric {metric:9.2e} (tol {tol:.1e})",
+            if ok { "ok" } else { "FAIL" }
+        );
+        let w = self.worst.entry(kind).or_insert(0.0);
+        *w = w.max(metric);
+        if !ok {
+            self.failures.push(format!(
+                "{kind} {what}: {metric:.3e} > {tol:.1e} (max|d| {d:.3e}, max|ref| {max_ref:.3e})"
+            ));
+        }
+    }
+
+    /// Absolute for O(1) values, relative above: d / max(1, max|ref|).
+    pub fn abs_or_rel(
+        &mut self,
+        kind: &'static str,
+        what: &str,
+        ours: &Tensor,
+        r: &Tensor,
+        tol: f64,
+    ) {
+        let (d, m) = max_diff(ours, r, what);
+        self.check(kind, what, d, m, d / m.max(1.0), tol);
+    }
+
+    /// Relative to the tensor's largest value: d / max|ref|.
+    pub fn rel(&mut self, kind: &'static str, what: &str, ours: &Tensor, r: &Tensor, tol: f64) {
+        let (d, m) = max_diff(ours, r, what);
+        self.check(kind, what, d, m, if m > 0.0 { d / m } else { d }, tol);
+    }
+
+    pub fn abs(&mut self, kind: &'static str, what: &str, ours: &Tensor, r: &Tensor, tol: f64) {
+        let (d, m) = max_diff(ours, r, what);
+        self.check(kind, what, d, m, d, tol);
+    }
+}
