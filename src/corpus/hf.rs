@@ -59,7 +59,7 @@ pub fn load_with(cfg: &HubConfig, spec: &str) -> Result<LoadedSource> {
     let articles = rows_by_split
         .iter()
         .find(|(s, _)| s == "train")
-        .is_some_and(|(_, rows)| rows.iter().any(|r| is_title(r)));
+        .is_some_and(|(_, rows)| (0..rows.len()).any(|i| title_at(rows, i)));
     let mut docs = Vec::new();
     for (split, rows) in &rows_by_split {
         docs.extend(documents(split, rows, articles));
@@ -82,6 +82,15 @@ fn canonical(f: &DatasetFiles) -> String {
     format!("hf:{}/{}@{}", f.dataset.id, f.dataset.config, f.commit)
 }
 
+/// Whether row `i` starts an article: a title between blank rows (or the ends). Why the blank
+/// rows: formulas in articles can look like titles (wikitext-2's test split has
+/// ` = 1 rad / s and a nominal impedance k = ` inside "Constant k filter"); titles always
+/// stand alone, so the rule finds its 60 articles, not 62.
+fn title_at(rows: &[String], i: usize) -> bool {
+    let blank = |j: usize| rows[j].trim().is_empty();
+    is_title(&rows[i]) && (i == 0 || blank(i - 1)) && (i + 1 == rows.len() || blank(i + 1))
+}
+
 /// A wikitext article title: ` = Title = ` with exactly one `=` on each side.
 fn is_title(row: &str) -> bool {
     let t = row.trim();
@@ -98,8 +107,8 @@ fn documents(split: &str, rows: &[String], articles: bool) -> Vec<Document> {
     let mut texts: Vec<String> = Vec::new();
     if articles {
         let mut cur = String::new();
-        for r in rows {
-            if is_title(r) && !cur.is_empty() {
+        for (i, r) in rows.iter().enumerate() {
+            if title_at(rows, i) && !cur.is_empty() {
                 texts.push(std::mem::take(&mut cur));
             }
             cur.push_str(r);
@@ -299,8 +308,11 @@ mod tests {
             " First line . \n",
             " = = Sub = = \n",
             " more \n",
+            " = k = \n",
+            " x \n",
             "",
             " = Two = \n",
+            "",
             " second \n",
         ]
         .iter()
@@ -312,13 +324,14 @@ mod tests {
             docs[0],
             Document::new(
                 "test:1",
-                " = One = \n First line . \n = = Sub = = \n more \n"
-            )
+                " = One = \n First line . \n = = Sub = = \n more \n = k = \n x \n"
+            ),
+            "` = k = ` between text lines is a formula, not a title"
         );
         assert_eq!(docs[1], Document::new("test:2", " = Two = \n second \n"));
         let flat = documents("train", &rows, false);
-        assert_eq!(flat.len(), 6);
-        assert_eq!(flat[5].id, "train:6");
+        assert_eq!(flat.len(), 8);
+        assert_eq!(flat[7].id, "train:8");
     }
 
     #[test]

@@ -366,3 +366,70 @@ fn cached_blobs_are_linked_into_a_new_commit_without_downloading() {
         .join("pytorch_model.bin")
         .is_file());
 }
+
+/// The Python client (`.venv`, huggingface_hub) and we share one cache both ways: it finds
+/// what we downloaded without the network, and we find offline what it downloaded from the
+/// same fake Hub. Needs `.venv/bin/python` with huggingface_hub.
+#[test]
+#[ignore = "needs .venv/bin/python with huggingface_hub"]
+fn the_python_client_shares_the_cache() {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(python.is_file(), "this test needs {}", python.display());
+    let hub = FakeHub::start();
+    let c = commit("py");
+    opt_like(&hub, &c);
+    let ours = tempfile::tempdir().unwrap();
+    let m = fetch_model_with(&cfg(&hub, ours.path()), &repo()).unwrap();
+    let py = |cache: &Path, endpoint: &str, local_only: bool, files: &[&str]| -> String {
+        let script = format!(
+            "import huggingface_hub as h\n\
+             for f in {files:?}:\n    print(h.hf_hub_download('{REPO}', f, local_files_only={}))\n\
+             info = h.scan_cache_dir()\n\
+             assert not info.warnings, info.warnings\n\
+             print(sorted(r.repo_id for r in info.repos))\n",
+            if local_only { "True" } else { "False" }
+        );
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .env("HF_HUB_CACHE", cache)
+            .env("HF_ENDPOINT", endpoint)
+            .env("HF_HUB_DISABLE_TELEMETRY", "1")
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let files = [
+        "config.json",
+        "pytorch_model.bin",
+        "vocab.json",
+        "merges.txt",
+    ];
+    let printed = py(ours.path(), "http://127.0.0.1:9", true, &files);
+    let Weights::PytorchBin(bin) = &m.weights else {
+        panic!()
+    };
+    assert!(
+        printed.contains(&format!("{}\n", bin.display())),
+        "{printed}"
+    );
+    assert!(printed.contains("['test/opt-tiny']"), "{printed}");
+
+    let theirs = tempfile::tempdir().unwrap();
+    py(theirs.path(), &hub.url, false, &files);
+    let mut off = cfg(&hub, theirs.path());
+    off.offline = true;
+    let from_python = fetch_model_with(&off, &repo()).unwrap();
+    assert_eq!(from_python.commit.as_deref(), Some(c.as_str()));
+    assert_eq!(
+        std::fs::read(from_python.config).unwrap(),
+        std::fs::read(&m.config).unwrap()
+    );
+}

@@ -324,3 +324,57 @@ fn cli_corpus_info_and_split_use_the_hub() {
     assert!(err.starts_with(&format!("error: offline: {CONFIG}/train-*.parquet of dataset test/wikitext@main is not in the Hugging Face cache")), "{err}");
     assert_eq!(err.lines().count(), 1);
 }
+
+/// The real wikitext-2-raw test split (`../shared`, its lines as the Hub's rows: blank lines
+/// are empty rows) through parquet and the fake Hub: 60 articles, text kept byte for byte.
+#[test]
+#[ignore = "needs ../shared"]
+fn real_wikitext_test_split_gives_its_60_articles() {
+    let path = crate::util::shared_or_panic().join("corpora/wikitext-2-raw/test.txt");
+    let raw = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<Option<String>> = raw
+        .split_inclusive('\n')
+        .map(|l| {
+            Some(if l.trim().is_empty() {
+                String::new()
+            } else {
+                l.to_string()
+            })
+        })
+        .collect();
+    assert_eq!(rows.len(), 4358);
+    let hub = FakeHub::start();
+    let file = parquet(&rows, 1000);
+    hub.add(
+        "datasets",
+        "test/wikitext",
+        &commit("real"),
+        &[
+            (
+                &format!("{CONFIG}/train-00000-of-00001.parquet") as &str,
+                file.clone(),
+            ),
+            (
+                &format!("{CONFIG}/test-00000-of-00001.parquet") as &str,
+                file,
+            ),
+        ],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = HubConfig::new(&hub.url, cache.path());
+    let l = hf::load_with(&cfg, &format!("test/wikitext/{CONFIG}")).unwrap();
+    let test: Vec<_> = l
+        .corpus
+        .docs
+        .iter()
+        .filter(|d| d.id.starts_with("test:"))
+        .collect();
+    assert_eq!(test.len(), 60);
+    assert!(test[0]
+        .text
+        .starts_with(" = Robert Boulter = \n Robert Boulter is an English film"));
+    assert!(test[59].text.starts_with(" = The Hustler ( film ) = \n"));
+    let joined: String = test.iter().map(|d| d.text.as_str()).collect();
+    let want: String = rows.iter().flatten().map(String::as_str).collect();
+    assert_eq!(joined, want);
+}
