@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpt::settings::GptSettings;
 use crate::ngram::sample::Protocol;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The built-in default experiment, compiled in so `collapse-lab run` works anywhere.
@@ -70,8 +71,13 @@ pub struct Spec {
     pub temperature: Option<f64>,
     pub protocol: Option<String>,
     pub max_line_words: Option<usize>,
-    /// Settings of `gpt:` models (a `[gpt]` table; see `GptSettings` for keys and defaults).
+    /// Settings of `gpt:` and `hf:` models (a `[gpt]` table; see `GptSettings` for keys and
+    /// defaults).
     pub gpt: Option<GptSettings>,
+    /// Per-arm changes to `[gpt]`, keyed by the arm's policy: `[arm."mix:0.1"]` with
+    /// `epochs = 10.0` (Shumailov et al. train their 10%-real arm longer).
+    #[serde(default)]
+    pub arm: BTreeMap<String, toml::Table>,
 }
 
 impl Spec {
@@ -90,12 +96,35 @@ impl Spec {
                 what: "`arms` lists no policy".into(),
             });
         }
+        if let Some(k) = spec.arm.keys().find(|k| !spec.arms.contains(k)) {
+            return Err(Error::BadSpec {
+                path: path.into(),
+                what: format!("[arm.\"{k}\"] is not one of the arms {:?}", spec.arms),
+            });
+        }
+        for (k, table) in &spec.arm {
+            spec.arm_settings(table).map_err(|e| Error::BadSpec {
+                path: path.into(),
+                what: format!("[arm.\"{k}\"]: {e}"),
+            })?;
+        }
         Ok(spec)
     }
 
     pub fn read(path: &Path) -> Result<Spec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Spec::parse(&text, path)
+    }
+
+    /// `[gpt]` with an arm's changes laid over it.
+    fn arm_settings(&self, table: &toml::Table) -> Result<GptSettings> {
+        let base = self.gpt.clone().unwrap_or_default();
+        let mut merged = toml::Table::try_from(&base).expect("settings serialise to TOML");
+        merged.extend(table.clone());
+        let settings: GptSettings = merged.try_into().map_err(|e: toml::de::Error| {
+            Error::invalid(e.message().to_string(), "use the keys of the [gpt] table")
+        })?;
+        Ok(settings)
     }
 
     /// One chain per arm, named `<name>-<policy slug>`.
@@ -122,7 +151,10 @@ impl Spec {
                     temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
                     protocol: protocol.clone(),
                     max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
-                    gpt: self.gpt.clone(),
+                    gpt: match self.arm.get(a) {
+                        Some(t) => Some(self.arm_settings(t)?),
+                        None => self.gpt.clone(),
+                    },
                 })
             })
             .collect()
@@ -173,5 +205,48 @@ mod tests {
             Protocol::Continue { prompt_words: 8 }
         );
         assert!(parse_protocol("beam").is_err());
+    }
+
+    #[test]
+    fn the_shumailov_preset_is_the_papers_protocol() {
+        let text = include_str!("../experiments/shumailov2024-opt125m.toml");
+        let path = Path::new("experiments/shumailov2024-opt125m.toml");
+        let arms = Spec::parse(text, path).unwrap().arms().unwrap();
+        let names: Vec<&str> = arms.iter().map(|a| a.experiment.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "shumailov2024-opt125m-replace",
+                "shumailov2024-opt125m-mix0.1"
+            ]
+        );
+        for (a, epochs) in arms.iter().zip([5.0, 10.0]) {
+            a.validate().unwrap();
+            let g = a.gpt.clone().unwrap();
+            assert_eq!(
+                (g.context, g.epochs, g.lr, g.batch_size),
+                (Some(64), epochs, 2e-5, 128)
+            );
+            assert_eq!(
+                (g.num_beams, a.protocol.clone()),
+                (5, Protocol::Continue { prompt_words: 64 })
+            );
+        }
+    }
+
+    #[test]
+    fn arm_tables_change_only_their_arm() {
+        let p = Path::new("x.toml");
+        let text = "arms = [\"replace\", \"mix:0.1\"]\n[gpt]\nepochs = 5.0\nlr = 2e-5\n\
+                    [arm.\"mix:0.1\"]\nepochs = 10.0\n";
+        let arms = Spec::parse(text, p).unwrap().arms().unwrap();
+        let gpt = |i: usize| arms[i].gpt.clone().unwrap();
+        assert_eq!((gpt(0).epochs, gpt(1).epochs), (5.0, 10.0));
+        assert_eq!((gpt(0).lr, gpt(1).lr), (2e-5, 2e-5));
+        let typo = "arms = [\"replace\"]\n[arm.replace]\nepoks = 1.0\n";
+        let e = Spec::parse(typo, p).unwrap_err().to_string();
+        assert!(e.contains("epoks"), "{e}");
+        let other = "arms = [\"replace\"]\n[arm.accumulate]\nepochs = 1.0\n";
+        assert!(Spec::parse(other, p).is_err());
     }
 }
