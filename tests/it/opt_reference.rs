@@ -274,3 +274,41 @@ fn opt_generation_matches_transformers() {
         .collect();
     assert_eq!(beam_search(&model, &p, &beam).unwrap().len(), 12);
 }
+
+/// OPT's tokenizer, read from vocab.json + merges.txt (facebook/opt-125m ships only these)
+/// and from tokenizer.json, gives transformers' ids (after the BOS `</s>` it prepends, which
+/// our callers add themselves) and decodes back to the text.
+#[test]
+fn opt_tokenizer_matches_transformers() {
+    use collapse_lab::family::opt::load_tokenizer;
+    use collapse_lab::hub::TokenizerFiles;
+    let dir = fixture("opt_tokenizer");
+    let expected = read_json(&dir.join("expected.json"));
+    let from_files = [
+        TokenizerFiles::VocabMerges {
+            vocab: dir.join("vocab.json"),
+            merges: dir.join("merges.txt"),
+        },
+        TokenizerFiles::Json(dir.join("tokenizer.json")),
+    ];
+    for files in &from_files {
+        let tok = load_tokenizer(files).unwrap();
+        assert_eq!(tok.eot(), 2, "{files:?}: </s> is id 2");
+        let cases = expected["cases"].as_array().unwrap();
+        for case in cases {
+            let text = case["text"].as_str().unwrap();
+            let want: Vec<u32> = (case["ids"].as_array().unwrap().iter())
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            let mut got = vec![tok.eot()];
+            got.extend(tok.encode(text).unwrap());
+            assert_eq!(got, want, "{files:?}: {text:?}");
+            assert_eq!(
+                tok.decode(&got[1..]).unwrap(),
+                text,
+                "{files:?}: round trip"
+            );
+        }
+        assert!(cases.len() >= 10);
+    }
+}
