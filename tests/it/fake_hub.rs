@@ -40,6 +40,8 @@ struct State {
     log: Vec<Request>,
     /// Files (repository paths) whose next full download is cut halfway.
     drop_once: HashSet<String>,
+    /// Files whose every body transfer is cut halfway.
+    drop_always: HashSet<String>,
     /// Files served with one byte flipped.
     corrupt: HashSet<String>,
 }
@@ -123,6 +125,14 @@ impl FakeHub {
             .lock()
             .unwrap()
             .drop_once
+            .insert(file.to_string());
+    }
+
+    pub fn drop_always(&self, file: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .drop_always
             .insert(file.to_string());
     }
 
@@ -270,8 +280,10 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
         }
         None => (0, total),
     };
-    let cut =
-        method == "GET" && start == 0 && end == total && total > 1 && st.drop_once.remove(&name);
+    let body_get = method == "GET" && end - start > 1;
+    let cut = body_get
+        && ((start == 0 && end == total && st.drop_once.remove(&name))
+            || st.drop_always.contains(&name));
     drop(st);
     let mut headers = vec![
         ("ETag", format!("\"{}\"", file.etag)),

@@ -433,3 +433,37 @@ fn the_python_client_shares_the_cache() {
         std::fs::read(&m.config).unwrap()
     );
 }
+
+#[test]
+fn a_transfer_that_keeps_failing_ends_in_one_line_and_no_blob() {
+    let hub = FakeHub::start();
+    let c = commit("dead");
+    opt_like(&hub, &c);
+    hub.drop_always("pytorch_model.bin");
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = cfg(&hub, cache.path());
+    config.retries = 1;
+    let (kind, what, hint) = hub_error(fetch_model_with(&config, &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::Network);
+    let want = format!(
+        "pytorch_model.bin of model test/opt-tiny@main: cannot get it from {}: ",
+        hub.url
+    );
+    assert!(what.starts_with(&want), "{what}");
+    assert!(
+        hint.contains("downloads resume") && hint.contains("HF_HUB_OFFLINE=1"),
+        "{hint}"
+    );
+    let dir = cache.path().join("models--test--opt-tiny");
+    assert!(!dir
+        .join("blobs")
+        .join(sha256_hex(&weights_bytes(100_000)))
+        .exists());
+    assert!(!dir
+        .join("snapshots")
+        .join(&c)
+        .join("pytorch_model.bin")
+        .exists());
+    // What did arrive waits as a .part file (hf-hub's name, which Python ignores) for a rerun.
+    assert_eq!(parts_left(&dir).len(), 1);
+}

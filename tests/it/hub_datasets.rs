@@ -378,3 +378,40 @@ fn real_wikitext_test_split_gives_its_60_articles() {
     let want: String = rows.iter().flatten().map(String::as_str).collect();
     assert_eq!(joined, want);
 }
+
+/// A chain on a Hub dataset: trains on the official train split, evaluates on its test split.
+#[test]
+fn cli_chain_runs_on_a_hub_dataset() {
+    let hub = FakeHub::start();
+    serve_wikitext(&hub, &commit("chain"));
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = format!("hf:test/wikitext/{CONFIG}");
+    let args = [
+        "chain",
+        "--experiment",
+        "wt",
+        "--corpus",
+        &src,
+        "--model",
+        "ngram:2",
+    ];
+    let args = [
+        &args[..],
+        &["--generations", "2", "--policy", "replace", "--seed", "7"],
+    ]
+    .concat();
+    let out = env_cli(&hub.url, home.path(), work.path(), &args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let test = Corpus::read_jsonl(&work.path().join("corpora/wt/human/test.jsonl")).unwrap();
+    let ids: Vec<&str> = test.docs.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["test:1", "test:2", "test:3"]);
+    let csv = std::fs::read_to_string(work.path().join("evals/wt/metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and two generations");
+}
