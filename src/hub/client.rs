@@ -284,11 +284,20 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// " after 3 retries", " after 1 retry", or nothing.
+    fn tries(&self) -> String {
+        match self.cfg.retries {
+            0 => String::new(),
+            1 => " after 1 retry".into(),
+            n => format!(" after {n} retries"),
+        }
+    }
+
     /// One line and a hint for an hf-hub failure while getting `what`.
     fn api_error(&self, what: &str, e: ApiError) -> crate::Error {
         let endpoint = &self.cfg.endpoint;
-        let network_hint = "check your connection and HF_ENDPOINT, then rerun (downloads resume); \
-                            or set HF_HUB_OFFLINE=1 to use files already in the cache";
+        let network_hint = "check your connection and HF_ENDPOINT, then rerun, which resumes \
+                            downloads; or set HF_HUB_OFFLINE=1 to use files already in the cache";
         match status_of(&e) {
             Some(404) => error(
                 HubErrorKind::NotFound,
@@ -307,7 +316,7 @@ impl<'a> Session<'a> {
             ),
             Some(code) if code >= 500 || code == 429 => error(
                 HubErrorKind::Network,
-                format!("{what}: {endpoint} answered HTTP {code} after {} retries", self.cfg.retries),
+                format!("{what}: {endpoint} answered HTTP {code}{}", self.tries()),
                 network_hint,
             ),
             Some(code) => error(
@@ -338,7 +347,12 @@ impl<'a> Session<'a> {
                 ),
                 _ => error(
                     HubErrorKind::Network,
-                    format!("{what}: cannot get it from {endpoint}: {}", root_cause(&e)),
+                    // Whatever reached here was retried (by hf-hub or by `retry`).
+                    format!(
+                        "{what}: cannot get it from {endpoint}{}: {}",
+                        self.tries(),
+                        root_cause(&e)
+                    ),
                     network_hint,
                 ),
             },

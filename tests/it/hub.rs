@@ -329,7 +329,7 @@ fn network_failure_hints_at_offline_and_falls_back_to_a_filled_cache() {
     assert_eq!(kind, HubErrorKind::Network);
     assert!(
         what.starts_with(&format!(
-            "model test/opt-tiny@main: cannot get it from {dead}: "
+            "model test/opt-tiny@main: cannot get it from {dead} after 1 retry: "
         )),
         "{what}"
     );
@@ -446,12 +446,12 @@ fn a_transfer_that_keeps_failing_ends_in_one_line_and_no_blob() {
     let (kind, what, hint) = hub_error(fetch_model_with(&config, &repo()).unwrap_err());
     assert_eq!(kind, HubErrorKind::Network);
     let want = format!(
-        "pytorch_model.bin of model test/opt-tiny@main: cannot get it from {}: ",
+        "pytorch_model.bin of model test/opt-tiny@main: cannot get it from {} after 1 retry: ",
         hub.url
     );
     assert!(what.starts_with(&want), "{what}");
     assert!(
-        hint.contains("downloads resume") && hint.contains("HF_HUB_OFFLINE=1"),
+        hint.contains("resumes") && hint.contains("HF_HUB_OFFLINE=1"),
         "{hint}"
     );
     let dir = cache.path().join("models--test--opt-tiny");
