@@ -8,6 +8,7 @@ mod cli_chain;
 mod cli_errors;
 mod cli_eval_report;
 mod cli_gpt;
+mod cli_opt;
 mod compare;
 mod fake_hub;
 mod gpt_generate;

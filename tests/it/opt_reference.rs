@@ -312,3 +312,25 @@ fn opt_tokenizer_matches_transformers() {
         assert!(cases.len() >= 10);
     }
 }
+
+/// facebook/opt-125m ships only `pytorch_model.bin` (f16, `decoder.*` names, an explicit
+/// `lm_head.weight`): it loads as the same model as the f32 safetensors, within f16 rounding
+/// (scripts/opt_bin_fixture.py writes it from the fixture's weights).
+#[test]
+fn opt_loads_pytorch_bin_like_safetensors() {
+    let dir = fixture("opt_tiny_preln");
+    let cfg: OptConfig = serde_json::from_value(read_json(&dir.join("config.json"))).unwrap();
+    let dev = Device::Cpu;
+    let st = Params::load(&dir.join("model.safetensors"), &cfg, DType::F32, &dev).unwrap();
+    let bin = Params::load(&dir.join("pytorch_model.bin"), &cfg, DType::F32, &dev).unwrap();
+    assert_eq!(st.vars.len(), bin.vars.len());
+    for (name, v) in &st.vars {
+        let (a, b) = (values(v.as_tensor()), values(bin.vars[name].as_tensor()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= x.abs() * 2f64.powi(-11) + 1e-7,
+                "{name}: {x} vs {y}"
+            );
+        }
+    }
+}
