@@ -15,6 +15,7 @@ mod gpt_generate;
 mod gpt_reference;
 mod hub;
 mod hub_datasets;
+mod hub_failures;
 mod kenlm_reference;
 mod metrics_reference;
 mod opt_reference;
