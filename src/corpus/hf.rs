@@ -181,8 +181,8 @@ fn read_text_column(path: &Path, name: &str) -> Result<Vec<String>> {
                 break;
             }
             let mut next = values.iter();
-            for i in 0..records {
-                let present = max_def == 0 || defs[i] == max_def;
+            // A required column (max_def 0) has no levels: every row is present.
+            for present in (0..records).map(|i| max_def == 0 || defs[i] == max_def) {
                 let text = match present.then(|| next.next()).flatten() {
                     Some(v) => std::str::from_utf8(v.data())
                         .map_err(|_| bad(format!("row {} is not UTF-8", rows.len() + 1)))?

@@ -227,8 +227,8 @@ impl<'a> Session<'a> {
     /// Size, and sha256 when the ETag is one (LFS files); a bad file is removed.
     fn check(
         &self,
-        pointer: &PathBuf,
-        blob: &PathBuf,
+        pointer: &std::path::Path,
+        blob: &std::path::Path,
         etag: &str,
         size: u64,
         what: &str,

@@ -138,7 +138,9 @@ pub fn fetch_dataset(cfg: &HubConfig, d: &DatasetRef) -> Result<DatasetFiles> {
 
 /// `(split, repository path)` of the first layout that has training files.
 fn choose(files: &[String], config: &str) -> Option<Vec<(&'static str, String)>> {
-    let mut layouts: Vec<Box<dyn Fn(&str, &str) -> bool>> = vec![
+    // Each layout says whether a repository path is a file of a split.
+    type Layout<'c> = Box<dyn Fn(&str, &str) -> bool + 'c>;
+    let mut layouts: Vec<Layout> = vec![
         Box::new(|f: &str, s: &str| in_folder(f, config).is_some_and(|n| shard_of(n, s))),
         Box::new(|f: &str, s: &str| {
             in_folder(f, config)
