@@ -325,6 +325,13 @@ impl<'a> Session<'a> {
                 "check the name and revision, and HF_ENDPOINT",
             ),
             None => match &e {
+                _ if untrusted_tls(&e) => error(
+                    HubErrorKind::Network,
+                    format!("{what}: cannot get it from {endpoint}: {}", root_cause(&e)),
+                    "the server's TLS certificate is not signed by a public authority (a proxy that \
+                     intercepts HTTPS?); use a mirror with a public certificate in HF_ENDPOINT, or fill \
+                     the cache elsewhere and set HF_HUB_OFFLINE=1",
+                ),
                 ApiError::MissingHeader(_) | ApiError::InvalidHeader(_) | ApiError::ParseIntError(_) => error(
                     HubErrorKind::Other,
                     format!("{what}: {endpoint} does not answer like the Hugging Face Hub ({e})"),
@@ -379,8 +386,14 @@ fn transient(e: &ApiError) -> bool {
     match status_of(e) {
         Some(c) => c >= 500 || c == 429,
         // Not TooManyRetries: hf-hub already retried that transfer.
-        None => matches!(e, ApiError::RequestError(_) | ApiError::IoError(_)),
+        None => matches!(e, ApiError::RequestError(_) | ApiError::IoError(_)) && !untrusted_tls(e),
     }
+}
+
+/// A TLS certificate we do not trust: retrying cannot help. hf-hub's ureq trusts the public
+/// (Mozilla) roots only, not the system store, so a proxy that intercepts HTTPS fails here.
+fn untrusted_tls(e: &ApiError) -> bool {
+    root_cause(e).contains("certificate")
 }
 
 /// The innermost message, without hf-hub's "Too many retries: request error: ..." wrapping.

@@ -17,6 +17,12 @@
 //! download, reads only the cache when offline, and turns every failure into one line with a
 //! hint ([`crate::Error::Hub`]).
 //!
+//! What hf-hub leaves beside the blobs, and why that is fine: an empty `blobs/<etag>.lock`
+//! per file downloaded (its lock between processes), and `blobs/<etag>.part` while a download
+//! is unfinished (resumed by the next run; Python names its own `.incomplete`, so neither
+//! client mistakes the other's for a blob). Python's `scan_cache_dir` reports no problem with
+//! either (tests/it/hub.rs checks it when `.venv` has huggingface_hub).
+//!
 //! - [`model`]: a model repository's config, weights and tokenizer ([`fetch_model`]).
 //! - [`dataset`]: the parquet files of one dataset configuration, by official split.
 //! - [`cache`]: the cache layout, shared with Python.
