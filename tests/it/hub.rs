@@ -268,6 +268,14 @@ fn the_python_client_shares_the_cache() {
         "vocab.json",
         "merges.txt",
     ];
+    // An unfinished download of ours, beside hf-hub's `.lock` files: no warning either.
+    let blobs = ours.path().join("models--test--opt-tiny/blobs");
+    let lock = |e: &std::fs::DirEntry| e.path().extension().is_some_and(|x| x == "lock");
+    assert!(std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .any(|e| lock(&e)));
+    std::fs::write(blobs.join(format!("{}.part", "0".repeat(64))), b"half").unwrap();
     let printed = py(ours.path(), "http://127.0.0.1:9", true, &files);
     let Weights::PytorchBin(bin) = &m.weights else {
         panic!()
