@@ -11,7 +11,8 @@
 //! a leftover `.part` blindly, so a size check (and sha256 for LFS files, whose ETag is their
 //! sha256) keeps a damaged file out of the cache Python shares.
 
-use super::cache::{RepoCache, RepoKind};
+use super::cache::{is_commit_hash, RepoCache, RepoKind};
+use super::errors::transient;
 use super::{error, HubConfig, HubErrorKind};
 use crate::error::Result;
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
@@ -40,11 +41,11 @@ impl Listing {
 
 /// One repository at one revision, online or offline.
 pub struct Session<'a> {
-    cfg: &'a HubConfig,
+    pub(super) cfg: &'a HubConfig,
     kind: RepoKind,
     id: String,
     revision: String,
-    cache: RepoCache,
+    pub(super) cache: RepoCache,
     api: Option<Api>,
 }
 
@@ -95,6 +96,15 @@ impl<'a> Session<'a> {
             hf_hub::Repo::with_revision(self.id.clone(), self.kind.hf(), self.revision.clone());
         let what = format!("{} {}", self.kind.noun(), self.name());
         match self.retry(|| api.repo(repo.clone()).info()) {
+            // The commit names a cache folder: nothing but a commit hash may get there.
+            Ok(info) if !is_commit_hash(&info.sha) => Err(error(
+                HubErrorKind::Other,
+                format!(
+                    "{what}: {} does not answer like the Hugging Face Hub (commit `{}`)",
+                    self.cfg.endpoint, info.sha
+                ),
+                "check HF_ENDPOINT",
+            )),
             Ok(info) => {
                 let mut files: Vec<String> =
                     info.siblings.into_iter().map(|s| s.rfilename).collect();
@@ -283,127 +293,9 @@ impl<'a> Session<'a> {
             }
         }
     }
-
-    /// " after 3 retries", " after 1 retry", or nothing.
-    fn tries(&self) -> String {
-        match self.cfg.retries {
-            0 => String::new(),
-            1 => " after 1 retry".into(),
-            n => format!(" after {n} retries"),
-        }
-    }
-
-    /// One line and a hint for an hf-hub failure while getting `what`.
-    fn api_error(&self, what: &str, e: ApiError) -> crate::Error {
-        let endpoint = &self.cfg.endpoint;
-        let network_hint = "check your connection and HF_ENDPOINT, then rerun, which resumes \
-                            downloads; or set HF_HUB_OFFLINE=1 to use files already in the cache";
-        match status_of(&e) {
-            Some(404) => error(
-                HubErrorKind::NotFound,
-                format!("{what}: repository or file not found on {endpoint}"),
-                "check the name, or set HF_TOKEN for gated/private repos",
-            ),
-            Some(401) => error(
-                HubErrorKind::NotFound,
-                format!("{what}: repository not found on {endpoint}, or it needs a token"),
-                "check the name, or set HF_TOKEN for gated/private repos",
-            ),
-            Some(403) => error(
-                HubErrorKind::Unauthorized,
-                format!("{what}: access refused by {endpoint} (gated or private repository)"),
-                "accept the repository's terms on its Hub page, and set HF_TOKEN to a token of that account",
-            ),
-            Some(code) if code >= 500 || code == 429 => error(
-                HubErrorKind::Network,
-                format!("{what}: {endpoint} answered HTTP {code}{}", self.tries()),
-                network_hint,
-            ),
-            Some(code) => error(
-                HubErrorKind::Other,
-                format!("{what}: {endpoint} answered HTTP {code}"),
-                "check the name and revision, and HF_ENDPOINT",
-            ),
-            None => match &e {
-                _ if untrusted_tls(&e) => error(
-                    HubErrorKind::Network,
-                    format!("{what}: cannot get it from {endpoint}: {}", root_cause(&e)),
-                    "the server's TLS certificate is not signed by a public authority (a proxy that \
-                     intercepts HTTPS?); use a mirror with a public certificate in HF_ENDPOINT, or fill \
-                     the cache elsewhere and set HF_HUB_OFFLINE=1",
-                ),
-                ApiError::MissingHeader(_) | ApiError::InvalidHeader(_) | ApiError::ParseIntError(_) => error(
-                    HubErrorKind::Other,
-                    format!("{what}: {endpoint} does not answer like the Hugging Face Hub ({e})"),
-                    "check HF_ENDPOINT",
-                ),
-                ApiError::LockAcquisition(p) => error(
-                    HubErrorKind::Other,
-                    format!("{what}: another process is downloading it (lock {})", p.display()),
-                    "wait for it to finish and rerun",
-                ),
-                ApiError::InvalidResume => error(
-                    HubErrorKind::Corrupt,
-                    format!("{what}: a leftover partial download is larger than the file"),
-                    format!("delete the *.part files under {}/blobs and rerun", self.cache.dir.display()),
-                ),
-                ApiError::RequestError(r) if matches!(**r, ureq::Error::Json(_)) => error(
-                    HubErrorKind::Other,
-                    format!("{what}: {endpoint} does not answer like the Hugging Face Hub ({e})"),
-                    "check HF_ENDPOINT",
-                ),
-                _ => error(
-                    HubErrorKind::Network,
-                    // Whatever reached here was retried (by hf-hub or by `retry`).
-                    format!(
-                        "{what}: cannot get it from {endpoint}{}: {}",
-                        self.tries(),
-                        root_cause(&e)
-                    ),
-                    network_hint,
-                ),
-            },
-        }
-    }
 }
 
 const CACHE_HINT: &str = "check that the Hugging Face cache (HF_HUB_CACHE or HF_HOME) is writable";
-
-/// The HTTP status of a failure, if the server answered.
-fn status_of(e: &ApiError) -> Option<u16> {
-    match e {
-        ApiError::RequestError(r) => match **r {
-            ureq::Error::StatusCode(c) => Some(c),
-            _ => None,
-        },
-        ApiError::TooManyRetries(inner) => status_of(inner),
-        _ => None,
-    }
-}
-
-/// Worth trying again: the network, or the server saying "later".
-fn transient(e: &ApiError) -> bool {
-    match status_of(e) {
-        Some(c) => c >= 500 || c == 429,
-        // Not TooManyRetries: hf-hub already retried that transfer.
-        None => matches!(e, ApiError::RequestError(_) | ApiError::IoError(_)) && !untrusted_tls(e),
-    }
-}
-
-/// A TLS certificate we do not trust: retrying cannot help. hf-hub's ureq trusts the public
-/// (Mozilla) roots only, not the system store, so a proxy that intercepts HTTPS fails here.
-fn untrusted_tls(e: &ApiError) -> bool {
-    root_cause(e).contains("certificate")
-}
-
-/// The innermost message, without hf-hub's "Too many retries: request error: ..." wrapping.
-fn root_cause(e: &ApiError) -> String {
-    match e {
-        ApiError::TooManyRetries(inner) => root_cause(inner),
-        ApiError::RequestError(r) => r.to_string(),
-        other => other.to_string(),
-    }
-}
 
 /// Hex sha256 of a file, streamed.
 pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

@@ -31,6 +31,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod dataset;
+mod errors;
 pub mod model;
 
 pub use config::HubConfig;
