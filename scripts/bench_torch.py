@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch/transformers reference for `collapse-lab bench gpt-train` and `bench gpt-generate`.
+"""PyTorch/transformers reference for `collapse-lab bench gpt-train`/`gpt-generate` and `opt-*`.
 
 Why: our CPU speed claims are only meaningful next to what the usual stack does with the same
 model on the same machine. This builds a randomly initialised `GPT2LMHeadModel` with the
@@ -15,21 +15,43 @@ and times steady-state steps after warmup exactly as the Rust bench does:
              forced by `min_new_tokens`, batched prompts of `--prompt-len` random tokens;
              tokens/s = batch * new_tokens * runs / time.
 
+With `--arch opt` (for `bench opt-train` / `bench opt-generate`) the model is a randomly
+initialised `OPTForCausalLM` built from `OPTConfig` (pre-LN, ReLU, tied head; `--n-embd` is
+hidden_size, `--ffn` ffn_dim, `--max-positions` max_position_embeddings; opt-125m's shape is
+vocab 50272, 768, 12 layers, 12 heads, ffn 3072, 2048 positions). Dropout (residual; attention
+and activation dropout are 0 as in opt-125m) is `--dropout`, 0 by default: timing the
+arithmetic. Then:
+
+  train:     as above on `--batch` x `--context` blocks (`train tokens/s: N`), then the eval
+             forward: logits and cross-entropy under `torch.no_grad()` on blocks of the same
+             shape (`eval tokens/s: N`; skipped with `--no-eval`).
+  generate:  each of `--measures` (comma-separated) on prompts of `--prompt-len` random
+             tokens, exactly `--new-tokens` new ones (`min_new_tokens`), transformers' KV
+             cache: `beam` is `generate(num_beams=5, do_sample=False, repetition_penalty=1.2)`
+             on `--beam-batch` prompts (new tokens counted once per prompt, not per beam),
+             `sample` `generate(do_sample=True, top_k=0)` on `--sample-batch` prompts, `greedy`
+             `generate(do_sample=False)` on `--greedy-batch` prompts; `NAME tokens/s: N` each.
+
 Attention is transformers' default implementation (`sdpa`, PyTorch's fused attention).
-The last printed line is `tokens/s: N`, which `--compare-torch` parses.
+The last printed line is `tokens/s: N` (for OPT: training, or the first generation measure),
+which `--compare-torch` parses with the `NAME tokens/s: N` lines.
 
 Usage: .venv/bin/python scripts/bench_torch.py train --n-layer 4 --n-head 4 --n-embd 256 \
          --vocab 8192 --context 128 --batch 16 --steps 10 --warmup-steps 2 --threads 2
+       .venv/bin/python scripts/bench_torch.py generate --arch opt --n-layer 12 --n-head 12 \
+         --n-embd 768 --ffn 3072 --vocab 50272 --max-positions 2048 --measures beam,sample
 """
 
 import argparse
 import time
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM
 
 
 def build(a):
+    if a.arch == "opt":
+        return build_opt(a)
     cfg = GPT2Config(
         vocab_size=a.vocab,
         n_positions=a.context,
@@ -45,6 +67,30 @@ def build(a):
     )
     torch.manual_seed(a.seed)
     return GPT2LMHeadModel(cfg).float()
+
+
+def build_opt(a):
+    cfg = OPTConfig(
+        vocab_size=a.vocab,
+        hidden_size=a.n_embd,
+        num_hidden_layers=a.n_layer,
+        num_attention_heads=a.n_head,
+        ffn_dim=a.ffn,
+        max_position_embeddings=a.max_positions,
+        word_embed_proj_dim=a.n_embd,
+        do_layer_norm_before=True,
+        activation_function="relu",
+        dropout=a.dropout,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        enable_bias=True,
+        tie_word_embeddings=True,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=2,
+    )
+    torch.manual_seed(a.seed)
+    return OPTForCausalLM(cfg).float()
 
 
 def train(a):
@@ -79,10 +125,37 @@ def train(a):
           f"params {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M")
     print(f"steps: {a.steps} after {a.warmup_steps} warmup, {1000 * total / a.steps:.1f} ms/step, "
           f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    print(f"tokens/s: {a.batch * a.context * a.steps / total:.0f}")
+    tps = a.batch * a.context * a.steps / total
+    if a.arch == "opt":
+        print(f"train tokens/s: {tps:.0f}")
+        if not a.no_eval:
+            eval_forward(a, model, g)
+    print(f"tokens/s: {tps:.0f}")
+
+
+def eval_forward(a, model, g):
+    """Loss of random blocks under no_grad: what perplexity evaluation runs."""
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for step in range(a.warmup_steps + a.steps):
+            blocks = torch.randint(0, a.vocab, (a.batch, a.context + 1), generator=g)
+            x, y = blocks[:, :-1], blocks[:, 1:]
+            t0 = time.perf_counter()
+            logits = model(input_ids=x).logits
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
+            loss.item()
+            dt = time.perf_counter() - t0
+            if step >= a.warmup_steps:
+                times.append(dt)
+    total = sum(times)
+    print(f"eval forward (no grad): {1000 * total / a.steps:.1f} ms/step")
+    print(f"eval tokens/s: {a.batch * a.context * a.steps / total:.0f}")
 
 
 def generate(a):
+    if a.arch == "opt":
+        return generate_opt(a)
     model = build(a)
     model.eval()
     g = torch.Generator().manual_seed(a.seed)
@@ -115,6 +188,44 @@ def generate(a):
     print(f"tokens/s: {a.batch * a.new_tokens * a.steps / total:.0f}")
 
 
+def generate_opt(a):
+    model = build(a)
+    model.eval()
+    g = torch.Generator().manual_seed(a.seed)
+    n = a.new_tokens
+    common = dict(use_cache=True, max_new_tokens=n, min_new_tokens=n, pad_token_id=1)
+    settings = {
+        "beam": (a.beam_batch, dict(do_sample=False, num_beams=a.num_beams,
+                                    repetition_penalty=a.repetition_penalty, early_stopping=False,
+                                    length_penalty=1.0)),
+        "sample": (a.sample_batch, dict(do_sample=True, top_k=0, top_p=1.0, temperature=1.0)),
+        "greedy": (a.greedy_batch, dict(do_sample=False, num_beams=1)),
+    }
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, generate "
+          f"(transformers KV cache)")
+    results = []
+    for m in a.measures.split(","):
+        batch, kw = settings[m]
+        prompts = torch.randint(0, a.vocab, (batch, a.prompt_len), generator=g)
+        mask = torch.ones_like(prompts)
+        times = []
+        with torch.inference_mode():
+            for run in range(a.warmup_steps + a.steps):
+                t0 = time.perf_counter()
+                out = model.generate(prompts, attention_mask=mask, **common, **kw)
+                dt = time.perf_counter() - t0
+                assert out.shape == (batch, a.prompt_len + n), out.shape
+                if run >= a.warmup_steps:
+                    times.append(dt)
+        total = sum(times)
+        tps = batch * n * a.steps / total
+        print(f"{m}: {a.steps} runs after {a.warmup_steps} warmup, batch {batch}, "
+              f"{total / a.steps:.3f} s/run")
+        print(f"{m} tokens/s: {tps:.1f}")
+        results.append(tps)
+    print(f"tokens/s: {results[0]:.0f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("mode", choices=["train", "generate"])
@@ -130,6 +241,17 @@ def main():
     p.add_argument("--prompt-len", type=int, default=16)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arch", choices=["gpt2", "opt"], default="gpt2")
+    p.add_argument("--ffn", type=int, default=3072, help="OPT ffn_dim")
+    p.add_argument("--max-positions", type=int, default=2048, help="OPT max_position_embeddings")
+    p.add_argument("--dropout", type=float, default=0.0, help="OPT residual dropout")
+    p.add_argument("--no-eval", action="store_true", help="OPT train: skip the eval forward")
+    p.add_argument("--measures", default="beam,sample,greedy", help="OPT generate")
+    p.add_argument("--num-beams", type=int, default=5)
+    p.add_argument("--repetition-penalty", type=float, default=1.2)
+    p.add_argument("--beam-batch", type=int, default=2)
+    p.add_argument("--sample-batch", type=int, default=8)
+    p.add_argument("--greedy-batch", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     (train if a.mode == "train" else generate)(a)

@@ -1,5 +1,5 @@
-//! `bench ngram`: estimator, ARPA, query and sampling speed on real data (the GPT benches are
-//! in `bench_gpt`).
+//! `bench ngram`: estimator, ARPA, query and sampling speed on real data (the GPT-2 and OPT
+//! benches are in `bench_gpt` and `bench_opt`, their shared timing in `bench_lm`).
 //!
 //! Reference point (issue #2): KenLM `lmplz -o 5` builds the gutenberg train split of
 //! ../shared (one sentence per line, ~4.9M words) in about 9 s wall on this 2-core machine,
@@ -48,6 +48,18 @@ pub enum BenchCommand {
         after_help = "Example:\n  collapse-lab bench gpt-generate --preset tiny --compare-torch .venv/bin/python"
     )]
     GptGenerate(super::bench_gpt::GenerateArgs),
+    /// OPT training and eval speed on opt-125m's shape (random init, random tokens), with
+    /// --compare-torch against transformers' OPTForCausalLM
+    #[command(
+        after_help = "Examples:\n  collapse-lab bench opt-train --threads 2 --compare-torch .venv/bin/python\n  collapse-lab bench opt-train --batch 4 --context 128 --threads 2 --compare-torch .venv/bin/python"
+    )]
+    OptTrain(super::bench_opt::OptTrainArgs),
+    /// OPT generation speed on opt-125m's shape: 5-beam search with repetition penalty 1.2,
+    /// sampling and greedy decoding, with the KV cache
+    #[command(
+        after_help = "Example:\n  collapse-lab bench opt-generate --threads 2 --compare-torch .venv/bin/python"
+    )]
+    OptGenerate(super::bench_opt::OptGenerateArgs),
 }
 
 pub fn run(c: BenchCommand) -> Result<()> {
@@ -61,6 +73,8 @@ pub fn run(c: BenchCommand) -> Result<()> {
         BenchCommand::Metrics(a) => super::bench_metrics::run(a),
         BenchCommand::GptTrain(a) => super::bench_gpt::train(a),
         BenchCommand::GptGenerate(a) => super::bench_gpt::generate(a),
+        BenchCommand::OptTrain(a) => super::bench_opt::train(a),
+        BenchCommand::OptGenerate(a) => super::bench_opt::generate(a),
     }
 }
 

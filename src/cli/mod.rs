@@ -3,7 +3,9 @@
 
 mod bench;
 mod bench_gpt;
+mod bench_lm;
 mod bench_metrics;
+mod bench_opt;
 mod chain;
 mod corpus;
 mod eval;
