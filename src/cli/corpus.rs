@@ -12,7 +12,8 @@ use std::path::Path;
 pub enum CorpusCommand {
     /// Sizes and provenance of a corpus source
     Info {
-        /// embedded:kjv (or akjv, asv, erv), a text or JSONL file, or a folder
+        /// embedded:kjv (or akjv, asv, erv), a text or JSONL file, a folder, or a Hub dataset
+        /// hf:OWNER/NAME/CONFIG[@REV] (e.g. hf:Salesforce/wikitext/wikitext-2-raw-v1, its own splits)
         source: String,
     },
     /// Split a corpus by document into train/valid/test under corpora/<NAME>/human/
