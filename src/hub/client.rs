@@ -188,7 +188,7 @@ impl<'a> Session<'a> {
                 self.cache.dir.display()
             ),
             format!(
-                "go online to download it (unset HF_HUB_OFFLINE, drop --offline), or fetch it with \
+                "go online to download it (unset HF_HUB_OFFLINE), or fetch it with \
                  `hf download {}{repo_flag} --revision {} {}`",
                 self.id, self.revision, files[0]
             ),

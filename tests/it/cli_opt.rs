@@ -1,11 +1,13 @@
-//! The `hf:` family end to end against a fake Hub on 127.0.0.1: a tiny random OPT (OPT's
-//! tokenizer files, our random weights) is downloaded into a fresh Hugging Face cache,
+//! The `hf:` family end to end against a fake Hub on 127.0.0.1: a wikitext-like parquet
+//! dataset and a tiny random OPT (OPT's tokenizer files, our random weights) are downloaded
+//! into a fresh Hugging Face cache, the model
 //! fine-tuned for two generations with 2-beam continuations, saved in the Hub layout and
 //! evaluated with the paper's block perplexity; the chain then extends offline from the
 //! cache alone, and an empty cache offline fails with a one-line error naming the file.
 
 use crate::fake_hub::{commit, FakeHub};
-use crate::util::{arg, cli_command, json, small_corpus};
+use crate::hub_datasets::{serve_wikitext, CONFIG};
+use crate::util::{cli_command, json};
 use candle_core::Device;
 use collapse_lab::opt::config::OptConfig;
 use std::path::{Path, PathBuf};
@@ -106,13 +108,14 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
     let borrowed: Vec<(&str, Vec<u8>)> =
         files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     hub.add("models", REPO, &c, &borrowed);
-    let corpus = small_corpus(tmp.path());
+    serve_wikitext(&hub, &commit("wikitext"));
+    let corpus = format!("hf:test/wikitext/{CONFIG}");
 
     let out = hub_cli(
         &hub.url,
         home.path(),
         work.path(),
-        &chain_args(arg(&corpus), "2"),
+        &chain_args(&corpus, "2"),
     )
     .output()
     .unwrap();
@@ -177,7 +180,7 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
         &hub.url,
         home.path(),
         work.path(),
-        &chain_args(arg(&corpus), "3"),
+        &chain_args(&corpus, "3"),
     )
     .env("HF_HUB_OFFLINE", "1")
     .output()
@@ -197,10 +200,19 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
         hub.requests().len()
     );
 
-    // Offline with an empty cache: exit 2, one line naming what is missing, nothing trained.
+    // Offline with no model in the cache: exit 2, one line naming what is missing, nothing trained.
     let empty = tempfile::tempdir().unwrap();
+    // The dataset is cached there (copied with its links), the model is not.
+    std::fs::create_dir_all(empty.path().join("hub")).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(home.path().join("hub/datasets--test--wikitext"))
+        .arg(empty.path().join("hub"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
     let out = hub_cli(&hub.url, empty.path(), work.path(), &{
-        let mut a = chain_args(arg(&corpus), "1");
+        let mut a = chain_args(&corpus, "1");
         a[2] = "opt-offline";
         a
     })
@@ -211,7 +223,8 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("test/tiny-opt") && err.contains("hint"),
+        err.contains("config.json of model test/tiny-opt@main is not in the Hugging Face cache")
+            && err.contains("hint"),
         "{err}"
     );
     assert!(!work

@@ -12,7 +12,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use std::sync::Arc;
 
-const CONFIG: &str = "wikitext-2-raw-v1";
+pub const CONFIG: &str = "wikitext-2-raw-v1";
 
 /// A parquet file with one nullable string column `text`, snappy-compressed and dictionary
 /// encoded (as pyarrow writes the Hub's files), `rows_per_group` rows per row group.
@@ -81,7 +81,7 @@ fn article_text(rows: &[Option<String>], a: usize) -> String {
 }
 
 /// `test/wikitext` with two configurations, so choosing one is tested.
-fn serve_wikitext(hub: &FakeHub, c: &str) -> Vec<(String, Vec<u8>)> {
+pub fn serve_wikitext(hub: &FakeHub, c: &str) -> Vec<(String, Vec<u8>)> {
     let files: Vec<(String, Vec<u8>)> = vec![
         (
             format!("{CONFIG}/train-00000-of-00002.parquet"),
