@@ -88,7 +88,14 @@ impl ChainSettings {
         }
         let spec: ModelSpec = self.model.parse()?;
         if let ModelSpec::Hf { .. } = &spec {
-            self.gpt.clone().unwrap_or_default().check()?;
+            let gpt = self.gpt.clone().unwrap_or_else(GptSettings::fine_tune);
+            gpt.check()?;
+            if gpt.context.is_some_and(|c| c < 2) {
+                return Err(Error::invalid(
+                    "a block of 1 token has nothing to predict",
+                    "use --context 2 or more (Shumailov et al. use 64)",
+                ));
+            }
         }
         if let ModelSpec::Gpt { preset } = &spec {
             let gpt = self.gpt.clone().unwrap_or_default();
@@ -141,7 +148,7 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
             &layout,
         ),
         ModelSpec::Hf { repo } => run_with(
-            &OptFamily::new(&repo, s.gpt.clone().unwrap_or_default())?,
+            &OptFamily::new(&repo, s.gpt.clone().unwrap_or_else(GptSettings::fine_tune))?,
             s,
             &layout,
         ),

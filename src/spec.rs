@@ -72,8 +72,8 @@ pub struct Spec {
     pub protocol: Option<String>,
     pub max_line_words: Option<usize>,
     /// Settings of `gpt:` and `hf:` models (a `[gpt]` table; see `GptSettings` for keys and
-    /// defaults).
-    pub gpt: Option<GptSettings>,
+    /// defaults), laid over the model family's defaults ([`GptSettings::for_model`]).
+    pub gpt: Option<toml::Table>,
     /// Per-arm changes to `[gpt]`, keyed by the arm's policy: `[arm."mix:0.1"]` with
     /// `epochs = 10.0` (Shumailov et al. train their 10%-real arm longer).
     #[serde(default)]
@@ -102,10 +102,10 @@ impl Spec {
                 what: format!("[arm.\"{k}\"] is not one of the arms {:?}", spec.arms),
             });
         }
-        for (k, table) in &spec.arm {
-            spec.arm_settings(table).map_err(|e| Error::BadSpec {
+        for a in &spec.arms {
+            spec.settings(a).map_err(|e| Error::BadSpec {
                 path: path.into(),
-                what: format!("[arm.\"{k}\"]: {e}"),
+                what: e.to_string(),
             })?;
         }
         Ok(spec)
@@ -116,15 +116,28 @@ impl Spec {
         Spec::parse(&text, path)
     }
 
-    /// `[gpt]` with an arm's changes laid over it.
-    fn arm_settings(&self, table: &toml::Table) -> Result<GptSettings> {
-        let base = self.gpt.clone().unwrap_or_default();
-        let mut merged = toml::Table::try_from(&base).expect("settings serialise to TOML");
-        merged.extend(table.clone());
-        let settings: GptSettings = merged.try_into().map_err(|e: toml::de::Error| {
-            Error::invalid(e.message().to_string(), "use the keys of the [gpt] table")
+    /// The neural settings of an arm: the model family's defaults, then `[gpt]`, then the
+    /// arm's `[arm."<policy>"]` table (nested tables such as `adamw` merge key by key).
+    /// `None` when the spec has neither table (the chain then takes the family's defaults).
+    fn settings(&self, arm: &str) -> Result<Option<GptSettings>> {
+        let overlays: Vec<&toml::Table> = self.gpt.iter().chain(self.arm.get(arm)).collect();
+        if overlays.is_empty() {
+            return Ok(None);
+        }
+        let model = self.model.as_deref().unwrap_or(DEFAULT_MODEL);
+        let mut merged = toml::Table::try_from(GptSettings::for_model(model)).map_err(|e| {
+            Error::invalid(format!("settings: {e}"), "this is a bug; please report it")
         })?;
-        Ok(settings)
+        for t in overlays {
+            merge(&mut merged, t);
+        }
+        let settings: GptSettings = merged.try_into().map_err(|e: toml::de::Error| {
+            Error::invalid(
+                format!("[gpt] or [arm.\"{arm}\"]: {}", e.message()),
+                "use the keys of GptSettings (src/gpt/settings.rs)",
+            )
+        })?;
+        Ok(Some(settings))
     }
 
     /// One chain per arm, named `<name>-<policy slug>`.
@@ -151,13 +164,22 @@ impl Spec {
                     temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
                     protocol: protocol.clone(),
                     max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
-                    gpt: match self.arm.get(a) {
-                        Some(t) => Some(self.arm_settings(t)?),
-                        None => self.gpt.clone(),
-                    },
+                    gpt: self.settings(a)?,
                 })
             })
             .collect()
+    }
+}
+
+/// Lays `over` onto `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
     }
 }
 
@@ -243,6 +265,10 @@ mod tests {
         let gpt = |i: usize| arms[i].gpt.clone().unwrap();
         assert_eq!((gpt(0).epochs, gpt(1).epochs), (5.0, 10.0));
         assert_eq!((gpt(0).lr, gpt(1).lr), (2e-5, 2e-5));
+        let deep = "arms = [\"replace\"]\n[arm.replace]\nadamw = { weight_decay = 0.0 }\n";
+        let a = Spec::parse(deep, p).unwrap().arms().unwrap();
+        let g = a[0].gpt.clone().unwrap();
+        assert_eq!((g.adamw.weight_decay, g.adamw.beta2), (0.0, 0.95));
         let typo = "arms = [\"replace\"]\n[arm.replace]\nepoks = 1.0\n";
         let e = Spec::parse(typo, p).unwrap_err().to_string();
         assert!(e.contains("epoks"), "{e}");

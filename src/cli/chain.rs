@@ -169,8 +169,11 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         .model
         .clone()
         .unwrap_or_else(|| spec::DEFAULT_MODEL.into());
-    spec.gpt = a.gpt.for_model(&model, spec.gpt.take())?;
-    let arms = spec.arms()?;
+    let mut arms = spec.arms()?;
+    // Flags win over the spec's [gpt] and [arm] tables, in every arm.
+    for arm in &mut arms {
+        arm.gpt = a.gpt.for_model(&model, arm.gpt.take())?;
+    }
     let started = std::time::Instant::now();
     for arm in &arms {
         let outcome = run_chain(arm, workdir)?;

@@ -128,7 +128,8 @@ impl GptArgs {
         base: Option<GptSettings>,
     ) -> Result<Option<GptSettings>, Error> {
         if model.starts_with("gpt:") || model.starts_with("hf:") {
-            Ok(Some(self.apply(base.unwrap_or_default())))
+            let base = base.unwrap_or_else(|| GptSettings::for_model(model));
+            Ok(Some(self.apply(base)))
         } else if self.any() {
             Err(Error::invalid(
                 format!("GPT flags (e.g. --epochs, --lr) do not apply to {model}"),

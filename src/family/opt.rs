@@ -61,7 +61,14 @@ pub struct OptModel {
     /// The folder holding the tokenizer and generation files to copy when saving.
     pub files_from: PathBuf,
     pub log: TrainLog,
+    /// The Hub commit the weights were fine-tuned from: later generations of an `init = "hub"`
+    /// chain start from this commit, not from wherever the branch has moved since (saved in
+    /// `config.json` as `collapse_lab.base_commit`).
+    pub base_commit: Option<String>,
 }
+
+/// The key of our provenance in a saved `config.json` (transformers keeps unknown keys).
+const PROVENANCE: &str = "collapse_lab";
 
 /// Reads OPT's tokenizer: `tokenizer.json`, else `vocab.json` + `merges.txt`.
 pub fn load_tokenizer(files: &TokenizerFiles) -> Result<Bpe> {
@@ -140,6 +147,7 @@ impl OptFamily {
                 .map(Path::to_path_buf)
                 .unwrap_or_default(),
             log: TrainLog::default(),
+            base_commit: files.commit.clone(),
         })
     }
 
@@ -151,7 +159,9 @@ impl OptFamily {
         }
     }
 
-    /// The model for generation and scoring: detached, in the inference dtype.
+    /// The model for generation: detached, in the inference dtype. Scoring always uses f32
+    /// (`frozen_f32`): perplexities are the experiment's results, and half-precision logits
+    /// round to steps of ~0.1 (bf16).
     fn frozen(&self, model: &OptModel) -> Result<Opt> {
         match self.dtype() {
             DType::F32 => model.params.frozen_model(&model.cfg),
@@ -213,13 +223,14 @@ impl Family for OptFamily {
     }
 
     fn score(&self, model: &OptModel, text: &Corpus) -> Result<Scores> {
-        score::score_corpus(&self.frozen(model)?, &model.tok, text, self.block())
+        let m = model.params.frozen_model(&model.cfg)?;
+        score::score_corpus(&m, &model.tok, text, self.block())
     }
 
     fn block_perplexity(&self, model: &OptModel, text: &Corpus) -> Result<Option<f64>> {
-        let m = self.frozen(model)?;
+        let m = model.params.frozen_model(&model.cfg)?;
         let (bos, mb) = (model.cfg.bos_token_id, self.settings.micro_batch);
-        score::block_perplexity(&m, &model.tok, text, bos, self.block(), mb).map(Some)
+        score::block_perplexity(&m, &model.tok, text, bos, self.block(), mb)
     }
 
     fn save(&self, model: &OptModel, dir: &Path) -> Result<()> {
@@ -228,6 +239,10 @@ impl Family for OptFamily {
         // The weights we write are f32, whatever the Hub's were.
         cfg.extra.remove("dtype");
         cfg.extra.insert("torch_dtype".into(), "float32".into());
+        if let (Some(repo), Some(commit)) = (&self.repo, &model.base_commit) {
+            let base = serde_json::json!({ "base_model": repo.id, "base_commit": commit });
+            cfg.extra.insert(PROVENANCE.into(), base);
+        }
         fsutil::write_json(dir.join(CONFIG_FILE), &cfg)?;
         model.params.save(&dir.join(WEIGHTS_FILE))?;
         for name in COPIED {
@@ -243,7 +258,12 @@ impl Family for OptFamily {
     }
 
     fn load(&self, dir: &Path) -> Result<OptModel> {
-        let cfg = read_config(&dir.join(CONFIG_FILE))?;
+        let mut cfg = read_config(&dir.join(CONFIG_FILE))?;
+        let base_commit = cfg.extra.remove(PROVENANCE).and_then(|p| {
+            p.get("base_commit")
+                .and_then(|c| c.as_str())
+                .map(String::from)
+        });
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
         let tok = Arc::new(load_tokenizer(&tokenizer_in(dir))?);
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
@@ -256,6 +276,7 @@ impl Family for OptFamily {
             tok,
             files_from: dir.to_path_buf(),
             log,
+            base_commit,
         })
     }
 

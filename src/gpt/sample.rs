@@ -97,11 +97,18 @@ fn continuations(
     let eot = tok.eot();
     let texts: Vec<&str> = plan.template.docs.iter().map(|d| d.text.as_str()).collect();
     let ids = tok.encode_docs(&texts)?;
-    // (doc, prompt) for every K-token block; a shorter last block keeps its own length.
+    // (doc, prompt) for every K-token block; a shorter last block keeps its own length. A
+    // document's first block starts with the end-of-text token, as the document did in
+    // training (GPT: after the previous one's; OPT: its `</s>` BOS).
     let mut prompts: Vec<(usize, Vec<u32>)> = ids
         .iter()
         .enumerate()
-        .flat_map(|(d, t)| t.chunks(k).map(move |c| (d, c.to_vec())))
+        .flat_map(|(d, t)| {
+            t.chunks(k).enumerate().map(move |(i, c)| {
+                let bos = (i == 0).then_some(eot);
+                (d, bos.into_iter().chain(c.iter().copied()).collect())
+            })
+        })
         .collect();
     let ctx = model.n_positions();
     for (_, p) in &mut prompts {

@@ -91,7 +91,8 @@ pub fn score_corpus(
 
 /// Shumailov et al.'s test perplexity (the `transformers` Trainer's): `bos` before each
 /// document, the stream cut into disjoint `block`-token blocks ([`Blocks::grouped`]), and
-/// `exp` of the mean over batches of `batch` blocks of each batch's mean loss. Not the same
+/// `exp` of the mean batch loss over batches of `batch` blocks, each weighted by its size as
+/// the Trainer does (`None` when the text has no full block). Not the same
 /// number as [`score_corpus`]'s: each block's first token is not predicted, and tokens early
 /// in a block see little context.
 pub fn block_perplexity(
@@ -101,14 +102,11 @@ pub fn block_perplexity(
     bos: u32,
     block: usize,
     batch: usize,
-) -> Result<f64> {
+) -> Result<Option<f64>> {
     let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
     let blocks = Blocks::grouped(&tok.encode_docs(&texts)?, bos, block, 0.0, 0);
     if blocks.train.is_empty() {
-        return Err(crate::error::Error::invalid(
-            format!("the test text has fewer than {block} tokens"),
-            "use a larger test split or smaller blocks",
-        ));
+        return Ok(None);
     }
     let bar = crate::progress::bar(blocks.train.len() as u64, "block perplexity", "blocks");
     let mut losses = Vec::new();
@@ -121,9 +119,11 @@ pub fn block_perplexity(
         let loss = model
             .block_loss(&x, None)?
             .to_dtype(candle_core::DType::F64)?;
-        losses.push(loss.to_scalar::<f64>()?);
+        losses.push(loss.to_scalar::<f64>()? * chunk.len() as f64);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    Ok((losses.iter().sum::<f64>() / losses.len() as f64).exp())
+    Ok(Some(
+        (losses.iter().sum::<f64>() / blocks.train.len() as f64).exp(),
+    ))
 }

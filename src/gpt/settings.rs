@@ -103,6 +103,40 @@ impl Default for GptSettings {
 }
 
 impl GptSettings {
+    /// The defaults of a model family: `hf:` models are fine-tuned ([`GptSettings::fine_tune`]),
+    /// `gpt:` models trained from scratch ([`GptSettings::default`]).
+    pub fn for_model(model: &str) -> GptSettings {
+        if model.starts_with("hf:") {
+            GptSettings::fine_tune()
+        } else {
+            GptSettings::default()
+        }
+    }
+
+    /// Fine-tuning a pretrained Hub model as Shumailov et al. do with `transformers`' Trainer:
+    /// 64-token blocks, 5 epochs, lr 2e-5 (a from-scratch lr of 1e-3 would wreck pretrained
+    /// weights in a few steps), batch 128 in micro-batches of 32, no warmup, decay to 0, the
+    /// Trainer's AdamW (β 0.9/0.999, no weight decay) and the Hub config's dropout of 0.1.
+    pub fn fine_tune() -> GptSettings {
+        GptSettings {
+            context: Some(64),
+            epochs: 5.0,
+            lr: 2e-5,
+            batch_size: 128,
+            micro_batch: 32,
+            warmup_frac: 0.0,
+            min_lr_frac: 0.0,
+            dropout: 0.1,
+            adamw: AdamWConfig {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            ..GptSettings::default()
+        }
+    }
+
     /// Rejects settings that cannot train or sample, before anything runs (a bad value found
     /// after a generation's training would cost that training).
     pub fn check(&self) -> Result<()> {
@@ -188,6 +222,15 @@ impl GptSettings {
                 "use --inference-dtype f32 (CPU) or f16/bf16 (CUDA)",
             );
         }
+        if self.inference_dtype != "f32" && !self.device.starts_with("cuda") {
+            return bad(
+                format!(
+                    "inference dtype {} needs a CUDA device (the CPU backend computes in f32)",
+                    self.inference_dtype
+                ),
+                "add --device cuda, or use --inference-dtype f32 on the CPU",
+            );
+        }
         if !matches!(self.init.as_str(), "hub" | "previous") {
             return bad(
                 format!("init `{}` is not hub or previous", self.init),
@@ -223,6 +266,11 @@ mod tests {
         assert!(with(|s| s.top_p = Some(1.5)).is_err());
         assert!(with(|s| s.top_k = Some(0)).is_err());
         assert!(with(|s| s.inference_dtype = "f8".into()).is_err());
+        assert!(
+            with(|s| s.inference_dtype = "bf16".into()).is_err(),
+            "bf16 on the CPU"
+        );
+        assert!(GptSettings::fine_tune().check().is_ok());
         assert!(with(|s| s.init = "scratch".into()).is_err());
         assert!(with(|s| s.dropout = 1.0).is_err());
         assert!(with(|s| s.lr = f64::NAN).is_err());

@@ -71,8 +71,13 @@ pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
 pub mod reference {
     use super::*;
 
-    /// Layer norm from primitive ops.
+    /// Layer norm from primitive ops. Half-precision input is normalised in f32 (as PyTorch
+    /// does): a sum of squares over 768 f16 values overflows once their RMS passes ~9.
     pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+        if matches!(x.dtype(), DType::F16 | DType::BF16) {
+            let f = |t: &Tensor| t.to_dtype(DType::F32);
+            return layer_norm(&f(x)?, &f(w)?, &f(b)?, eps)?.to_dtype(x.dtype());
+        }
         let mean = x.mean_keepdim(D::Minus1)?; // (.., 1)
         let xc = x.broadcast_sub(&mean)?;
         let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
@@ -83,6 +88,10 @@ pub mod reference {
     /// Softmax over the last dimension. The row maximum is detached: softmax does not depend on
     /// it, and leaving it out of the graph saves a backward op.
     pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+        if matches!(x.dtype(), DType::F16 | DType::BF16) {
+            // In f32, as PyTorch's attention does: the row sum of exponentials needs the range.
+            return softmax_last_dim(&x.to_dtype(DType::F32)?)?.to_dtype(x.dtype());
+        }
         let max = x.max_keepdim(D::Minus1)?.detach();
         let e = x.broadcast_sub(&max)?.exp()?;
         e.broadcast_div(&e.sum_keepdim(D::Minus1)?)

@@ -143,6 +143,11 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
             assert!(dir.join(f).exists(), "{g}/{f}");
         }
         let cfg = json(&dir.join("config.json"));
+        // Provenance: every generation names the Hub commit it was fine-tuned from.
+        assert_eq!(
+            cfg["collapse_lab"]["base_commit"].as_str(),
+            Some(c.as_str())
+        );
         assert_eq!(
             (cfg["model_type"].as_str(), cfg["torch_dtype"].as_str()),
             (Some("opt"), Some("float32"))
