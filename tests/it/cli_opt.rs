@@ -6,8 +6,8 @@
 //! cache alone, and an empty cache offline fails with a one-line error naming the file.
 
 use crate::fake_hub::{commit, FakeHub};
-use crate::hub_datasets::{serve_wikitext, CONFIG};
-use crate::util::{cli_command, json};
+use crate::hub_datasets::{env_cli as hub_cli, serve_wikitext, CONFIG};
+use crate::util::json;
 use candle_core::Device;
 use collapse_lab::opt::config::OptConfig;
 use std::path::{Path, PathBuf};
@@ -45,20 +45,6 @@ fn tiny_opt_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
         ));
     }
     files
-}
-
-fn hub_cli(hub: &str, home: &Path, work: &Path, args: &[&str]) -> Command {
-    let mut c = cli_command(work, args);
-    for k in [
-        "HF_HUB_CACHE",
-        "HUGGINGFACE_HUB_CACHE",
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-    ] {
-        c.env_remove(k);
-    }
-    c.env("HF_ENDPOINT", hub).env("HF_HOME", home);
-    c
 }
 
 fn chain_args<'a>(corpus: &'a str, generations: &'a str) -> Vec<&'a str> {

@@ -90,3 +90,75 @@ impl Report {
         self.check(kind, what, d, m, d, tol);
     }
 }
+
+/// The fixtures' training run: one AdamW step per learning rate in `lrs` (decay on tensors
+/// with 2 or more dimensions, hyperparameters from hyperparams.json, global-norm clipping
+/// first), each on `loss(params)`; returns the loss and the gradient norm before each step.
+pub fn adamw_steps(
+    params: &collapse_lab::gpt::params::Params,
+    hp: &serde_json::Value,
+    lrs: &[f64],
+    loss: impl Fn() -> Tensor,
+) -> (Vec<f64>, Vec<f64>) {
+    use collapse_lab::nn::adamw::{clip_grad_norm, AdamW, AdamWConfig};
+    let f = |k: &str| hp[k].as_f64().unwrap_or_else(|| panic!("hyperparams: {k}"));
+    let vars: Vec<candle_core::Var> = params.vars.values().cloned().collect();
+    let groups = (params.vars.iter())
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.clone(),
+                collapse_lab::gpt::params::decays(n, v.dims()),
+            )
+        })
+        .collect();
+    let cfg = AdamWConfig {
+        beta1: f("beta1"),
+        beta2: f("beta2"),
+        eps: f("eps"),
+        weight_decay: f("weight_decay"),
+    };
+    let mut opt = AdamW::new(groups, cfg).unwrap();
+    let (mut losses, mut norms) = (Vec::new(), Vec::new());
+    for &lr in lrs {
+        let l = loss();
+        losses.push(l.to_scalar::<f32>().unwrap() as f64);
+        let mut grads = l.backward().unwrap();
+        norms.push(clip_grad_norm(&mut grads, &vars, f("max_grad_norm")).unwrap());
+        opt.step(&grads, lr).unwrap();
+    }
+    (losses, norms)
+}
+
+impl Report {
+    /// Losses (absolute) and gradient norms (relative) before each step against the fixture's.
+    pub fn trajectory(
+        &mut self,
+        ours: (&[f64], &[f64]),
+        want: (&Tensor, &Tensor),
+        tol: (f64, f64),
+    ) {
+        for (i, (o, w)) in ours.0.iter().zip(values(want.0)).enumerate() {
+            let d = (o - w).abs();
+            self.check(
+                "trajectory",
+                &format!("loss before step {}", i + 1),
+                d,
+                w,
+                d,
+                tol.0,
+            );
+        }
+        for (i, (o, w)) in ours.1.iter().zip(values(want.1)).enumerate() {
+            let d = (o - w).abs();
+            self.check(
+                "grad norm",
+                &format!("norm before step {}", i + 1),
+                d,
+                w,
+                d / w,
+                tol.1,
+            );
+        }
+    }
+}

@@ -36,12 +36,12 @@
 //! `scripts/gpt2_reference.py --verify-export DIR`, which loads it with
 //! `GPT2LMHeadModel.from_pretrained` and compares its logits with PyTorch's.
 
-use crate::compare::{read_json, values, Report};
+use crate::compare::{adamw_steps, read_json, values, Report};
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::gpt::config::Config;
 use collapse_lab::gpt::model::block_loss;
-use collapse_lab::gpt::params::{self, Params};
-use collapse_lab::nn::adamw::{clip_grad_norm, warmup_cosine, AdamW, AdamWConfig};
+use collapse_lab::gpt::params::Params;
+use collapse_lab::nn::adamw::warmup_cosine;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -65,11 +65,6 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
     let cfg: Config = serde_json::from_value(read_json(&dir.join("config.json"))).unwrap();
     cfg.check().unwrap();
     let hp = read_json(&dir.join("hyperparams.json"));
-    let f = |k: &str| {
-        hp[k]
-            .as_f64()
-            .unwrap_or_else(|| panic!("hyperparams.json: {k}"))
-    };
     let mut reference: HashMap<String, Tensor> =
         candle_core::safetensors::load(dir.join("reference.safetensors"), &dev).unwrap();
     let mut take = |k: &str| {
@@ -143,54 +138,11 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
             "lr at step {step}: {ours} vs {want}"
         );
     }
-    let vars: Vec<Var> = params.vars.values().cloned().collect();
-    let groups = params
-        .vars
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone(), params::decays(n, v.dims())))
-        .collect();
-    let mut opt = AdamW::new(
-        groups,
-        AdamWConfig {
-            beta1: f("beta1"),
-            beta2: f("beta2"),
-            eps: f("eps"),
-            weight_decay: f("weight_decay"),
-        },
-    )
-    .unwrap();
-    let (mut losses, mut norms) = (Vec::new(), Vec::new());
-    for &lr in &lrs {
-        let model = params.model(&cfg).unwrap();
-        let loss = block_loss(&model, &blocks, None).unwrap();
-        losses.push(loss.to_scalar::<f32>().unwrap());
-        let mut grads = loss.backward().unwrap();
-        norms.push(clip_grad_norm(&mut grads, &vars, f("max_grad_norm")).unwrap() as f32);
-        opt.step(&grads, lr).unwrap();
-    }
-    let (want_losses, want_norms) = (take("losses"), take("grad_norms"));
-    for (i, (ours, want)) in losses.iter().zip(values(&want_losses)).enumerate() {
-        let d = (*ours as f64 - want).abs();
-        r.check(
-            "trajectory",
-            &format!("loss before step {}", i + 1),
-            d,
-            want,
-            d,
-            TRAJECTORY_TOL,
-        );
-    }
-    for (i, (ours, want)) in norms.iter().zip(values(&want_norms)).enumerate() {
-        let d = (*ours as f64 - want).abs();
-        r.check(
-            "grad norm",
-            &format!("norm before step {}", i + 1),
-            d,
-            want,
-            d / want,
-            NORM_REL_TOL,
-        );
-    }
+    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
+        block_loss(&params.model(&cfg).unwrap(), &blocks, None).unwrap()
+    });
+    let want = (&take("losses"), &take("grad_norms"));
+    r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
     let lr_sum: f64 = lrs.iter().sum();
     let mut reference_final = std::collections::BTreeMap::new();
     for (name, var) in &params.vars {

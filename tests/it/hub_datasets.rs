@@ -218,7 +218,7 @@ fn rows_without_titles_are_documents_and_other_layouts_are_found() {
     );
 }
 
-fn env_cli(
+pub fn env_cli(
     hub_url: &str,
     home: &std::path::Path,
     workdir: &std::path::Path,

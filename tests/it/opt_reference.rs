@@ -18,14 +18,13 @@
 //! A second test runs `transformers.generate`'s cases (greedy; 5-beam search with repetition
 //! penalty 1.2, with EOS, early stopping, batching) on tests/fixtures/opt_generate.
 
-use crate::compare::{read_json, values, Report};
+use crate::compare::{adamw_steps, read_json, values, Report};
 use crate::gpt_generate::check_cases;
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::gpt::generate::{beam_search, BeamConfig};
 use collapse_lab::gpt::lm::CausalLm;
 use collapse_lab::gpt::model::KvCache;
-use collapse_lab::gpt::params::{self, Params};
-use collapse_lab::nn::adamw::{clip_grad_norm, AdamW, AdamWConfig};
+use collapse_lab::gpt::params::Params;
 use collapse_lab::opt::config::OptConfig;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,7 +59,6 @@ fn compare(name: &str) {
     let cfg: OptConfig = serde_json::from_value(read_json(&dir.join("config.json"))).unwrap();
     cfg.check().unwrap();
     let hp = read_json(&dir.join("hyperparams.json"));
-    let f = |k: &str| hp[k].as_f64().unwrap_or_else(|| panic!("hyperparams: {k}"));
     let reference = Reference {
         all: candle_core::safetensors::load(dir.join("reference.safetensors"), &dev).unwrap(),
         seen: RefCell::new(HashSet::new()),
@@ -129,47 +127,15 @@ fn compare(name: &str) {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    let vars: Vec<Var> = params.vars.values().cloned().collect();
-    let groups = params
-        .vars
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone(), params::decays(n, v.dims())))
-        .collect();
-    let adamw = AdamWConfig {
-        beta1: f("beta1"),
-        beta2: f("beta2"),
-        eps: f("eps"),
-        weight_decay: f("weight_decay"),
-    };
-    let mut opt = AdamW::new(groups, adamw).unwrap();
-    let (mut losses, mut norms) = (Vec::new(), Vec::new());
-    for &lr in &lrs {
-        let loss = params
+    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
+        params
             .model(&cfg)
             .unwrap()
             .block_loss(&blocks, None)
-            .unwrap();
-        losses.push(loss.to_scalar::<f32>().unwrap() as f64);
-        let mut grads = loss.backward().unwrap();
-        norms.push(clip_grad_norm(&mut grads, &vars, f("max_grad_norm")).unwrap());
-        opt.step(&grads, lr).unwrap();
-    }
-    for (i, (ours, want)) in losses.iter().zip(values(&take("losses"))).enumerate() {
-        let d = (ours - want).abs();
-        r.check(
-            "trajectory",
-            &format!("loss before step {}", i + 1),
-            d,
-            want,
-            d,
-            TRAJECTORY_TOL,
-        );
-    }
-    for (i, (ours, want)) in norms.iter().zip(values(&take("grad_norms"))).enumerate() {
-        let d = (ours - want).abs();
-        let what = format!("norm before step {}", i + 1);
-        r.check("grad norm", &what, d, want, d / want, NORM_REL_TOL);
-    }
+            .unwrap()
+    });
+    let want = (&take("losses"), &take("grad_norms"));
+    r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
     let lr_sum: f64 = lrs.iter().sum();
     let mut theirs = BTreeMap::new();
     for (pname, var) in &params.vars {
