@@ -35,12 +35,6 @@ use std::path::PathBuf;
 /// Flags both OPT benches share.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OptRunArgs {
-    /// Timed steps (generation: timed runs of each measure)
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
-    /// Untimed steps (runs) first
-    #[arg(long, default_value_t = 1)]
-    pub warmup_steps: usize,
     /// Worker threads (rayon and matmul; torch.set_num_threads); default: physical cores
     #[arg(long)]
     pub threads: Option<usize>,
@@ -54,8 +48,8 @@ pub struct OptRunArgs {
 
 impl OptRunArgs {
     /// Checks the flags, sets the threads and prints the header; the config and thread count.
-    fn start(&self, what: &str, dropout: f64) -> Result<(OptConfig, usize)> {
-        if self.steps == 0 {
+    fn start(&self, what: &str, dropout: f64, steps: usize) -> Result<(OptConfig, usize)> {
+        if steps == 0 {
             return Err(collapse_lab::Error::invalid(
                 "--steps 0 times nothing",
                 "use --steps 1 or more",
@@ -86,7 +80,7 @@ impl OptRunArgs {
     }
 
     /// The torch script's flags for this shape and these settings.
-    fn torch_flags(&self, cfg: &OptConfig, threads: usize) -> Vec<String> {
+    fn torch_flags(&self, cfg: &OptConfig, threads: usize, steps: (usize, usize)) -> Vec<String> {
         let mut v = vec!["--arch".to_string(), "opt".to_string()];
         v.extend(flag_words([
             ("--n-layer", cfg.num_hidden_layers),
@@ -95,8 +89,8 @@ impl OptRunArgs {
             ("--ffn", cfg.ffn_dim),
             ("--vocab", cfg.vocab_size),
             ("--max-positions", cfg.max_position_embeddings),
-            ("--steps", self.steps),
-            ("--warmup-steps", self.warmup_steps),
+            ("--steps", steps.0),
+            ("--warmup-steps", steps.1),
             ("--threads", threads),
             ("--seed", self.seed as usize),
         ]));
@@ -109,6 +103,12 @@ impl OptRunArgs {
 pub struct OptTrainArgs {
     #[command(flatten)]
     pub run: OptRunArgs,
+    /// Timed steps
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Untimed steps first
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
     /// Blocks per step
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -124,7 +124,7 @@ pub struct OptTrainArgs {
 }
 
 pub fn train(a: OptTrainArgs) -> Result<()> {
-    let (cfg, threads) = a.run.start("opt-train", a.dropout)?;
+    let (cfg, threads) = a.run.start("opt-train", a.dropout, a.steps)?;
     if a.context == 0 || a.context > cfg.max_position_embeddings {
         bail!(
             "--context {} is not in 1..={}",
@@ -137,8 +137,8 @@ pub fn train(a: OptTrainArgs) -> Result<()> {
         batch: a.batch,
         context: a.context,
         vocab: cfg.vocab_size,
-        steps: a.run.steps,
-        warmup: a.run.warmup_steps,
+        steps: a.steps,
+        warmup: a.warmup_steps,
         seed: a.run.seed,
     };
     let model = params.model(&cfg)?;
@@ -153,18 +153,18 @@ pub fn train(a: OptTrainArgs) -> Result<()> {
             frozen.block_loss(&blocks, None)?.to_scalar::<f32>()?;
             Ok(())
         };
-        let total = time_runs(a.run.warmup_steps, a.run.steps, &mut fwd)?;
-        let eval = (a.batch * a.context * a.run.steps) as f64 / total;
+        let total = time_runs(a.warmup_steps, a.steps, &mut fwd)?;
+        let eval = (a.batch * a.context * a.steps) as f64 / total;
         println!(
             "eval forward (no grad), batch {} x {}: {:.1} ms/step, {eval:.0} tokens/s",
             a.batch,
             a.context,
-            super::bench_lm::ms(total, a.run.steps)
+            super::bench_lm::ms(total, a.steps)
         );
         measures.push(("eval", eval));
     }
     println!("train tokens/s: {ours:.0}");
-    let mut flags = a.run.torch_flags(&cfg, threads);
+    let mut flags = a.run.torch_flags(&cfg, threads, (a.steps, a.warmup_steps));
     flags.extend(flag_words([
         ("--context", a.context.to_string()),
         ("--batch", a.batch.to_string()),
@@ -204,6 +204,12 @@ impl Measure {
 pub struct OptGenerateArgs {
     #[command(flatten)]
     pub run: OptRunArgs,
+    /// Timed runs of each measure
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// Untimed runs of each measure first
+    #[arg(long, default_value_t = 1)]
+    pub warmup_steps: usize,
     /// What to time, in this order (the first one's tokens/s is the last line)
     #[arg(long, value_delimiter = ',', default_value = "beam,sample,greedy")]
     pub measures: Vec<Measure>,
@@ -227,7 +233,7 @@ pub struct OptGenerateArgs {
 }
 
 pub fn generate(g: OptGenerateArgs) -> Result<()> {
-    let (cfg, threads) = g.run.start("opt-generate", 0.0)?;
+    let (cfg, threads) = g.run.start("opt-generate", 0.0, g.steps)?;
     if g.prompt_len == 0 || g.prompt_len + g.new_tokens > cfg.max_position_embeddings {
         bail!(
             "--prompt-len {} + --new-tokens {} must be 1..={} (the context would slide)",
@@ -258,7 +264,7 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
             early_stopping: false,
             eos: None,
         };
-        let total = time_runs(g.run.warmup_steps, g.run.steps, || {
+        let total = time_runs(g.warmup_steps, g.steps, || {
             let out = match m {
                 Measure::Beam => beam_search_batch(&model, &prompts, &beam)?,
                 Measure::Sample => sample_rows(&model, &prompts, g.new_tokens, false, &mut rng)?,
@@ -269,7 +275,7 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
             }
             Ok(())
         })?;
-        let tps = (batch * g.new_tokens * g.run.steps) as f64 / total;
+        let tps = (batch * g.new_tokens * g.steps) as f64 / total;
         let how = match m {
             Measure::Beam => format!(
                 "{} beams, repetition penalty {}",
@@ -281,15 +287,15 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
         println!(
             "{}: {} runs after {} warmup, batch {batch} x ({} prompt + {} new tokens), {how}: {:.3} s/run, {tps:.1} tokens/s",
             m.name(),
-            g.run.steps,
-            g.run.warmup_steps,
+            g.steps,
+            g.warmup_steps,
             g.prompt_len,
             g.new_tokens,
-            total / g.run.steps as f64
+            total / g.steps as f64
         );
         measures.push((m.name(), tps));
     }
-    let mut flags = g.run.torch_flags(&cfg, threads);
+    let mut flags = g.run.torch_flags(&cfg, threads, (g.steps, g.warmup_steps));
     let names: Vec<&str> = g.measures.iter().map(|m| m.name()).collect();
     flags.extend(flag_words([
         ("--measures", names.join(",")),
