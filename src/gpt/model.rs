@@ -71,8 +71,20 @@ impl Conv1D {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let n_in = *x.dims().last().unwrap_or(&0);
+        let rows = x.elem_count() / n_in.max(1);
         let (w, b) = match (self.weight.as_slice(), self.bias.as_slice()) {
             ([w], [b]) => (w.clone(), b.clone()),
+            // Few rows (decoding): the parts' outputs are smaller than their weights, so
+            // apply the parts one by one and join the outputs rather than copy the weights.
+            (ws, bs) if self.out_in && rows * 8 <= n_in => {
+                let ys = ws
+                    .iter()
+                    .zip(bs)
+                    .map(|(w, b)| ops::linear_t(x, w, b))
+                    .collect::<Result<Vec<_>>>()?;
+                return Tensor::cat(&ys, x.rank() - 1);
+            }
             (ws, bs) => (Tensor::cat(ws, 0)?, Tensor::cat(bs, 0)?),
         };
         if self.out_in {
@@ -313,9 +325,11 @@ impl Gpt2 {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let h = self.hidden(ids, cache, drop)?; // (b, t, c)
-        let logits = h
-            .reshape((b * t, self.cfg.n_embd))?
-            .matmul(&self.wte.t()?)?; // (b*t, v)
+        let h = h.reshape((b * t, self.cfg.n_embd))?;
+        // The tied head as a bias-free torch.nn.Linear: on the CPU, the fused op reads `wte`
+        // as stored (a plain matmul with its transpose repacks all of it at every call).
+        let zero = Tensor::zeros(self.cfg.vocab_size, h.dtype(), h.device())?;
+        let logits = ops::linear_t(&h, &self.wte, &zero)?; // (b*t, v)
         logits.reshape((b, t, self.cfg.vocab_size))
     }
 

@@ -221,9 +221,11 @@ impl CausalLm for Opt {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let h = self.hidden(ids, cache, drop)?; // (b, t, e)
-        let logits = h
-            .reshape((b * t, self.cfg.embed_dim()))?
-            .matmul(&self.embed_tokens.t()?)?; // (b*t, v)
+        let h = h.reshape((b * t, self.cfg.embed_dim()))?;
+        // The tied head as a bias-free torch.nn.Linear: on the CPU, the fused op reads
+        // `embed_tokens` as stored (a plain matmul with its transpose repacks all of it).
+        let zero = Tensor::zeros(self.cfg.vocab_size, h.dtype(), h.device())?;
+        let logits = ops::linear_t(&h, &self.embed_tokens, &zero)?; // (b*t, v)
         logits.reshape((b, t, self.cfg.vocab_size))
     }
 

@@ -7,7 +7,9 @@
 //! backward is one pass computing the derivative from `x`, instead of candle's ten ops with
 //! `powf` and libm `tanh`.
 
-use super::{chunk_rows, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat};
+use super::{
+    chunk_rows, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat, SendPtr,
+};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -53,6 +55,12 @@ impl CustomOp3 for Linear {
         let mut y: Vec<f32> = Vec::with_capacity(n * n_out);
         for _ in 0..n {
             y.extend_from_slice(b);
+        }
+        if self.out_in && n <= FEW_ROWS {
+            few_rows_t(&mut y, x, w, n, n_in, n_out);
+            let mut dims = xl.dims().to_vec();
+            *dims.last_mut().expect("x has a last dimension") = n_out;
+            return Ok(out(y, &dims));
         }
         // SAFETY: y is (n, n_out) row-major; x (n, n_in) and w (n_in, n_out) are checked.
         unsafe {
@@ -111,6 +119,51 @@ impl CustomOp3 for Linear {
             Some(tensor(db, b.dims())?),
         ))
     }
+}
+
+/// Rows up to which a weight stored (out, in) is applied by [`few_rows_t`].
+const FEW_ROWS: usize = 32;
+
+/// `y (n, n_out) += x (n, n_in) · Wᵀ` for `W` stored (out, in) and few rows of `x` (decoding:
+/// one row per sequence). gemm's kernels want the weight's columns contiguous, so on the whole
+/// product it would repack all of `W` on every call, which for a few rows costs several
+/// times the product itself. Instead, tiles of `W`'s rows times all of `x`'s rows go to
+/// gemm's dot-product ("horizontal") kernels, which read both operands along `in`, where
+/// they are contiguous; the tiles run in parallel.
+fn few_rows_t(y: &mut [f32], x: &[f32], w: &[f32], n: usize, n_in: usize, n_out: usize) {
+    assert!(y.len() == n * n_out && x.len() == n * n_in && w.len() == n_out * n_in);
+    // gemm takes its dot-product path for at most 256 outputs per call.
+    let tile = ((256 / n.max(1)) / 4 * 4).clamp(4, n_out.max(4));
+    let yp = SendPtr(y.as_mut_ptr());
+    (0..n_out.div_ceil(tile)).into_par_iter().for_each(|t| {
+        let o0 = t * tile;
+        let m = tile.min(n_out - o0);
+        // SAFETY: tile t writes the columns o0..o0+m of y's n rows, no other tile does; the
+        // tile of W (rows o0..o0+m) and x are in bounds (asserted above).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                n_in,
+                yp.get().add(o0), // yᵀ tile (m, n): (o, r) at o + r * n_out
+                n_out as isize,
+                1,
+                true,
+                w.as_ptr().add(o0 * n_in), // (m, n_in) row-major
+                1,
+                n_in as isize,
+                x.as_ptr(), // xᵀ (n_in, n): (i, r) at i + r * n_in
+                n_in as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
 }
 
 multiversion! {

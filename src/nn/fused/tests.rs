@@ -155,16 +155,20 @@ fn linear_and_gelu_match_composed() {
         |t| linear::linear(&t[0], &t[1], &t[2]).unwrap(),
         |t| reference::linear(&t[0], &t[1], &t[2]).unwrap(),
     );
-    // torch.nn.Linear's layout (out, in), OPT's.
-    let x = rand(&mut rng, &[2, 5, 24], 1.0, 0.0);
-    let w = rand(&mut rng, &[40, 24], 0.3, 0.0);
-    let b = rand(&mut rng, &[40], 0.3, 0.0);
-    check(
-        &[x, w, b],
-        1e-5,
-        |t| linear::linear_t(&t[0], &t[1], &t[2]).unwrap(),
-        |t| reference::linear_t(&t[0], &t[1], &t[2]).unwrap(),
-    );
+    // torch.nn.Linear's layout (out, in), OPT's: few rows (decoding: dot-product tiles, one
+    // row, more than 1024 inputs, outputs not a multiple of the tile) and many (one gemm).
+    for (rows, n_in, n_out) in [(10, 24, 40), (1, 24, 40), (7, 1100, 37), (40, 24, 40)] {
+        let x = rand(&mut rng, &[rows, n_in], 1.0, 0.0);
+        let w = rand(&mut rng, &[n_out, n_in], 0.3, 0.0);
+        let b = rand(&mut rng, &[n_out], 0.3, 0.0);
+        let tol = if n_in > 100 { 1e-4 } else { 1e-5 };
+        check(
+            &[x, w, b],
+            tol,
+            |t| linear::linear_t(&t[0], &t[1], &t[2]).unwrap(),
+            |t| reference::linear_t(&t[0], &t[1], &t[2]).unwrap(),
+        );
+    }
     // Wide enough range for both tails of the tanh.
     let x = rand(&mut rng, &[3, 1000], 8.0, 0.0);
     check(
