@@ -156,8 +156,16 @@ fn linear_and_gelu_match_composed() {
         |t| reference::linear(&t[0], &t[1], &t[2]).unwrap(),
     );
     // torch.nn.Linear's layout (out, in), OPT's: few rows (decoding: dot-product tiles, one
-    // row, more than 1024 inputs, outputs not a multiple of the tile) and many (one gemm).
-    for (rows, n_in, n_out) in [(10, 24, 40), (1, 24, 40), (7, 1100, 37), (40, 24, 40)] {
+    // row, more than 1024 inputs, outputs not a multiple of the tile, rows in groups) and
+    // many (one gemm).
+    let shapes = [
+        (10, 24, 40),
+        (1, 24, 40),
+        (7, 1100, 37),
+        (70, 24, 40),
+        (150, 24, 40),
+    ];
+    for (rows, n_in, n_out) in shapes {
         let x = rand(&mut rng, &[rows, n_in], 1.0, 0.0);
         let w = rand(&mut rng, &[n_out, n_in], 0.3, 0.0);
         let b = rand(&mut rng, &[n_out], 0.3, 0.0);
