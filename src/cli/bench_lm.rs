@@ -85,7 +85,7 @@ pub fn time_train(
     for step in 0..s.warmup + s.steps {
         let blocks = random_ids(&mut rng, s.batch, s.context + 1, s.vocab)?; // (b, t+1)
         let t0 = Instant::now();
-        let drop = dropout.then(|| Dropout { rng: &mut drop_rng });
+        let drop = dropout.then_some(Dropout { rng: &mut drop_rng });
         let loss = model.block_loss(&blocks, drop)?;
         let t1 = Instant::now();
         let mut grads = loss.backward()?;
