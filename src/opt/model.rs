@@ -150,11 +150,16 @@ impl Opt {
     }
 
     /// Token embeddings (b, t, e). Lookups of `<pad>` read its row without a gradient path
-    /// (PyTorch's `padding_idx`); other rows are ordinary lookups.
+    /// (PyTorch's `padding_idx`); other rows are ordinary lookups. Only a trainable model
+    /// (weights that are variables) looks for `<pad>`: the check reads a count back from the
+    /// device, which generation and scoring, run on detached weights, need not pay per token.
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let flat = ids.flatten_all()?;
         let tok = self.embed_tokens.index_select(&flat, 0)?; // (b*t, e)
+        if !self.embed_tokens.is_variable() {
+            return tok.reshape((b, t, ()));
+        }
         let is_pad = flat.eq(self.cfg.pad_token_id)?; // (b*t,) u8
         let tok = if is_pad.to_dtype(DType::U32)?.sum_all()?.to_scalar::<u32>()? > 0 {
             let frozen = self.embed_tokens.detach().index_select(&flat, 0)?;
