@@ -131,6 +131,15 @@ pub fn adamw_steps(
 }
 
 impl Report {
+    /// One line with the worst metric of each kind, after `prefix`.
+    pub fn print_worst(&self, prefix: &str) {
+        let mut worst: Vec<String> = (self.worst.iter())
+            .map(|(k, v)| format!("{k} {v:.2e}"))
+            .collect();
+        worst.sort();
+        println!("{prefix}worst metric per kind: {}", worst.join(", "));
+    }
+
     /// Losses (absolute) and gradient norms (relative) before each step against the fixture's.
     pub fn trajectory(
         &mut self,

@@ -181,13 +181,7 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
     let left: Vec<&String> = reference.keys().collect();
     assert!(left.is_empty(), "reference tensors not compared: {left:?}");
 
-    let mut worst: Vec<String> = r
-        .worst
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.2e}"))
-        .collect();
-    worst.sort();
-    println!("worst metric per kind: {}", worst.join(", "));
+    r.print_worst("");
 
     if let Some(out) = std::env::var_os("COLLAPSE_LAB_EXPORT_DIR") {
         let out = PathBuf::from(out);

@@ -181,13 +181,7 @@ fn compare(name: &str) {
         )
         .unwrap();
     }
-    let mut worst: Vec<String> = r
-        .worst
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.2e}"))
-        .collect();
-    worst.sort();
-    println!("{name}: worst metric per kind: {}", worst.join(", "));
+    r.print_worst(&format!("{name}: "));
     assert!(
         r.failures.is_empty(),
         "{name}: our OPT disagrees with PyTorch beyond tolerance:\n  {}",
