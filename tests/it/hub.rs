@@ -225,10 +225,11 @@ fn cached_blobs_are_linked_into_a_new_commit_without_downloading() {
 
 /// The Python client (`.venv`, huggingface_hub) and we share one cache both ways: it finds
 /// what we downloaded without the network, and we find offline what it downloaded from the
-/// same fake Hub. Needs `.venv/bin/python` with huggingface_hub.
+/// same fake Hub. Needs `.venv/bin/python` with huggingface_hub (set up at dev time, never in
+/// CI): the `venv_` prefix is what CI's `--skip venv_` leaves out.
 #[test]
 #[ignore = "needs .venv/bin/python with huggingface_hub"]
-fn the_python_client_shares_the_cache() {
+fn venv_python_client_shares_the_cache() {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(python.is_file(), "this test needs {}", python.display());
     let hub = FakeHub::start();

@@ -1,7 +1,8 @@
 //! The one integration-test binary: the library against reference outputs, and the real CLI
 //! run in temporary directories. Tests that need `../shared` (this workplace's reference data)
-//! are `#[ignore]`d so a user's `cargo test` passes without it; CI runs them with
-//! `--include-ignored` when `../shared` is present.
+//! are `#[ignore]`d so a user's `cargo test` passes without it; CI runs them with `--ignored`
+//! when `../shared` is present. Ignored tests named `venv_*` need a dev-time Python venv
+//! (`.venv`), which CI never has: CI skips them by that prefix.
 
 mod cli;
 mod cli_chain;

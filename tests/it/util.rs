@@ -12,9 +12,7 @@ pub fn shared() -> Option<PathBuf> {
 
 /// `../shared`, or a panic that says these tests need it (they are `#[ignore]`d by default).
 pub fn shared_or_panic() -> PathBuf {
-    shared().expect(
-        "this test needs ../shared beside the checkout (run with --include-ignored only there)",
-    )
+    shared().expect("this test needs ../shared beside the checkout (run with --ignored only there)")
 }
 
 /// The `collapse-lab` binary under test.
