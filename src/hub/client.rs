@@ -13,6 +13,7 @@
 
 use super::cache::{is_commit_hash, RepoCache, RepoKind};
 use super::errors::transient;
+use super::watch::{stalled, watched, Heartbeat};
 use super::{error, HubConfig, HubErrorKind};
 use crate::error::Result;
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
@@ -95,7 +96,12 @@ impl<'a> Session<'a> {
         let repo =
             hf_hub::Repo::with_revision(self.id.clone(), self.kind.hf(), self.revision.clone());
         let what = format!("{} {}", self.kind.noun(), self.name());
-        match self.retry(|| api.repo(repo.clone()).info()) {
+        let allowed = self.cfg.etag_timeout;
+        let info = self.retry(|| {
+            let r = api.repo(repo.clone());
+            watched(allowed, move |_| r.info()).unwrap_or_else(|| Err(stalled(allowed)))
+        });
+        match info {
             // The commit names a cache folder: nothing but a commit hash may get there.
             Ok(info) if !is_commit_hash(&info.sha) => Err(error(
                 HubErrorKind::Other,
@@ -204,7 +210,14 @@ impl<'a> Session<'a> {
         ));
         let what = format!("{file} of {} {}", self.kind.noun(), self.name());
         let fail = |e| self.api_error(&what, e);
-        let meta = self.retry(|| api.metadata(&repo.url(file))).map_err(fail)?;
+        let allowed = self.cfg.etag_timeout;
+        let meta = self
+            .retry(|| {
+                let (api, url) = (api.clone(), repo.url(file));
+                watched(allowed, move |_| api.metadata(&url))
+                    .unwrap_or_else(|| Err(stalled(allowed)))
+            })
+            .map_err(fail)?;
         let blob = self.cache.blob(meta.etag());
         let have_blob =
             std::fs::metadata(&blob).is_ok_and(|m| m.is_file() && m.len() == meta.size() as u64);
@@ -223,7 +236,19 @@ impl<'a> Session<'a> {
                 let _ = std::fs::remove_file(&pointer);
             }
             let bar = self.bar();
-            let got = self.retry(|| repo.download_with_progress(file, bar.clone()));
+            let allowed = self.cfg.download_timeout;
+            let got = self.retry(|| {
+                let r = api.repo(hf_hub::Repo::with_revision(
+                    self.id.clone(),
+                    self.kind.hf(),
+                    commit.to_string(),
+                ));
+                let (file, inner) = (file.to_string(), bar.clone());
+                watched(allowed, move |beat| {
+                    r.download_with_progress(&file, Heartbeat { inner, beat })
+                })
+                .unwrap_or_else(|| Err(stalled(allowed)))
+            });
             bar.finish_and_clear();
             // We asked for the commit, so hf-hub wrote `refs/<commit>`; Python writes no ref
             // for a commit hash, and neither do we.
@@ -276,7 +301,7 @@ impl<'a> Session<'a> {
 
     /// Tries `f` again after transient failures (network, 5xx, 429), up to `retries` times,
     /// waiting 0.5 s, 1 s, 2 s, ... between tries. A dropped transfer is also retried inside
-    /// hf-hub, resuming where it stopped.
+    /// hf-hub, resuming where it stopped. A silent server (see `watch.rs`) is not retried.
     fn retry<T>(
         &self,
         mut f: impl FnMut() -> std::result::Result<T, ApiError>,

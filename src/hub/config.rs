@@ -7,12 +7,16 @@
 //! (`huggingface_hub/constants.py` and `utils/_auth.py`), so both see the same cache and token.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The public Hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// How many times a failed transfer or request is tried again before we give up.
 pub const DEFAULT_RETRIES: usize = 3;
+
+/// The Python client's default for both of its time-outs, in seconds.
+pub const DEFAULT_TIMEOUT_S: u64 = 10;
 
 /// Everything the Hub client needs; [`HubConfig::from_env`] for users, literals in tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +33,10 @@ pub struct HubConfig {
     pub retries: usize,
     /// Draw download progress bars (still hidden when `--quiet` or stderr is not a terminal).
     pub progress: bool,
+    /// How long a listing or metadata request may go unanswered (`HF_HUB_ETAG_TIMEOUT`).
+    pub etag_timeout: Duration,
+    /// How long a download may go without receiving a byte (`HF_HUB_DOWNLOAD_TIMEOUT`).
+    pub download_timeout: Duration,
 }
 
 impl HubConfig {
@@ -50,6 +58,8 @@ impl HubConfig {
     /// - token: `HF_TOKEN`, else the legacy `HUGGING_FACE_HUB_TOKEN`, else the file
     ///   `HF_TOKEN_PATH` (default `$HF_HOME/token`, what `hf auth login` writes), trimmed.
     /// - offline: `HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` is `1`, `ON`, `YES` or `TRUE`.
+    /// - time-outs: `HF_HUB_ETAG_TIMEOUT` and `HF_HUB_DOWNLOAD_TIMEOUT`, seconds (10 each); a
+    ///   value that is not a positive number is ignored with a warning.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>, home: Option<&Path>) -> HubConfig {
         let var = |k: &str| var(k).filter(|v| !v.is_empty());
         let home = home.map(Path::to_path_buf).unwrap_or_default();
@@ -83,6 +93,17 @@ impl HubConfig {
         let truthy = |k: &str| {
             var(k).is_some_and(|v| matches!(v.to_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
         };
+        let seconds = |k: &str| -> Duration {
+            let default = Duration::from_secs(DEFAULT_TIMEOUT_S);
+            let Some(v) = var(k) else { return default };
+            match v.trim().parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+                _ => {
+                    tracing::warn!("{k}={v} is not a number of seconds; using {DEFAULT_TIMEOUT_S}");
+                    default
+                }
+            }
+        };
         HubConfig {
             endpoint: var("HF_ENDPOINT")
                 .map(|e| e.trim_end_matches('/').to_string())
@@ -92,6 +113,8 @@ impl HubConfig {
             offline: truthy("HF_HUB_OFFLINE") || truthy("TRANSFORMERS_OFFLINE"),
             retries: DEFAULT_RETRIES,
             progress: true,
+            etag_timeout: seconds("HF_HUB_ETAG_TIMEOUT"),
+            download_timeout: seconds("HF_HUB_DOWNLOAD_TIMEOUT"),
         }
     }
 
@@ -104,6 +127,8 @@ impl HubConfig {
             offline: false,
             retries: DEFAULT_RETRIES,
             progress: false,
+            etag_timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
+            download_timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
         }
     }
 }
@@ -129,6 +154,26 @@ mod tests {
         assert_eq!((c.token, c.offline), (None, false));
         let c = cfg(&[("XDG_CACHE_HOME", "/x")], "/home/u");
         assert_eq!(c.cache_dir, PathBuf::from("/x/huggingface/hub"));
+    }
+
+    #[test]
+    fn timeouts_in_seconds_as_python_reads_them() {
+        let c = cfg(&[], "/h");
+        assert_eq!(c.etag_timeout, Duration::from_secs(10));
+        assert_eq!(c.download_timeout, Duration::from_secs(10));
+        let c = cfg(
+            &[
+                ("HF_HUB_ETAG_TIMEOUT", "30"),
+                ("HF_HUB_DOWNLOAD_TIMEOUT", "2.5"),
+            ],
+            "/h",
+        );
+        assert_eq!(c.etag_timeout, Duration::from_secs(30));
+        assert_eq!(c.download_timeout, Duration::from_millis(2500));
+        for bad in ["0", "-1", "ten", "inf"] {
+            let c = cfg(&[("HF_HUB_DOWNLOAD_TIMEOUT", bad)], "/h");
+            assert_eq!(c.download_timeout, Duration::from_secs(10), "{bad}");
+        }
     }
 
     #[test]

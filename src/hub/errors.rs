@@ -24,6 +24,16 @@ impl Session<'_> {
         let endpoint = &self.cfg.endpoint;
         let network_hint = "check your connection and HF_ENDPOINT, then rerun, which resumes \
                             downloads; or set HF_HUB_OFFLINE=1 to use files already in the cache";
+        if let (true, ApiError::IoError(io)) = (silent(&e), &e) {
+            return error(
+                HubErrorKind::Network,
+                format!("{what}: {endpoint} stopped answering ({io})"),
+                format!(
+                    "{network_hint}; on a slow link allow more seconds in HF_HUB_ETAG_TIMEOUT \
+                     (requests) or HF_HUB_DOWNLOAD_TIMEOUT (transfers)"
+                ),
+            );
+        }
         match status_of(&e) {
             Some(404) => error(
                 HubErrorKind::NotFound,
@@ -105,13 +115,23 @@ fn status_of(e: &ApiError) -> Option<u16> {
     }
 }
 
-/// Worth trying again: the network, or the server saying "later".
+/// Worth trying again: the network, or the server saying "later"; not a server gone silent
+/// (`watch.rs`: the abandoned call still holds its socket, and its blob's lock).
 pub(super) fn transient(e: &ApiError) -> bool {
     match status_of(e) {
         Some(c) => c >= 500 || c == 429,
         // Not TooManyRetries: hf-hub already retried that transfer.
-        None => matches!(e, ApiError::RequestError(_) | ApiError::IoError(_)) && !untrusted_tls(e),
+        None => {
+            matches!(e, ApiError::RequestError(_) | ApiError::IoError(_))
+                && !untrusted_tls(e)
+                && !silent(e)
+        }
     }
+}
+
+/// A call given up on by `watch.rs` for want of any answer.
+fn silent(e: &ApiError) -> bool {
+    matches!(e, ApiError::IoError(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// A TLS certificate we do not trust: retrying cannot help. hf-hub's ureq trusts the public

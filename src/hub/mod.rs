@@ -11,11 +11,11 @@
 //! Why hf-hub underneath, and what we add to it: hf-hub 0.5's blocking client downloads a file
 //! into `blobs/<etag>.part`, renames it and links it from `snapshots/<commit>/` (so a killed
 //! download never looks finished), and retries a dropped connection from where it stopped.
-//! It has no offline mode, re-downloads files it already has, reads only `HF_HOME` and
-//! `HF_ENDPOINT`, and panics where no home folder exists; so [`client`] resolves the
-//! configuration itself, reuses cached snapshots and blobs, checks sizes and sha256 after a
-//! download, reads only the cache when offline, and turns every failure into one line with a
-//! hint ([`crate::Error::Hub`]).
+//! It has no offline mode, re-downloads files it already has, sets no timeouts, reads only
+//! `HF_HOME` and `HF_ENDPOINT`, and panics where no home folder exists; so [`client`] resolves
+//! the configuration itself, reuses cached snapshots and blobs, gives up on a server gone
+//! silent (`watch.rs`), checks sizes and sha256 after a download, reads only the cache when
+//! offline, and turns every failure into one line with a hint ([`crate::Error::Hub`]).
 //!
 //! What hf-hub leaves beside the blobs, and why that is fine: an empty `blobs/<etag>.lock`
 //! per file downloaded (its lock between processes), and `blobs/<etag>.part` while a download
@@ -33,6 +33,7 @@ pub mod config;
 pub mod dataset;
 mod errors;
 pub mod model;
+mod watch;
 
 pub use config::HubConfig;
 pub use dataset::{fetch_dataset, DatasetFiles, DatasetRef, SplitFile};

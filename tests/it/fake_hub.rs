@@ -5,7 +5,8 @@
 //!
 //! Every request is logged, so tests can count downloads; a file can be set to drop its
 //! connection halfway once (a flaky network) or to be served with other bytes than its ETag
-//! says (a damaged transfer). One thread per connection, `Connection: close` on every answer.
+//! says (a damaged transfer), and the listing or a transfer can go silent with the connection
+//! left open (a stalled server). One thread per connection, `Connection: close` on every answer.
 
 use collapse_lab::hub::{HubConfig, HubErrorKind, HubRepo};
 use collapse_lab::Error;
@@ -47,7 +48,15 @@ struct State {
     drop_always: HashSet<String>,
     /// Files served with one byte flipped.
     corrupt: HashSet<String>,
+    /// Repository-info requests go unanswered (the connection held open, silent).
+    silent_listing: bool,
+    /// Files whose body transfers send half and then go silent, the connection held open.
+    silent_body: HashSet<String>,
 }
+
+/// How long a silent answer holds its connection before hanging up: far longer than any
+/// client time-out a test sets.
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct FakeHub {
     pub url: String,
@@ -139,6 +148,20 @@ impl FakeHub {
             .insert(file.to_string());
     }
 
+    /// Repository-info requests get no answer at all (a Hub or proxy gone silent).
+    pub fn silent_listing(&self) {
+        self.state.lock().unwrap().silent_listing = true;
+    }
+
+    /// Body transfers of `file` stop halfway with the connection left open.
+    pub fn silent_body(&self, file: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .silent_body
+            .insert(file.to_string());
+    }
+
     pub fn corrupt(&self, file: &str) {
         self.state.lock().unwrap().corrupt.insert(file.to_string());
     }
@@ -219,6 +242,11 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
 
     // /api/{models,datasets}/<owner>/<name>/revision/<rev>
     if let Some(rest) = path.strip_prefix("/api/") {
+        if st.silent_listing {
+            drop(st);
+            std::thread::sleep(SILENCE);
+            return;
+        }
         let p: Vec<&str> = rest.splitn(5, '/').collect();
         if p.len() == 5 && p[3] == "revision" {
             let key = format!("{}/{}/{}", p[0], p[1], p[2]);
@@ -287,6 +315,7 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
     let cut = body_get
         && ((start == 0 && end == total && st.drop_once.remove(&name))
             || st.drop_always.contains(&name));
+    let silent = body_get && st.silent_body.contains(&name);
     drop(st);
     let mut headers = vec![
         ("ETag", format!("\"{}\"", file.etag)),
@@ -306,6 +335,11 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
     let body = &bytes[start..end];
     if method == "HEAD" {
         write_head(&mut conn, status, &headers, body.len());
+    } else if silent {
+        write_head(&mut conn, status, &headers, body.len());
+        let _ = conn.write_all(&body[..body.len() / 2]);
+        let _ = conn.flush();
+        std::thread::sleep(SILENCE);
     } else if cut {
         // Announces the whole body, sends half, and hangs up.
         write_head(&mut conn, status, &headers, body.len());

@@ -1,11 +1,12 @@
 //! The Hub client when things go wrong: a dropped connection, a transfer that keeps failing,
-//! a damaged download, an unreachable endpoint. Each ends in a resumed download or in one
-//! line with a hint, and never in a file that looks finished.
+//! a damaged download, an unreachable endpoint, a server gone silent. Each ends in a resumed
+//! download, the cache, or one line with a hint, and never in a file that looks finished.
 
 use crate::fake_hub::{
     cfg, commit, hub_error, opt_like, parts_left, repo, sha256_hex, weights_bytes, FakeHub,
 };
 use collapse_lab::hub::{fetch_model_with, HubConfig, HubErrorKind, Weights};
+use std::time::{Duration, Instant};
 
 #[test]
 fn a_dropped_connection_is_retried_and_resumes() {
@@ -131,4 +132,72 @@ fn a_transfer_that_keeps_failing_ends_in_one_line_and_no_blob() {
         .exists());
     // What did arrive waits as a .part file (hf-hub's name, which Python ignores) for a rerun.
     assert_eq!(parts_left(&dir).len(), 1);
+}
+
+#[test]
+fn a_silent_listing_is_given_up_and_a_filled_cache_answers() {
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("quiet"));
+    let (empty, filled) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let m = fetch_model_with(&cfg(&hub, filled.path()), &repo()).unwrap();
+    hub.silent_listing();
+    let quick = |cache: &std::path::Path| {
+        let mut c = cfg(&hub, cache);
+        c.etag_timeout = Duration::from_millis(300);
+        c
+    };
+
+    // Without a cache: one line, after the time-out and no retry (not after 60 s of silence).
+    let t = Instant::now();
+    let (kind, what, hint) =
+        hub_error(fetch_model_with(&quick(empty.path()), &repo()).unwrap_err());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(kind, HubErrorKind::Network);
+    let want = format!(
+        "model test/opt-tiny@main: {} stopped answering (nothing received for 0.3 s)",
+        hub.url
+    );
+    assert_eq!(what, want);
+    assert!(hint.contains("HF_HUB_ETAG_TIMEOUT"), "{hint}");
+
+    // With the snapshot cached, the run goes on from the cache, as when the network is down.
+    let t = Instant::now();
+    assert_eq!(fetch_model_with(&quick(filled.path()), &repo()).unwrap(), m);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_transfer_gone_silent_is_given_up_in_one_line_and_no_blob() {
+    let hub = FakeHub::start();
+    let c = commit("stall");
+    opt_like(&hub, &c);
+    hub.silent_body("pytorch_model.bin");
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = cfg(&hub, cache.path());
+    config.download_timeout = Duration::from_millis(500);
+    let t = Instant::now();
+    let (kind, what, hint) = hub_error(fetch_model_with(&config, &repo()).unwrap_err());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(kind, HubErrorKind::Network);
+    let want = format!(
+        "pytorch_model.bin of model test/opt-tiny@main: {} stopped answering (nothing received for 0.5 s)",
+        hub.url
+    );
+    assert_eq!(what, want);
+    assert!(
+        hint.contains("HF_HUB_DOWNLOAD_TIMEOUT") && hint.contains("resumes"),
+        "{hint}"
+    );
+    let dir = cache.path().join("models--test--opt-tiny");
+    assert!(!dir
+        .join("blobs")
+        .join(sha256_hex(&weights_bytes(100_000)))
+        .exists());
+    assert!(!dir
+        .join("snapshots")
+        .join(&c)
+        .join("pytorch_model.bin")
+        .exists());
+    // The silent transfer was asked for once: a stall is not retried.
+    assert_eq!(hub.body_gets("pytorch_model.bin"), 1);
 }
