@@ -174,8 +174,8 @@ pub(crate) fn prefill(
         .collect();
     let ids = Tensor::from_vec(flat, (seqs.len(), t), model.device())?; // (b, t)
     let mut cache = KvCache::new(model.n_layer());
-    let logits = model.forward(&ids, Some(&mut cache), None)?; // (b, t, v)
-    Ok((cache, last_logits(&logits)?))
+    let logits = model.last_logits(&ids, Some(&mut cache))?; // (b, v)
+    Ok((cache, rows(&logits)?))
 }
 
 /// Feeds one new token per row and returns the next logits per row. When the context is
@@ -194,15 +194,12 @@ pub(crate) fn step(
         return Ok(logits);
     }
     let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), model.device())?; // (b, 1)
-    let logits = model.forward(&ids, Some(cache), None)?; // (b, 1, v)
-    last_logits(&logits)
+    rows(&model.last_logits(&ids, Some(cache))?) // (b, v)
 }
 
-/// The last position's logits (b, t, v) -> b rows of v, as f32 on the CPU.
-fn last_logits(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
-    let t = logits.dim(1)?;
-    let last = logits.narrow(1, t - 1, 1)?.squeeze(1)?; // (b, v)
-    Ok(last.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+/// Logits (b, v) as b rows of f32 on the CPU.
+fn rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
 }
 
 /// The index of the largest value, the first one on ties (torch.argmax); NaN never wins.

@@ -48,7 +48,8 @@ fn naive_greedy(m: &Gpt2, prompt: &[u32], n: usize) -> Vec<u32> {
         let vis = &hist[hist.len() - window..];
         let ids = Tensor::new(vis, m.device()).unwrap().unsqueeze(0).unwrap();
         let logits = m.forward(&ids, None, None).unwrap(); // (1, t, v)
-        let tok = argmax(&last_logits(&logits).unwrap()[0]);
+        let last = logits.get(0).unwrap().get(vis.len() - 1).unwrap(); // (v)
+        let tok = argmax(&last.to_vec1::<f32>().unwrap());
         out.push(tok);
         hist.push(tok);
         window = if window + 1 > ctx {

@@ -11,9 +11,10 @@
 //! norms, GELU, attention and loss run as our fused kernels ([`crate::nn::fused`]).
 
 use super::config::Config;
+use super::lm::CausalLm;
 use crate::nn::{fused, ops};
 use crate::rng::Rng;
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Dropout with our own seeded generator (candle's CPU generator cannot be seeded), so a
@@ -315,24 +316,6 @@ impl Gpt2 {
         self.wte.device()
     }
 
-    /// Logits (b, t, vocab) for token ids (b, t). With a cache, the ids continue the cached
-    /// positions and the cache is extended; with `drop`, dropout is applied (training).
-    pub fn forward(
-        &self,
-        ids: &Tensor,
-        cache: Option<&mut KvCache>,
-        drop: Option<Dropout>,
-    ) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let h = self.hidden(ids, cache, drop)?; // (b, t, c)
-        let h = h.reshape((b * t, self.cfg.n_embd))?;
-        // The tied head as a bias-free torch.nn.Linear: on the CPU, the fused op reads `wte`
-        // as stored (a plain matmul with its transpose repacks all of it at every call).
-        let zero = Tensor::zeros(self.cfg.vocab_size, h.dtype(), h.device())?;
-        let logits = ops::linear_t(&h, &self.wte, &zero)?; // (b*t, v)
-        logits.reshape((b, t, self.cfg.vocab_size))
-    }
-
     /// The final hidden states (b, t, c), before the output head.
     pub fn hidden(
         &self,
@@ -372,6 +355,26 @@ impl Gpt2 {
     }
 }
 
+impl CausalLm for Gpt2 {
+    fn hidden(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        drop: Option<Dropout>,
+    ) -> Result<Tensor> {
+        Gpt2::hidden(self, ids, cache, drop)
+    }
+    fn tied_head(&self) -> &Tensor {
+        &self.wte
+    }
+    fn n_positions(&self) -> usize {
+        self.cfg.n_positions
+    }
+    fn n_layer(&self) -> usize {
+        self.cfg.n_layer
+    }
+}
+
 /// Additive mask (t, past + t): 0 where query i may see key j (j <= past + i), -inf elsewhere.
 pub(crate) fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor> {
     let total = past + t;
@@ -387,20 +390,4 @@ pub(crate) fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor>
         })
         .collect();
     Tensor::from_vec(m, (t, total), dev)
-}
-
-/// Mean next-token cross-entropy of a batch of blocks (b, t+1): inputs are the first t ids,
-/// targets the last t.
-pub fn block_loss(model: &Gpt2, blocks: &Tensor, drop: Option<Dropout>) -> Result<Tensor> {
-    let t = blocks.dim(1)? - 1;
-    let input = blocks.narrow(1, 0, t)?;
-    let target = blocks.narrow(1, 1, t)?.flatten_all()?;
-    if fused::usable(&model.wte) {
-        // Head and loss in one op: the (b·t, v) logits never become a tensor.
-        let h = model.hidden(&input, None, drop)?.flatten_to(1)?; // (b*t, c)
-        return fused::head::lm_head_loss(&h, &model.wte, &target);
-    }
-    let logits = model.forward(&input, None, drop)?; // (b, t, v)
-    let logits = logits.flatten_to(1)?.to_dtype(DType::F32)?; // (b*t, v)
-    ops::cross_entropy(&logits, &target)
 }

@@ -2,7 +2,8 @@
 //! same logits as a full forward pass, and weights round-trip through safetensors.
 
 use super::config::Config;
-use super::model::{block_loss, Dropout, KvCache};
+use super::lm::CausalLm;
+use super::model::{Dropout, KvCache};
 use super::params::Params;
 use crate::rng::Rng;
 use candle_core::{Device, IndexOp, Tensor};
@@ -37,7 +38,9 @@ fn every_parameter_gets_a_nonzero_gradient() {
     let p = Params::init(&cfg, 1, &Device::Cpu).unwrap();
     let model = p.model(&cfg).unwrap();
     let mut rng = Rng::new(3);
-    let loss = block_loss(&model, &ids(3, 9, 5), Some(Dropout { rng: &mut rng })).unwrap();
+    let loss = model
+        .block_loss(&ids(3, 9, 5), Some(Dropout { rng: &mut rng }))
+        .unwrap();
     let grads = loss.backward().unwrap();
     for (name, var) in &p.vars {
         let g = grads
@@ -49,6 +52,28 @@ fn every_parameter_gets_a_nonzero_gradient() {
             "{name}: gradient norm {norm}"
         );
     }
+}
+
+#[test]
+fn last_logits_are_the_full_pass_last_position_and_fill_the_cache_alike() {
+    let cfg = tiny();
+    let model = Params::init(&cfg, 4, &Device::Cpu)
+        .unwrap()
+        .model(&cfg)
+        .unwrap();
+    let x = ids(3, 8, 5);
+    let full = model.forward(&x, None, None).unwrap(); // (3, 8, v)
+    let mut cache = KvCache::new(cfg.n_layer);
+    let last = model
+        .last_logits(&x.narrow(1, 0, 7).unwrap(), Some(&mut cache))
+        .unwrap();
+    assert_eq!(last.dims(), &[3, cfg.vocab_size]);
+    assert!(max_abs_diff(&last, &full.i((.., 6, ..)).unwrap()) < 1e-5);
+    assert_eq!(cache.len, 7);
+    let next = model
+        .last_logits(&x.narrow(1, 7, 1).unwrap(), Some(&mut cache))
+        .unwrap();
+    assert!(max_abs_diff(&next, &full.i((.., 7, ..)).unwrap()) < 1e-5);
 }
 
 #[test]

@@ -17,8 +17,7 @@
 use super::config::{OptConfig, LN_EPS, POSITION_OFFSET};
 use crate::gpt::lm::CausalLm;
 use crate::gpt::model::{causal_mask, dropout, Attention, Conv1D, Dropout, KvCache, Norm};
-use crate::nn::{fused, ops};
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// A `torch.nn.Linear` with bias, as stored on the Hub.
@@ -218,46 +217,22 @@ impl Opt {
 }
 
 impl CausalLm for Opt {
-    fn forward(
+    fn hidden(
         &self,
         ids: &Tensor,
         cache: Option<&mut KvCache>,
         drop: Option<Dropout>,
     ) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let h = self.hidden(ids, cache, drop)?; // (b, t, e)
-        let h = h.reshape((b * t, self.cfg.embed_dim()))?;
-        // The tied head as a bias-free torch.nn.Linear: on the CPU, the fused op reads
-        // `embed_tokens` as stored (a plain matmul with its transpose repacks all of it).
-        let zero = Tensor::zeros(self.cfg.vocab_size, h.dtype(), h.device())?;
-        let logits = ops::linear_t(&h, &self.embed_tokens, &zero)?; // (b*t, v)
-        logits.reshape((b, t, self.cfg.vocab_size))
+        Opt::hidden(self, ids, cache, drop)
     }
-
-    fn block_loss(&self, blocks: &Tensor, drop: Option<Dropout>) -> Result<Tensor> {
-        let t = blocks.dim(1)? - 1;
-        let input = blocks.narrow(1, 0, t)?;
-        let target = blocks.narrow(1, 1, t)?.flatten_all()?;
-        if fused::usable(&self.embed_tokens) {
-            // Head and loss in one op: the (b·t, v) logits never become a tensor.
-            let h = self.hidden(&input, None, drop)?.flatten_to(1)?; // (b*t, e)
-            return fused::head::lm_head_loss(&h, &self.embed_tokens, &target);
-        }
-        let logits = self.forward(&input, None, drop)?.flatten_to(1)?; // (b*t, v)
-        ops::cross_entropy(&logits.to_dtype(DType::F32)?, &target)
+    fn tied_head(&self) -> &Tensor {
+        &self.embed_tokens
     }
-
     fn n_positions(&self) -> usize {
         self.cfg.max_position_embeddings
     }
     fn n_layer(&self) -> usize {
         self.cfg.num_hidden_layers
-    }
-    fn vocab_size(&self) -> usize {
-        self.cfg.vocab_size
-    }
-    fn device(&self) -> &Device {
-        self.embed_tokens.device()
     }
 }
 

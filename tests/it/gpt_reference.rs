@@ -39,7 +39,7 @@
 use crate::compare::{adamw_steps, read_json, values, Report};
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::gpt::config::Config;
-use collapse_lab::gpt::model::block_loss;
+use collapse_lab::gpt::lm::CausalLm;
 use collapse_lab::gpt::params::Params;
 use collapse_lab::nn::adamw::warmup_cosine;
 use std::collections::HashMap;
@@ -90,7 +90,7 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
         .forward(&blocks.narrow(1, 0, t1 - 1).unwrap(), None, None)
         .unwrap();
     r.abs_or_rel("logits", "logits", &logits, &take("logits"), LOGITS_TOL);
-    let loss = block_loss(&model, &blocks, None).unwrap();
+    let loss = model.block_loss(&blocks, None).unwrap();
     r.abs_or_rel("loss", "loss", &loss, &take("loss"), LOSS_TOL);
 
     // Backward: every parameter's gradient (wte's includes the tied output head's part).
@@ -139,7 +139,11 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
         );
     }
     let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        block_loss(&params.model(&cfg).unwrap(), &blocks, None).unwrap()
+        params
+            .model(&cfg)
+            .unwrap()
+            .block_loss(&blocks, None)
+            .unwrap()
     });
     let want = (&take("losses"), &take("grad_norms"));
     r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
