@@ -315,9 +315,10 @@ impl Gpt2 {
     pub fn device(&self) -> &Device {
         self.wte.device()
     }
+}
 
-    /// The final hidden states (b, t, c), before the output head.
-    pub fn hidden(
+impl CausalLm for Gpt2 {
+    fn hidden(
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
@@ -352,17 +353,6 @@ impl Gpt2 {
             c.len += t;
         }
         self.ln_f.forward(&x)
-    }
-}
-
-impl CausalLm for Gpt2 {
-    fn hidden(
-        &self,
-        ids: &Tensor,
-        cache: Option<&mut KvCache>,
-        drop: Option<Dropout>,
-    ) -> Result<Tensor> {
-        Gpt2::hidden(self, ids, cache, drop)
     }
     fn tied_head(&self) -> &Tensor {
         &self.wte

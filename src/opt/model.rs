@@ -171,9 +171,10 @@ impl Opt {
         };
         tok.reshape((b, t, ()))
     }
+}
 
-    /// The final hidden states (b, t, e), before the output head.
-    pub fn hidden(
+impl CausalLm for Opt {
+    fn hidden(
         &self,
         ids: &Tensor,
         mut cache: Option<&mut KvCache>,
@@ -213,17 +214,6 @@ impl Opt {
             x = x.broadcast_matmul(&w.t()?)?; // (b, t, e)
         }
         Ok(x)
-    }
-}
-
-impl CausalLm for Opt {
-    fn hidden(
-        &self,
-        ids: &Tensor,
-        cache: Option<&mut KvCache>,
-        drop: Option<Dropout>,
-    ) -> Result<Tensor> {
-        Opt::hidden(self, ids, cache, drop)
     }
     fn tied_head(&self) -> &Tensor {
         &self.embed_tokens

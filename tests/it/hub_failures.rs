@@ -55,15 +55,7 @@ fn a_damaged_download_is_removed_and_reported() {
     );
     assert!(hint.contains("rerun"));
     let dir = cache.path().join("models--test--opt-tiny");
-    assert!(!dir
-        .join("snapshots")
-        .join(&c)
-        .join("pytorch_model.bin")
-        .exists());
-    assert!(!dir
-        .join("blobs")
-        .join(sha256_hex(&weights_bytes(100_000)))
-        .exists());
+    assert_no_weights(&dir, &c);
     assert!(
         !dir.join("refs/main").exists(),
         "an incomplete fetch records no ref"
@@ -121,15 +113,7 @@ fn a_transfer_that_keeps_failing_ends_in_one_line_and_no_blob() {
         "{hint}"
     );
     let dir = cache.path().join("models--test--opt-tiny");
-    assert!(!dir
-        .join("blobs")
-        .join(sha256_hex(&weights_bytes(100_000)))
-        .exists());
-    assert!(!dir
-        .join("snapshots")
-        .join(&c)
-        .join("pytorch_model.bin")
-        .exists());
+    assert_no_weights(&dir, &c);
     // What did arrive waits as a .part file (hf-hub's name, which Python ignores) for a rerun.
     assert_eq!(parts_left(&dir).len(), 1);
 }
@@ -189,15 +173,15 @@ fn a_transfer_gone_silent_is_given_up_in_one_line_and_no_blob() {
         "{hint}"
     );
     let dir = cache.path().join("models--test--opt-tiny");
-    assert!(!dir
-        .join("blobs")
-        .join(sha256_hex(&weights_bytes(100_000)))
-        .exists());
-    assert!(!dir
-        .join("snapshots")
-        .join(&c)
-        .join("pytorch_model.bin")
-        .exists());
+    assert_no_weights(&dir, &c);
     // The silent transfer was asked for once: a stall is not retried.
     assert_eq!(hub.body_gets("pytorch_model.bin"), 1);
+}
+
+/// Neither the weights' blob nor their snapshot entry exists: nothing looks finished.
+fn assert_no_weights(dir: &std::path::Path, c: &str) {
+    let blob = dir.join("blobs").join(sha256_hex(&weights_bytes(100_000)));
+    assert!(!blob.exists(), "{}", blob.display());
+    let link = dir.join("snapshots").join(c).join("pytorch_model.bin");
+    assert!(!link.exists(), "{}", link.display());
 }
