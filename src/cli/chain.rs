@@ -48,8 +48,8 @@ pub struct ChainArgs {
     /// context 128: CPU chains), gpt:small (6×512, context 256), gpt:gpt2 (GPT-2 small's shape), or
     /// gpt:path/to/config.json (a Hugging Face GPT-2 config); or hf:OWNER/NAME[@REV], an OPT model
     /// from the Hugging Face Hub fine-tuned each generation (hf:facebook/opt-125m; HF_ENDPOINT,
-    /// HF_HOME, HF_HUB_CACHE, HF_TOKEN, HF_HUB_OFFLINE=1, HF_HUB_ETAG_TIMEOUT and
-    /// HF_HUB_DOWNLOAD_TIMEOUT work as for Python)
+    /// HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE=1 work as for Python; a request or
+    /// transfer silent for HF_HUB_ETAG_TIMEOUT or HF_HUB_DOWNLOAD_TIMEOUT seconds, 10, fails)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]
     pub model: String,
     /// Number of generations (generation 0 trains on human text)

@@ -13,10 +13,11 @@
 
 use super::cache::{is_commit_hash, RepoCache, RepoKind};
 use super::errors::transient;
-use super::watch::{stalled, watched, Heartbeat};
+use super::watch::{stalled, watched, Beat, BeatReader, Heartbeat};
 use super::{error, HubConfig, HubErrorKind};
 use crate::error::Result;
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
+use hf_hub::api::RepoInfo;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -99,7 +100,8 @@ impl<'a> Session<'a> {
         let allowed = self.cfg.etag_timeout;
         let info = self.retry(|| {
             let r = api.repo(repo.clone());
-            watched(allowed, move |_| r.info()).unwrap_or_else(|| Err(stalled(allowed)))
+            watched(allowed, move |beat| repo_info(&r, beat))
+                .unwrap_or_else(|| Err(stalled(allowed)))
         });
         match info {
             // The commit names a cache folder: nothing but a commit hash may get there.
@@ -318,6 +320,22 @@ impl<'a> Session<'a> {
             }
         }
     }
+}
+
+/// hf-hub's `ApiRepo::info`, with the answer read through `beat`: a long listing that keeps
+/// arriving on a slow link is not cut off, only one gone silent.
+fn repo_info(
+    r: &hf_hub::api::sync::ApiRepo,
+    beat: Beat,
+) -> std::result::Result<RepoInfo, ApiError> {
+    let mut answer = r.info_request().call().map_err(Box::new)?;
+    beat.now();
+    let body = BeatReader {
+        inner: answer.body_mut().as_reader(),
+        beat,
+    };
+    serde_json::from_reader(body)
+        .map_err(|e| ApiError::RequestError(Box::new(ureq::Error::Json(e))))
 }
 
 const CACHE_HINT: &str = "check that the Hugging Face cache (HF_HUB_CACHE or HF_HOME) is writable";

@@ -96,8 +96,9 @@ impl HubConfig {
         let seconds = |k: &str| -> Duration {
             let default = Duration::from_secs(DEFAULT_TIMEOUT_S);
             let Some(v) = var(k) else { return default };
-            match v.trim().parse::<f64>() {
-                Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
+            match v.trim().parse::<f64>().map(Duration::try_from_secs_f64) {
+                // At least 1 ms: a zero limit would give up before the request is sent.
+                Ok(Ok(d)) if !d.is_zero() => d.max(Duration::from_millis(1)),
                 _ => {
                     tracing::warn!("{k}={v} is not a number of seconds; using {DEFAULT_TIMEOUT_S}");
                     default
@@ -157,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_in_seconds_as_python_reads_them() {
+    fn timeouts_in_seconds_default_to_pythons() {
         let c = cfg(&[], "/h");
         assert_eq!(c.etag_timeout, Duration::from_secs(10));
         assert_eq!(c.download_timeout, Duration::from_secs(10));
@@ -170,7 +171,9 @@ mod tests {
         );
         assert_eq!(c.etag_timeout, Duration::from_secs(30));
         assert_eq!(c.download_timeout, Duration::from_millis(2500));
-        for bad in ["0", "-1", "ten", "inf"] {
+        let c = cfg(&[("HF_HUB_ETAG_TIMEOUT", "1e-5")], "/h");
+        assert_eq!(c.etag_timeout, Duration::from_millis(1));
+        for bad in ["0", "1e-10", "-1", "ten", "inf", "1e20", "NaN"] {
             let c = cfg(&[("HF_HUB_DOWNLOAD_TIMEOUT", bad)], "/h");
             assert_eq!(c.download_timeout, Duration::from_secs(10), "{bad}");
         }

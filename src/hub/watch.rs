@@ -9,11 +9,15 @@
 //!
 //! A call given up on is not retried: its thread stays blocked on the silent socket (holding
 //! hf-hub's lock on the blob, for a download) until the server lets go or the process ends, so
-//! a second try would only pile up blocked threads. The caller reports the stall as a network
-//! failure, which the listing answers from the cache when it can, and the CLI exits on.
+//! a second try would only pile up blocked threads. Should the server speak again, the call's
+//! next sign of life unwinds its thread instead of going on, so an abandoned download never
+//! finishes into the cache unchecked; it leaves its `.part` file for a rerun. The caller
+//! reports the stall as a network failure, which the listing answers from the cache when it
+//! can, and the CLI exits on.
 
 use hf_hub::api::Progress;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -23,18 +27,29 @@ pub(super) struct Beat {
     start: Instant,
     /// Milliseconds after `start` of the last sign of life.
     last_ms: Arc<AtomicU64>,
+    /// Set when the caller has given up on the call.
+    abandoned: Arc<AtomicBool>,
 }
+
+/// The payload that unwinds an abandoned call's thread (never shown: see [`Beat::now`]).
+struct Abandoned;
 
 impl Beat {
     fn new() -> Beat {
         Beat {
             start: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
+            abandoned: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// Records a sign of life now.
+    /// Records a sign of life now; in a call already given up on, ends its thread instead
+    /// (`resume_unwind` runs no panic hook, so nothing is printed, and hf-hub's lock and
+    /// files are released as the stack unwinds).
     pub fn now(&self) {
+        if self.abandoned.load(Ordering::Relaxed) {
+            std::panic::resume_unwind(Box::new(Abandoned));
+        }
         let ms = self.start.elapsed().as_millis() as u64;
         self.last_ms.fetch_max(ms, Ordering::Relaxed);
     }
@@ -65,6 +80,11 @@ pub(super) fn watched<T: Send + 'static>(
     loop {
         let wait = allowed.saturating_sub(beat.quiet_for());
         if wait.is_zero() {
+            // What arrived just at the deadline still counts.
+            if let Ok(out) = rx.try_recv() {
+                return Some(out);
+            }
+            beat.abandoned.store(true, Ordering::Relaxed);
             return None;
         }
         match rx.recv_timeout(wait) {
@@ -86,6 +106,22 @@ pub(super) fn stalled(allowed: Duration) -> hf_hub::api::sync::ApiError {
         format!("nothing received for {} s", allowed.as_secs_f64()),
     )
     .into()
+}
+
+/// A reader that records a sign of life at every read that brings bytes.
+pub(super) struct BeatReader<R> {
+    pub inner: R,
+    pub beat: Beat,
+}
+
+impl<R: Read> Read for BeatReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.beat.now();
+        }
+        Ok(n)
+    }
 }
 
 /// A download's progress reporter that also records signs of life for [`watched`].
@@ -147,6 +183,50 @@ mod tests {
             "done"
         });
         assert_eq!(out, Some("done"));
+    }
+
+    #[test]
+    fn an_abandoned_call_ends_at_its_next_sign_of_life() {
+        let (tx, rx) = mpsc::channel();
+        let out = watched(Duration::from_millis(100), move |beat| {
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = tx.send("woke");
+            beat.now(); // unwinds: the caller gave up 200 ms ago
+            let _ = tx.send("went on");
+        });
+        assert_eq!(out, None);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok("woke"));
+        // The thread ended at `now()`: the sender dropped without a second message.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn reading_is_a_sign_of_life() {
+        // 8 reads of 100 ms each, never 250 ms without bytes.
+        let slow = (0..8).map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            1u8
+        });
+        struct Slow<I>(I);
+        impl<I: Iterator<Item = u8>> Read for Slow<I> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                Ok(self.0.next().map(|b| buf[0] = b).map_or(0, |_| 1))
+            }
+        }
+        let out = watched(Duration::from_millis(250), move |beat| {
+            let mut bytes = Vec::new();
+            BeatReader {
+                inner: Slow(slow),
+                beat,
+            }
+            .read_to_end(&mut bytes)
+            .unwrap();
+            bytes.len()
+        });
+        assert_eq!(out, Some(8));
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct State {
     corrupt: HashSet<String>,
     /// Repository-info requests go unanswered (the connection held open, silent).
     silent_listing: bool,
+    /// Repository-info answers sent in 12 pieces with this pause between them (a slow link).
+    trickle_listing: Option<std::time::Duration>,
     /// Files whose body transfers send half and then go silent, the connection held open.
     silent_body: HashSet<String>,
 }
@@ -151,6 +153,11 @@ impl FakeHub {
     /// Repository-info requests get no answer at all (a Hub or proxy gone silent).
     pub fn silent_listing(&self) {
         self.state.lock().unwrap().silent_listing = true;
+    }
+
+    /// Repository-info answers arrive in 12 pieces, `pause` apart.
+    pub fn trickle_listing(&self, pause: std::time::Duration) {
+        self.state.lock().unwrap().trickle_listing = Some(pause);
     }
 
     /// Body transfers of `file` stop halfway with the connection left open.
@@ -267,13 +274,20 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
                     repo.commit,
                     siblings.join(",")
                 );
+                let trickle = st.trickle_listing;
                 drop(st);
-                respond(
-                    &mut conn,
-                    "200 OK",
-                    &[("Content-Type", "application/json".into())],
-                    body.as_bytes(),
-                );
+                let headers = [("Content-Type", "application/json".to_string())];
+                match trickle {
+                    None => respond(&mut conn, "200 OK", &headers, body.as_bytes()),
+                    Some(pause) => {
+                        write_head(&mut conn, "200 OK", &headers, body.len());
+                        for piece in body.as_bytes().chunks(body.len().div_ceil(12)) {
+                            std::thread::sleep(pause);
+                            let _ = conn.write_all(piece);
+                            let _ = conn.flush();
+                        }
+                    }
+                }
                 return;
             }
         }

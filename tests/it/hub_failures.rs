@@ -125,6 +125,7 @@ fn a_silent_listing_is_given_up_and_a_filled_cache_answers() {
     let (empty, filled) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let m = fetch_model_with(&cfg(&hub, filled.path()), &repo()).unwrap();
     hub.silent_listing();
+    hub.clear_log();
     let quick = |cache: &std::path::Path| {
         let mut c = cfg(&hub, cache);
         c.etag_timeout = Duration::from_millis(300);
@@ -143,11 +144,38 @@ fn a_silent_listing_is_given_up_and_a_filled_cache_answers() {
     );
     assert_eq!(what, want);
     assert!(hint.contains("HF_HUB_ETAG_TIMEOUT"), "{hint}");
+    let listings = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/"));
+    assert_eq!(
+        listings.count(),
+        1,
+        "a silent server is asked once, not retried"
+    );
 
     // With the snapshot cached, the run goes on from the cache, as when the network is down.
     let t = Instant::now();
     assert_eq!(fetch_model_with(&quick(filled.path()), &repo()).unwrap(), m);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_listing_that_keeps_arriving_is_not_cut_off() {
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("slow"));
+    // About 1.2 s in all, in pieces 100 ms apart: well past the limit, never silent for it.
+    hub.trickle_listing(Duration::from_millis(100));
+    let cache = tempfile::tempdir().unwrap();
+    let mut c = cfg(&hub, cache.path());
+    c.etag_timeout = Duration::from_millis(400);
+    let t = Instant::now();
+    fetch_model_with(&c, &repo()).unwrap();
+    assert!(
+        t.elapsed() > Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
