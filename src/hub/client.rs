@@ -334,8 +334,11 @@ fn repo_info(
         inner: answer.body_mut().as_reader(),
         beat,
     };
-    serde_json::from_reader(body)
-        .map_err(|e| ApiError::RequestError(Box::new(ureq::Error::Json(e))))
+    serde_json::from_reader(body).map_err(|e| match e.is_io() {
+        // A connection lost mid-answer is the network's failure, retried as one.
+        true => ApiError::IoError(e.into()),
+        false => ApiError::RequestError(Box::new(ureq::Error::Json(e))),
+    })
 }
 
 const CACHE_HINT: &str = "check that the Hugging Face cache (HF_HUB_CACHE or HF_HOME) is writable";

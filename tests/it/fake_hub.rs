@@ -50,6 +50,8 @@ struct State {
     corrupt: HashSet<String>,
     /// Repository-info requests go unanswered (the connection held open, silent).
     silent_listing: bool,
+    /// Repository-info answers cut off halfway (the connection closed mid-answer).
+    cut_listing: bool,
     /// Repository-info answers sent in 12 pieces with this pause between them (a slow link).
     trickle_listing: Option<std::time::Duration>,
     /// Files whose body transfers send half and then go silent, the connection held open.
@@ -153,6 +155,11 @@ impl FakeHub {
     /// Repository-info requests get no answer at all (a Hub or proxy gone silent).
     pub fn silent_listing(&self) {
         self.state.lock().unwrap().silent_listing = true;
+    }
+
+    /// Repository-info answers stop halfway, and the connection is closed.
+    pub fn cut_listing(&self) {
+        self.state.lock().unwrap().cut_listing = true;
     }
 
     /// Repository-info answers arrive in 12 pieces, `pause` apart.
@@ -274,10 +281,15 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
                     repo.commit,
                     siblings.join(",")
                 );
-                let trickle = st.trickle_listing;
+                let (trickle, cut) = (st.trickle_listing, st.cut_listing);
                 drop(st);
                 let headers = [("Content-Type", "application/json".to_string())];
                 match trickle {
+                    None if cut => {
+                        write_head(&mut conn, "200 OK", &headers, body.len());
+                        let _ = conn.write_all(&body.as_bytes()[..body.len() / 2]);
+                        let _ = conn.shutdown(Shutdown::Both);
+                    }
                     None => respond(&mut conn, "200 OK", &headers, body.as_bytes()),
                     Some(pause) => {
                         write_head(&mut conn, "200 OK", &headers, body.len());

@@ -161,6 +161,28 @@ fn a_silent_listing_is_given_up_and_a_filled_cache_answers() {
 }
 
 #[test]
+fn a_listing_cut_mid_answer_is_a_network_failure() {
+    let hub = FakeHub::start();
+    opt_like(&hub, &commit("cut"));
+    hub.cut_listing();
+    let cache = tempfile::tempdir().unwrap();
+    let mut c = cfg(&hub, cache.path());
+    c.retries = 1;
+    let (kind, what, _) = hub_error(fetch_model_with(&c, &repo()).unwrap_err());
+    assert_eq!(kind, HubErrorKind::Network);
+    let want = format!(
+        "model test/opt-tiny@main: cannot get it from {} after 1 retry: ",
+        hub.url
+    );
+    assert!(what.starts_with(&want), "{what}");
+    let listings = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/api/"));
+    assert_eq!(listings.count(), 2, "retried once");
+}
+
+#[test]
 fn a_listing_that_keeps_arriving_is_not_cut_off() {
     let hub = FakeHub::start();
     opt_like(&hub, &commit("slow"));
