@@ -8,12 +8,12 @@
 //! says (a damaged transfer), and the listing or a transfer can go silent with the connection
 //! left open (a stalled server). One thread per connection, `Connection: close` on every answer.
 
-use collapse_lab::hub::{HubConfig, HubErrorKind, HubRepo};
-use collapse_lab::Error;
+mod repos;
+pub use repos::*;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -400,60 +400,4 @@ fn not_found(conn: &mut TcpStream) {
         &[("X-Error-Code", "RepoNotFound".into())],
         body,
     );
-}
-
-// Helpers for the model tests (hub.rs, hub_failures.rs).
-
-pub const REPO: &str = "test/opt-tiny";
-
-pub fn weights_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 % 251) as u8).collect()
-}
-
-/// An OPT-125m-like repository: only `pytorch_model.bin`, GPT-2 style tokenizer files.
-pub fn opt_like(hub: &FakeHub, c: &str) {
-    hub.add(
-        "models",
-        REPO,
-        c,
-        &[
-            ("config.json", br#"{"model_type":"opt"}"#.to_vec()),
-            ("pytorch_model.bin", weights_bytes(100_000)),
-            ("vocab.json", br#"{"a":0}"#.to_vec()),
-            ("merges.txt", b"#version: 0.2\n".to_vec()),
-            ("special_tokens_map.json", b"{}".to_vec()),
-            ("tokenizer_config.json", b"{}".to_vec()),
-            ("README.md", b"# tiny\n".to_vec()),
-        ],
-    );
-}
-
-pub fn cfg(hub: &FakeHub, cache: &Path) -> HubConfig {
-    HubConfig::new(&hub.url, cache)
-}
-
-pub fn repo() -> HubRepo {
-    REPO.parse().unwrap()
-}
-
-pub fn hub_error(e: Error) -> (HubErrorKind, String, String) {
-    let line = format!("{e} (hint: {})", e.hint());
-    assert!(!line.contains('\n'), "one line: {line}");
-    match e {
-        Error::Hub { kind, what, hint } => (kind, what, hint),
-        other => panic!("not a Hub error: {other:?}"),
-    }
-}
-
-pub fn parts_left(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(parts_left(&p));
-        } else if p.extension().is_some_and(|x| x == "part") {
-            out.push(p);
-        }
-    }
-    out
 }
