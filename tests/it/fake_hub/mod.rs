@@ -5,8 +5,9 @@
 //!
 //! Every request is logged, so tests can count downloads; a file can be set to drop its
 //! connection halfway once (a flaky network) or to be served with other bytes than its ETag
-//! says (a damaged transfer), and the listing or a transfer can go silent with the connection
-//! left open (a stalled server). One thread per connection, `Connection: close` on every answer.
+//! says (a damaged transfer); the listing can be cut halfway or trickled in pieces (a slow
+//! link), and the listing or a transfer can go silent with the connection left open (a stalled
+//! server). One thread per connection, `Connection: close` on every answer.
 
 mod repos;
 pub use repos::*;
