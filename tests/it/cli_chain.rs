@@ -294,12 +294,7 @@ fn extend_a_finished_chain_and_refuse_other_settings() {
     let before = mtimes(&w);
     assert_eq!(before.len(), 3 * 6, "{before:?}");
 
-    let out = cli(&w, &chain_args("ext", &corpus, &["--generations", "4"]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(&w, &chain_args("ext", &corpus, &["--generations", "4"]));
     assert!(w.join("evals/ext/gen-03.json").is_file());
     assert_eq!(mtimes(&w), before, "finished generations were rewritten");
     cli_ok(

@@ -7,7 +7,7 @@
 
 use crate::fake_hub::{commit, FakeHub};
 use crate::hub_datasets::{env_cli as hub_cli, serve_wikitext, CONFIG};
-use crate::util::json;
+use crate::util::{json, run_ok};
 use candle_core::Device;
 use collapse_lab::opt::config::OptConfig;
 use std::path::{Path, PathBuf};
@@ -97,19 +97,12 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
     serve_wikitext(&hub, &commit("wikitext"));
     let corpus = format!("hf:test/wikitext/{CONFIG}");
 
-    let out = hub_cli(
+    run_ok(&mut hub_cli(
         &hub.url,
         home.path(),
         work.path(),
         &chain_args(&corpus, "2"),
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ));
     // The Python client's cache layout, with the commit the Hub named.
     let snap = home
         .path()
@@ -167,20 +160,13 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
 
     // Offline, from the cache alone: a third generation, and not one request to the Hub.
     hub.clear_log();
-    let out = hub_cli(
+    let mut offline = hub_cli(
         &hub.url,
         home.path(),
         work.path(),
         &chain_args(&corpus, "3"),
-    )
-    .env("HF_HUB_OFFLINE", "1")
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
+    run_ok(offline.env("HF_HUB_OFFLINE", "1"));
     assert!(work
         .path()
         .join("checkpoints/opt/gen-02/model.safetensors")

@@ -6,6 +6,7 @@
 use crate::fake_hub::{
     cfg, commit, hub_error, opt_like, parts_left, repo, sha256_hex, weights_bytes, FakeHub, REPO,
 };
+use crate::util::run_ok;
 use collapse_lab::hub::{
     fetch_model_with, HubConfig, HubErrorKind, HubRepo, TokenizerFiles, Weights,
 };
@@ -246,22 +247,16 @@ fn venv_python_client_shares_the_cache() {
              print(sorted(r.repo_id for r in info.repos))\n",
             if local_only { "True" } else { "False" }
         );
-        let out = std::process::Command::new(&python)
-            .arg("-c")
-            .arg(script)
-            .env("HF_HUB_CACHE", cache)
-            .env("HF_ENDPOINT", endpoint)
-            .env("HF_HUB_DISABLE_TELEMETRY", "1")
-            .env_remove("HF_HUB_OFFLINE")
-            .env_remove("HF_TOKEN")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run_ok(
+            std::process::Command::new(&python)
+                .arg("-c")
+                .arg(script)
+                .env("HF_HUB_CACHE", cache)
+                .env("HF_ENDPOINT", endpoint)
+                .env("HF_HUB_DISABLE_TELEMETRY", "1")
+                .env_remove("HF_HUB_OFFLINE")
+                .env_remove("HF_TOKEN"),
+        )
     };
     let files = [
         "config.json",

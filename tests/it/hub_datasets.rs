@@ -2,7 +2,7 @@
 //! explicit [`HubConfig`], and the real CLI with `HF_ENDPOINT`/`HF_HOME` set on the child only.
 
 use crate::fake_hub::{commit, sha256_hex, FakeHub};
-use crate::util::cli_command;
+use crate::util::{cli_command, run_ok};
 use collapse_lab::corpus::manifest::Manifest;
 use collapse_lab::corpus::{hf, split, Corpus};
 use collapse_lab::hub::HubConfig;
@@ -247,20 +247,12 @@ fn cli_corpus_info_and_split_use_the_hub() {
     let work = tempfile::tempdir().unwrap();
     let src = format!("hf:test/wikitext/{CONFIG}");
 
-    let out = env_cli(
+    let stdout = run_ok(&mut env_cli(
         &hub.url,
         home.path(),
         work.path(),
         &["corpus", "info", &src],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    ));
     assert!(
         stdout.contains(&format!("source     hf:test/wikitext/{CONFIG}@{c}")),
         "{stdout}"
@@ -272,21 +264,13 @@ fn cli_corpus_info_and_split_use_the_hub() {
         .is_file());
 
     // Offline, against a dead endpoint: the cache alone.
-    let out = env_cli(
+    let mut offline = env_cli(
         "http://127.0.0.1:9",
         home.path(),
         work.path(),
         &["corpus", "split", &src, "--name", "wt"],
-    )
-    .env("HF_HUB_OFFLINE", "1")
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = run_ok(offline.env("HF_HUB_OFFLINE", "1"));
     assert!(
         stdout.contains("train      10 documents") && stdout.contains("test        3 documents"),
         "{stdout}"
@@ -401,14 +385,7 @@ fn cli_chain_runs_on_a_hub_dataset() {
         &["--generations", "2", "--policy", "replace", "--seed", "7"],
     ]
     .concat();
-    let out = env_cli(&hub.url, home.path(), work.path(), &args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&mut env_cli(&hub.url, home.path(), work.path(), &args));
     let test = Corpus::read_jsonl(&work.path().join("corpora/wt/human/test.jsonl")).unwrap();
     let ids: Vec<&str> = test.docs.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["test:1", "test:2", "test:3"]);

@@ -34,10 +34,20 @@ pub fn cli(workdir: &Path, args: &[&str]) -> Output {
 
 /// Runs the CLI and panics (showing stderr) unless it exits 0; returns stdout.
 pub fn cli_ok(workdir: &Path, args: &[&str]) -> String {
-    let out = cli(workdir, args);
+    run_ok(&mut cli_command(workdir, args))
+}
+
+/// Runs a prepared command (the CLI with its own environment, or a Python script) and panics
+/// (showing stderr) unless it exits 0; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {:?}: {e}", cmd.get_program()));
     assert!(
         out.status.success(),
-        "collapse-lab {args:?} failed ({:?}):\n{}",
+        "{:?} {:?} failed ({:?}):\n{}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
