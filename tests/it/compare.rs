@@ -131,6 +131,24 @@ pub fn adamw_steps(
 }
 
 impl Report {
+    /// The same function after training: logits on `input` of our weights and of the
+    /// reference's final weights (`theirs`), within `tol`.
+    pub fn final_logits<A: collapse_lab::gpt::lm::Arch>(
+        &mut self,
+        cfg: &A,
+        ours: &collapse_lab::gpt::params::Params,
+        theirs: std::collections::BTreeMap<String, candle_core::Var>,
+        input: &Tensor,
+        tol: f64,
+    ) {
+        use collapse_lab::gpt::lm::CausalLm;
+        let logits = |p: &collapse_lab::gpt::params::Params| {
+            p.model(cfg).unwrap().forward(input, None, None).unwrap()
+        };
+        let want = logits(&collapse_lab::gpt::params::Params { vars: theirs });
+        self.abs_or_rel("final", "logits after the steps", &logits(ours), &want, tol);
+    }
+
     /// One line with the worst metric of each kind, after `prefix`.
     pub fn print_worst(&self, prefix: &str) {
         let mut worst: Vec<String> = (self.worst.iter())

@@ -168,20 +168,7 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
     }
     // The same function: logits of our final model and of the reference's final weights.
     let input = blocks.narrow(1, 0, t1 - 1).unwrap();
-    let theirs = Params {
-        vars: reference_final,
-    };
-    let want = theirs
-        .model(&cfg)
-        .unwrap()
-        .forward(&input, None, None)
-        .unwrap();
-    let ours = params
-        .model(&cfg)
-        .unwrap()
-        .forward(&input, None, None)
-        .unwrap();
-    r.abs_or_rel("final", "logits after the steps", &ours, &want, LOGITS_TOL);
+    r.final_logits(&cfg, &params, reference_final, &input, LOGITS_TOL);
     let left: Vec<&String> = reference.keys().collect();
     assert!(left.is_empty(), "reference tensors not compared: {left:?}");
 

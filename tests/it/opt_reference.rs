@@ -153,17 +153,7 @@ fn compare(name: &str) {
         r.abs(kind, pname, var.as_tensor(), &want, tol);
         theirs.insert(pname.clone(), Var::from_tensor(&want).unwrap());
     }
-    let want = Params { vars: theirs }
-        .model(&cfg)
-        .unwrap()
-        .forward(&input, None, None)
-        .unwrap();
-    let ours = params
-        .model(&cfg)
-        .unwrap()
-        .forward(&input, None, None)
-        .unwrap();
-    r.abs_or_rel("final", "logits after the steps", &ours, &want, LOGITS_TOL);
+    r.final_logits(&cfg, &params, theirs, &input, LOGITS_TOL);
 
     // Not compared (see the module docs): left padding with an attention mask.
     let seen = reference.seen.borrow();
