@@ -215,15 +215,7 @@ impl Family for GptFamily {
     }
 
     fn sampling_extras(&self) -> Option<serde_json::Value> {
-        let s = &self.settings;
-        Some(serde_json::json!({
-            "top_k": s.top_k,
-            "top_p": s.top_p,
-            "num_beams": s.num_beams,
-            "repetition_penalty": s.repetition_penalty,
-            "length_penalty": 1.0,
-            "stop": "end-of-text token",
-        }))
+        Some(self.settings.sampling_json("end-of-text token"))
     }
 
     fn notes(&self, model: &GptModel) -> Vec<String> {

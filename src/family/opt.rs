@@ -288,17 +288,10 @@ impl Family for OptFamily {
     }
 
     fn sampling_extras(&self) -> Option<serde_json::Value> {
-        let s = &self.settings;
-        Some(serde_json::json!({
-            "top_k": s.top_k,
-            "top_p": s.top_p,
-            "num_beams": s.num_beams,
-            "repetition_penalty": s.repetition_penalty,
-            "length_penalty": 1.0,
-            "stop": EOS,
-            "dtype": s.inference_dtype,
-            "init": s.init,
-        }))
+        let mut extras = self.settings.sampling_json(EOS);
+        extras["dtype"] = serde_json::json!(self.settings.inference_dtype);
+        extras["init"] = serde_json::json!(self.settings.init);
+        Some(extras)
     }
 
     fn notes(&self, model: &OptModel) -> Vec<String> {

@@ -139,6 +139,19 @@ impl GptSettings {
 
     /// Rejects settings that cannot train or sample, before anything runs (a bad value found
     /// after a generation's training would cost that training).
+    /// The decoding settings recorded in a generated corpus's manifest; `stop` names the token
+    /// that ends a text.
+    pub fn sampling_json(&self, stop: &str) -> serde_json::Value {
+        serde_json::json!({
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "num_beams": self.num_beams,
+            "repetition_penalty": self.repetition_penalty,
+            "length_penalty": 1.0,
+            "stop": stop,
+        })
+    }
+
     pub fn check(&self) -> Result<()> {
         let bad = |what: String, hint: &str| Err(Error::invalid(what, hint));
         let positive = [
