@@ -132,6 +132,23 @@ impl KvCache {
         }
     }
 
+    /// Positions already cached before `t` new ones (0 without a cache), refused when they
+    /// would not fit in a context of `n_positions`.
+    pub(crate) fn past(
+        cache: &Option<&mut KvCache>,
+        t: usize,
+        n_positions: usize,
+    ) -> Result<usize> {
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        if past + t > n_positions {
+            candle_core::bail!(
+                "{} positions exceed the context length {n_positions}",
+                past + t
+            );
+        }
+        Ok(past)
+    }
+
     /// Keeps batch rows `rows` (in that order): how beam search follows its surviving beams.
     pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
         for (k, v) in self.layers.iter_mut().flatten() {
@@ -325,14 +342,7 @@ impl CausalLm for Gpt2 {
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let past = cache.as_ref().map_or(0, |c| c.len);
-        if past + t > self.cfg.n_positions {
-            candle_core::bail!(
-                "{} positions exceed the context length {}",
-                past + t,
-                self.cfg.n_positions
-            );
-        }
+        let past = KvCache::past(&cache, t, self.cfg.n_positions)?;
         let pos = Tensor::arange(past as u32, (past + t) as u32, self.device())?;
         let tok = self
             .wte

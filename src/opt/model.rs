@@ -181,14 +181,7 @@ impl CausalLm for Opt {
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
-        let past = cache.as_ref().map_or(0, |c| c.len);
-        if past + t > self.cfg.max_position_embeddings {
-            candle_core::bail!(
-                "{} positions exceed the context length {}",
-                past + t,
-                self.cfg.max_position_embeddings
-            );
-        }
+        let past = KvCache::past(&cache, t, self.cfg.max_position_embeddings)?;
         let mut x = self.embed(ids)?; // (b, t, e)
         if let Some(w) = &self.project_in {
             x = x.broadcast_matmul(&w.t()?)?; // (b, t, c)
