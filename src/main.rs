@@ -3,25 +3,27 @@
 //! Exit codes: 0 success; 1 `eval --fail-on` flagged a sign of collapse; 2 an error (bad
 //! input, with a one-line message and a hint); clap's own usage errors are 2 as well.
 
+mod bench;
 mod cli;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() {
+fn main() -> ExitCode {
     keep_freed_memory();
     single_threaded_candle_elementwise();
     let args = cli::Cli::parse();
     collapse_lab::progress::set_quiet(args.quiet);
     init_logging(args.verbose, args.quiet);
-    if let Err(e) = cli::run(args) {
-        if e.is::<cli::Flagged>() {
-            std::process::exit(1);
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            match e.downcast_ref::<collapse_lab::Error>() {
+                Some(lib) => eprintln!("error: {lib} (hint: {})", lib.hint()),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(2)
         }
-        match e.downcast_ref::<collapse_lab::Error>() {
-            Some(lib) => eprintln!("error: {lib} (hint: {})", lib.hint()),
-            None => eprintln!("error: {e:#}"),
-        }
-        std::process::exit(2);
     }
 }
 

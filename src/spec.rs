@@ -4,11 +4,12 @@
 //! its own chain, named `<spec>-<policy>`. Unknown keys are rejected: a typo must not silently
 //! run the default.
 
-use crate::chain::ChainSettings;
+use crate::chain::{ChainModel, ChainSettings};
 use crate::corpus::policy::Policy;
 use crate::error::{Error, Result};
-use crate::gpt::settings::GptSettings;
-use crate::ngram::sample::Protocol;
+use crate::family::ModelSpec;
+use crate::lm::settings::GptSettings;
+use crate::sampling::Protocol;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,7 +73,7 @@ pub struct Spec {
     pub protocol: Option<String>,
     pub max_line_words: Option<usize>,
     /// Settings of `gpt:` and `hf:` models (a `[gpt]` table; see `GptSettings` for keys and
-    /// defaults), laid over the model family's defaults ([`GptSettings::for_model`]).
+    /// defaults), laid over the model family's defaults ([`ModelSpec::default_settings`]).
     pub gpt: Option<toml::Table>,
     /// Per-arm changes to `[gpt]`, keyed by the arm's policy: `[arm."mix:0.1"]` with
     /// `epochs = 10.0` (Shumailov et al. train their 10%-real arm longer).
@@ -124,8 +125,14 @@ impl Spec {
         if overlays.is_empty() {
             return Ok(None);
         }
-        let model = self.model.as_deref().unwrap_or(DEFAULT_MODEL);
-        let mut merged = toml::Table::try_from(GptSettings::for_model(model)).map_err(|e| {
+        let model = self.model_spec()?;
+        let defaults = model.default_settings().ok_or_else(|| {
+            Error::invalid(
+                format!("[gpt] and [arm] tables do not apply to {model}"),
+                "drop them, or set `model` to a neural model (gpt:tiny, hf:<owner>/<name>)",
+            )
+        })?;
+        let mut merged = toml::Table::try_from(defaults).map_err(|e| {
             Error::invalid(format!("settings: {e}"), "this is a bug; please report it")
         })?;
         for t in overlays {
@@ -134,10 +141,15 @@ impl Spec {
         let settings: GptSettings = merged.try_into().map_err(|e: toml::de::Error| {
             Error::invalid(
                 format!("[gpt] or [arm.\"{arm}\"]: {}", e.message()),
-                "use the keys of GptSettings (src/gpt/settings.rs)",
+                "use the keys of GptSettings (src/lm/settings.rs)",
             )
         })?;
         Ok(Some(settings))
+    }
+
+    /// The spec's model, parsed.
+    pub fn model_spec(&self) -> Result<ModelSpec> {
+        self.model.as_deref().unwrap_or(DEFAULT_MODEL).parse()
     }
 
     /// One chain per arm, named `<name>-<policy slug>`.
@@ -151,20 +163,22 @@ impl Spec {
                 Ok(ChainSettings {
                     experiment: format!("{name}-{}", policy.slug()),
                     corpus: self.corpus.clone().unwrap_or_else(|| DEFAULT_CORPUS.into()),
-                    model: self.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into()),
+                    model: ChainModel::new(
+                        self.model_spec()?,
+                        self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
+                        self.settings(a)?,
+                    )?,
                     generations: self.generations.unwrap_or(DEFAULT_GENERATIONS),
                     policy,
                     seed: self.seed.unwrap_or(DEFAULT_SEED),
                     valid_frac: self.valid_frac.unwrap_or(DEFAULT_VALID_FRAC),
                     test_frac: self.test_frac.unwrap_or(DEFAULT_TEST_FRAC),
-                    min_count: self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
                     sample_tokens: self.sample_tokens,
                     train_tokens: self.train_tokens,
                     human_tokens: self.human_tokens,
                     temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
                     protocol: protocol.clone(),
                     max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
-                    gpt: self.settings(a)?,
                 })
             })
             .collect()
@@ -200,9 +214,9 @@ mod tests {
                 "quickstart-mix0.1"
             ]
         );
-        assert!(arms
-            .iter()
-            .all(|a| a.corpus == "embedded:kjv" && a.model == "ngram:3" && a.generations == 10));
+        assert!(arms.iter().all(|a| a.corpus == "embedded:kjv"
+            && a.model.spec().to_string() == "ngram:3"
+            && a.generations == 10));
     }
 
     #[test]
@@ -244,7 +258,7 @@ mod tests {
         );
         for (a, epochs) in arms.iter().zip([5.0, 10.0]) {
             a.validate().unwrap();
-            let g = a.gpt.clone().unwrap();
+            let g = a.model.neural().cloned().unwrap();
             assert_eq!(
                 (g.context, g.epochs, g.lr, g.batch_size),
                 (Some(64), epochs, 2e-5, 128)
@@ -259,20 +273,24 @@ mod tests {
     #[test]
     fn arm_tables_change_only_their_arm() {
         let p = Path::new("x.toml");
-        let text = "arms = [\"replace\", \"mix:0.1\"]\n[gpt]\nepochs = 5.0\nlr = 2e-5\n\
+        let text = "model = \"gpt:tiny\"\narms = [\"replace\", \"mix:0.1\"]\n[gpt]\nepochs = 5.0\nlr = 2e-5\n\
                     [arm.\"mix:0.1\"]\nepochs = 10.0\n";
         let arms = Spec::parse(text, p).unwrap().arms().unwrap();
-        let gpt = |i: usize| arms[i].gpt.clone().unwrap();
+        let gpt = |i: usize| arms[i].model.neural().cloned().unwrap();
         assert_eq!((gpt(0).epochs, gpt(1).epochs), (5.0, 10.0));
         assert_eq!((gpt(0).lr, gpt(1).lr), (2e-5, 2e-5));
-        let deep = "arms = [\"replace\"]\n[arm.replace]\nadamw = { weight_decay = 0.0 }\n";
+        let deep = "model = \"gpt:tiny\"\narms = [\"replace\"]\n[arm.replace]\nadamw = { weight_decay = 0.0 }\n";
         let a = Spec::parse(deep, p).unwrap().arms().unwrap();
-        let g = a[0].gpt.clone().unwrap();
+        let g = a[0].model.neural().cloned().unwrap();
         assert_eq!((g.adamw.weight_decay, g.adamw.beta2), (0.0, 0.95));
-        let typo = "arms = [\"replace\"]\n[arm.replace]\nepoks = 1.0\n";
+        let typo = "model = \"gpt:tiny\"\narms = [\"replace\"]\n[arm.replace]\nepoks = 1.0\n";
         let e = Spec::parse(typo, p).unwrap_err().to_string();
         assert!(e.contains("epoks"), "{e}");
         let other = "arms = [\"replace\"]\n[arm.accumulate]\nepochs = 1.0\n";
         assert!(Spec::parse(other, p).is_err());
+        // An n-gram model has no neural settings to change.
+        let ngram = "arms = [\"replace\"]\n[gpt]\nepochs = 1.0\n";
+        let e = Spec::parse(ngram, p).unwrap_err().to_string();
+        assert!(e.contains("do not apply to ngram:3"), "{e}");
     }
 }

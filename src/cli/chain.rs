@@ -3,10 +3,12 @@
 use super::gpt_args::GptArgs;
 use super::{print_table, SizeArgs, DEFAULT_CORPUS, DEFAULT_MODEL};
 use anyhow::Result;
-use collapse_lab::chain::{run_chain, ChainOutcome, ChainSettings};
+use collapse_lab::chain::{run_chain, ChainModel, ChainOutcome, ChainSettings};
 use collapse_lab::corpus::policy::Policy;
 use collapse_lab::error::Error;
-use collapse_lab::report::{compare_columns, ArmTable, COMPARE_COLUMNS};
+use collapse_lab::family::ModelSpec;
+use collapse_lab::report::compare::{compare_columns, COMPARE_COLUMNS};
+use collapse_lab::report::metrics_csv::ArmTable;
 use collapse_lab::spec::{self, Spec};
 use std::path::{Path, PathBuf};
 
@@ -101,19 +103,18 @@ pub struct CompareArgs {
 }
 
 pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
-    let gpt = a.gpt.for_model(&a.model, None)?;
+    let model: ModelSpec = a.model.parse()?;
+    let neural = a.gpt.for_model(&model, None)?;
     let settings = ChainSettings {
-        gpt,
+        model: ChainModel::new(model, a.min_count, neural)?,
         policy: a.policy.parse::<Policy>()?,
         protocol: spec::parse_protocol(&a.protocol)?,
         experiment: a.experiment,
         corpus: a.corpus,
-        model: a.model,
         generations: a.generations,
         seed: a.seed,
         valid_frac: a.valid_frac,
         test_frac: a.test_frac,
-        min_count: a.min_count,
         sample_tokens: a.sizes.sample_tokens,
         train_tokens: a.sizes.train_tokens,
         human_tokens: a.sizes.human_tokens,
@@ -166,14 +167,17 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
     if a.sizes.human_tokens.is_some() {
         spec.human_tokens = a.sizes.human_tokens;
     }
-    let model = spec
-        .model
-        .clone()
-        .unwrap_or_else(|| spec::DEFAULT_MODEL.into());
     let mut arms = spec.arms()?;
     // Flags win over the spec's [gpt] and [arm] tables, in every arm.
     for arm in &mut arms {
-        arm.gpt = a.gpt.for_model(&model, arm.gpt.take())?;
+        let neural = a
+            .gpt
+            .for_model(&arm.model.spec(), arm.model.neural().cloned())?;
+        if let (ChainModel::Gpt { settings, .. } | ChainModel::Hf { settings, .. }, Some(n)) =
+            (&mut arm.model, neural)
+        {
+            *settings = n;
+        }
     }
     let started = std::time::Instant::now();
     for arm in &arms {
@@ -203,7 +207,7 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         );
     }
     println!();
-    let files = collapse_lab::experiment_report::write_report(workdir, &names, None)?;
+    let files = collapse_lab::report::write_report(workdir, &names, None)?;
     super::report::print_written(&files);
     Ok(())
 }

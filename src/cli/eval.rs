@@ -1,14 +1,15 @@
-//! `eval`: the collapse monitor for any corpus (see `collapse_lab::monitor`).
+//! `eval`: the collapse monitor for any corpus (see `collapse_lab::eval`).
 
 use super::print_table;
 use anyhow::Result;
 use collapse_lab::corpus::source;
 use collapse_lab::error::Error;
+use collapse_lab::eval::signs::{Kind, Worse};
+use collapse_lab::eval::{self, Settings, Verdict, DEFAULT_DRAWS};
 use collapse_lab::family::checkpoint::Checkpoint;
 use collapse_lab::fsutil;
-use collapse_lab::monitor::signs::{Kind, Worse};
-use collapse_lab::monitor::{self, Settings, Verdict, DEFAULT_DRAWS};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -48,18 +49,6 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
-/// The exit status of a check that ran and flagged a sign under `--fail-on` (exit code 1).
-#[derive(Debug)]
-pub struct Flagged;
-
-impl std::fmt::Display for Flagged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("signs of collapse flagged")
-    }
-}
-
-impl std::error::Error for Flagged {}
-
 /// `--fail-on` as the kinds it covers (empty: every kind).
 fn fail_kinds(arg: &str) -> Result<Vec<Kind>, Error> {
     if arg == "any" || arg == "all" {
@@ -77,7 +66,9 @@ fn fail_kinds(arg: &str) -> Result<Vec<Kind>, Error> {
         .collect()
 }
 
-pub fn run(a: EvalArgs) -> Result<()> {
+/// Runs the check. Exit code 1 when `--fail-on` names a sign that is flagged: a verdict, not
+/// an error, so it is returned as a code rather than raised.
+pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let kinds = a.fail_on.as_deref().map(fail_kinds).transpose()?;
     let reference = source::load(&a.reference)?;
     let candidate = source::load(&a.corpus)?;
@@ -86,7 +77,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         draws: a.draws,
         seed: a.seed,
     };
-    let v = monitor::check(&reference, &candidate, model.as_ref(), &settings)?;
+    let v = eval::check(&reference, &candidate, model.as_ref(), &settings)?;
     print_verdict(&v);
     if let Some(p) = &a.json {
         fsutil::write_json(p, &v)?;
@@ -97,8 +88,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         println!("wrote {}", p.display());
     }
     match kinds {
-        Some(k) if !v.flagged_of(&k).is_empty() => Err(Flagged.into()),
-        _ => Ok(()),
+        Some(k) if !v.flagged_of(&k).is_empty() => Ok(ExitCode::from(1)),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -3,7 +3,8 @@
 //! in `GptSettings`, each with its reason.
 
 use collapse_lab::error::Error;
-use collapse_lab::gpt::settings::GptSettings;
+use collapse_lab::family::ModelSpec;
+use collapse_lab::lm::settings::GptSettings;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 #[command(
@@ -120,23 +121,20 @@ impl GptArgs {
         self.apply(GptSettings::default()) != GptSettings::default() || self.device.is_some()
     }
 
-    /// The settings for `model`: `Some` for `gpt:` models, `None` (and an error if a GPT flag
-    /// was given) for the others.
+    /// The neural settings for `model`: `base` (or the family's defaults) with the flags
+    /// applied; `None` for n-grams, and an error if a neural flag was given for one.
     pub fn for_model(
         &self,
-        model: &str,
+        model: &ModelSpec,
         base: Option<GptSettings>,
     ) -> Result<Option<GptSettings>, Error> {
-        if model.starts_with("gpt:") || model.starts_with("hf:") {
-            let base = base.unwrap_or_else(|| GptSettings::for_model(model));
-            Ok(Some(self.apply(base)))
-        } else if self.any() {
-            Err(Error::invalid(
+        match base.or_else(|| model.default_settings()) {
+            Some(base) => Ok(Some(self.apply(base))),
+            None if self.any() => Err(Error::invalid(
                 format!("GPT flags (e.g. --epochs, --lr) do not apply to {model}"),
                 "drop them, or use --model gpt:tiny",
-            ))
-        } else {
-            Ok(None)
+            )),
+            None => Ok(None),
         }
     }
 }

@@ -1,11 +1,6 @@
 //! Command-line flags and their translation into library calls. This is the only place that
 //! prints tables for people.
 
-mod bench;
-mod bench_gpt;
-mod bench_lm;
-mod bench_metrics;
-mod bench_opt;
 mod chain;
 mod corpus;
 mod eval;
@@ -16,6 +11,7 @@ mod report;
 use clap::{Parser, Subcommand};
 use collapse_lab::spec;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 const ABOUT: &str =
     "A laboratory for model collapse: language models trained, generation after generation, on \
@@ -70,20 +66,23 @@ pub enum Command {
     Corpus(corpus::CorpusCommand),
     /// Benchmarks on real data (e.g. ../shared/corpora/gutenberg)
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(crate::bench::BenchCommand),
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+/// Runs a command. The exit code is the command's verdict (`eval --fail-on` returns 1 when it
+/// flags a sign of collapse); errors are the caller's to print (exit code 2).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = match cli.command {
+        Command::Eval(a) => return eval::run(a),
         Command::Run(a) => chain::run(a, &cli.workdir),
         Command::Chain(a) => chain::chain(a, &cli.workdir),
         Command::Compare(a) => chain::compare(a, &cli.workdir),
-        Command::Eval(a) => eval::run(a),
         Command::Report(a) => report::run(a, &cli.workdir),
         Command::Ngram(c) => ngram::run(c),
         Command::Corpus(c) => corpus::run(c, &cli.workdir),
-        Command::Bench(c) => bench::run(c),
-    }
+        Command::Bench(c) => crate::bench::run(c),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// The chain flags shared by `chain` and `run` overrides, with the defaults of `spec`.
@@ -139,7 +138,3 @@ pub fn print_table(groups: &[(String, usize)], header: &[String], rows: &[Vec<St
 }
 
 pub(crate) use spec::{DEFAULT_CORPUS, DEFAULT_MODEL};
-
-/// Returned (as an error) by a check that ran and found what `--fail-on` asked about: the
-/// binary exits with code 1 and prints nothing more.
-pub use eval::Flagged;

@@ -2,9 +2,10 @@
 
 use anyhow::Result;
 use collapse_lab::corpus::{source, Corpus, Document};
-use collapse_lab::ngram::sample::{Protocol, SampleSettings, Sampler};
+use collapse_lab::ngram::sample::Sampler;
 use collapse_lab::ngram::vocab::VocabPolicy;
 use collapse_lab::ngram::{arpa, build_lines, query, BuildOptions};
+use collapse_lab::sampling::{Protocol, SampleSettings};
 use collapse_lab::{fsutil, progress};
 use rayon::prelude::*;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! `report`: charts, an HTML page and a Markdown summary of finished experiments.
 
 use anyhow::Result;
-use collapse_lab::experiment_report::{write_report, ReportFiles};
+use collapse_lab::report::{write_report, ReportFiles};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]

@@ -10,8 +10,8 @@ use super::opt::{OptFamily, OptModel};
 use super::Family;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::Scores;
-use crate::gpt::settings::GptSettings;
+use crate::lm::settings::GptSettings;
+use crate::metrics::Scores;
 use crate::ngram::NgramModel;
 use std::path::Path;
 

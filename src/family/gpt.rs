@@ -6,19 +6,21 @@
 //! `tokenizer.json`) plus our `train_log.json`, written last: its presence marks the
 //! checkpoint complete. While training, resumable state lives in the same folder.
 
-use super::{Family, SamplePlan, TrainCtx};
+use super::{Family, TrainCtx};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::Scores;
 use crate::fsutil;
-use crate::gpt::config::Config;
-use crate::gpt::data::Blocks;
-use crate::gpt::params::Params;
-use crate::gpt::settings::GptSettings;
-use crate::gpt::tokenizer::Bpe;
-use crate::gpt::train::{self, TrainJob, TrainLog};
-use crate::gpt::{sample, score};
+use crate::lm::data::Blocks;
+use crate::lm::generate::corpus as sample;
+use crate::lm::params::Params;
+use crate::lm::score;
+use crate::lm::settings::GptSettings;
+use crate::lm::tokenizer::Bpe;
+use crate::lm::train::{self, TrainJob, TrainLog};
+use crate::metrics::Scores;
+use crate::models::gpt2::config::Config;
 use crate::rng::Rng;
+use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
 use std::path::Path;
 use std::sync::Arc;
@@ -107,7 +109,7 @@ impl GptFamily {
         let base = if preset.ends_with(".json") {
             fsutil::read_json::<Config>(preset)?.n_positions
         } else {
-            Config::preset(preset, crate::gpt::config::DEFAULT_VOCAB_SIZE)?.n_positions
+            Config::preset(preset, crate::models::gpt2::config::DEFAULT_VOCAB_SIZE)?.n_positions
         };
         Ok(s.context.unwrap_or(base))
     }
@@ -153,7 +155,7 @@ impl Family for GptFamily {
             self.settings.valid_frac,
             seed,
         );
-        let mut params = Params::init(&cfg, seed, &self.device)?;
+        let mut params = crate::models::gpt2::params::init(&cfg, seed, &self.device)?;
         let job = TrainJob {
             cfg: &cfg,
             settings: &self.settings,

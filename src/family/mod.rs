@@ -15,8 +15,9 @@ pub use opt::OptFamily;
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::Scores;
-use crate::ngram::sample::SampleSettings;
+use crate::lm::settings::GptSettings;
+use crate::metrics::Scores;
+use crate::sampling::SamplePlan;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -56,10 +57,14 @@ impl FromStr for ModelSpec {
                 Ok(ModelSpec::Ngram { order })
             }
             "gpt" => {
-                let known = crate::gpt::config::PRESETS.iter().any(|p| p.name == arg);
+                let known = crate::models::gpt2::config::PRESETS
+                    .iter()
+                    .any(|p| p.name == arg);
                 if !known && !arg.ends_with(".json") {
-                    let names: Vec<&str> =
-                        crate::gpt::config::PRESETS.iter().map(|p| p.name).collect();
+                    let names: Vec<&str> = crate::models::gpt2::config::PRESETS
+                        .iter()
+                        .map(|p| p.name)
+                        .collect();
                     return Err(Error::invalid(
                         format!("unknown GPT preset `{arg}`"),
                         format!("use gpt:{} or gpt:<config.json>", names.join(", gpt:")),
@@ -78,6 +83,19 @@ impl FromStr for ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// The neural settings a family starts from: `hf:` models are fine-tuned
+    /// ([`GptSettings::fine_tune`]), `gpt:` models trained from scratch
+    /// ([`GptSettings::default`]); n-grams have none.
+    pub fn default_settings(&self) -> Option<GptSettings> {
+        match self {
+            ModelSpec::Ngram { .. } => None,
+            ModelSpec::Gpt { .. } => Some(GptSettings::default()),
+            ModelSpec::Hf { .. } => Some(GptSettings::fine_tune()),
+        }
+    }
+}
+
 impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -86,14 +104,6 @@ impl fmt::Display for ModelSpec {
             ModelSpec::Hf { repo } => write!(f, "hf:{repo}"),
         }
     }
-}
-
-/// What a generated corpus should look like: one document per template document, with
-/// about `doc_words[i]` words each (unconditional) or continuing its lines (continue).
-pub struct SamplePlan<'a> {
-    pub template: std::borrow::Cow<'a, Corpus>,
-    pub doc_words: Vec<usize>,
-    pub settings: SampleSettings,
 }
 
 /// Where one generation's training happens.

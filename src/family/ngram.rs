@@ -1,12 +1,13 @@
 //! The n-gram family: interpolated modified Kneser-Ney (`ngram:<order>`), saved as ARPA.
 
-use super::{Family, SamplePlan, TrainCtx};
+use super::{Family, TrainCtx};
 use crate::corpus::Corpus;
 use crate::error::Result;
-use crate::eval::Scores;
+use crate::metrics::Scores;
 use crate::ngram::sample::Sampler;
 use crate::ngram::vocab::VocabPolicy;
 use crate::ngram::{self, arpa, BuildOptions, NgramModel};
+use crate::sampling::SamplePlan;
 use std::path::Path;
 
 /// Interpolated modified Kneser-Ney n-grams.

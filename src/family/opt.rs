@@ -9,21 +9,23 @@
 //! `train_log.json`, written last: `OPTForCausalLM.from_pretrained` loads it as it is.
 
 use super::gpt::{device, CONFIG_FILE, LOG_FILE, WEIGHTS_FILE};
-use super::{Family, SamplePlan, TrainCtx};
+use super::{Family, TrainCtx};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
-use crate::eval::Scores;
 use crate::fsutil;
-use crate::gpt::data::Blocks;
-use crate::gpt::params::Params;
-use crate::gpt::settings::GptSettings;
-use crate::gpt::tokenizer::Bpe;
-use crate::gpt::train::{self, TrainJob, TrainLog};
-use crate::gpt::{sample, score};
 use crate::hub::{HubConfig, HubRepo, TokenizerFiles, Weights};
-use crate::opt::config::OptConfig;
-use crate::opt::model::Opt;
+use crate::lm::data::Blocks;
+use crate::lm::generate::corpus as sample;
+use crate::lm::params::Params;
+use crate::lm::score;
+use crate::lm::settings::GptSettings;
+use crate::lm::tokenizer::Bpe;
+use crate::lm::train::{self, TrainJob, TrainLog};
+use crate::metrics::Scores;
+use crate::models::opt::config::OptConfig;
+use crate::models::opt::model::Opt;
 use crate::rng::Rng;
+use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 use super::vocab::{BOS, EOS, UNK};
 use super::NgramModel;
 use crate::corpus::Corpus;
-use crate::eval::{DocScore, Scores};
+use crate::metrics::{DocScore, Scores};
 use crate::tokenize;
 use rayon::prelude::*;
 

@@ -1,4 +1,4 @@
-//! Writing new corpora from a model: the next generation's training text.
+//! Writing new corpora from an n-gram model: the next generation's training text.
 //!
 //! An interpolated model is a mixture: p(x | c) = u(x | c) + γ(c) p(x | c'), where the u mass of
 //! c sums to 1 - γ(c). So a word is drawn exactly by walking down from the longest context:
@@ -18,41 +18,9 @@ use super::vocab::{BOS, EOS, UNK};
 use super::NgramModel;
 use crate::corpus::{Corpus, Document};
 use crate::rng::Rng;
+use crate::sampling::{Protocol, SampleSettings};
 use crate::tokenize;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// What each generated document continues.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "protocol", rename_all = "kebab-case")]
-pub enum Protocol {
-    /// Documents written from scratch, shaped like the template's (sizes, lines).
-    Unconditional,
-    /// Every template line's first `prompt_words` words are given and the model writes the
-    /// rest; only the new words are kept (Shumailov et al. 2024).
-    Continue { prompt_words: usize },
-}
-
-/// Sampling settings, recorded in the generated corpus's manifest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SampleSettings {
-    pub protocol: Protocol,
-    pub temperature: f64,
-    pub seed: u64,
-    /// Lines longer than this are ended (a degenerate model can loop forever otherwise).
-    pub max_line_words: usize,
-}
-
-impl Default for SampleSettings {
-    fn default() -> Self {
-        SampleSettings {
-            protocol: Protocol::Unconditional,
-            temperature: 1.0,
-            seed: 0,
-            max_line_words: 1024,
-        }
-    }
-}
 
 /// Cumulative u sums of a model, ready for drawing.
 pub struct Sampler<'m> {

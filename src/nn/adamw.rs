@@ -140,7 +140,7 @@ impl AdamW {
                 ]
             })
             .collect();
-        crate::gpt::params::save_safetensors(path, names.iter().map(|(n, t)| (n.as_str(), *t)))
+        crate::nn::safetensors::save_safetensors(path, names.iter().map(|(n, t)| (n.as_str(), *t)))
     }
 
     /// Restores moments saved by [`AdamW::save_state`]; `step` is restored by the caller.

@@ -11,3 +11,4 @@
 pub mod adamw;
 pub mod fused;
 pub mod ops;
+pub mod safetensors;

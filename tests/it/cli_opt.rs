@@ -9,7 +9,7 @@ use crate::fake_hub::{commit, FakeHub};
 use crate::hub_datasets::{env_cli as hub_cli, serve_wikitext, CONFIG};
 use crate::util::{json, run_ok};
 use candle_core::Device;
-use collapse_lab::opt::config::OptConfig;
+use collapse_lab::models::opt::config::OptConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,7 +22,7 @@ fn tiny_opt_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
     let mut cfg: OptConfig = serde_json::from_value(base).unwrap();
     (cfg.vocab_size, cfg.max_position_embeddings) = (308, 64);
     let weights = tmp.join("model.safetensors");
-    collapse_lab::opt::params::init(&cfg, 3, &Device::Cpu)
+    collapse_lab::models::opt::params::init(&cfg, 3, &Device::Cpu)
         .unwrap()
         .save(&weights)
         .unwrap();

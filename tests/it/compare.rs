@@ -95,7 +95,7 @@ impl Report {
 /// with 2 or more dimensions, hyperparameters from hyperparams.json, global-norm clipping
 /// first), each on `loss(params)`; returns the loss and the gradient norm before each step.
 pub fn adamw_steps(
-    params: &collapse_lab::gpt::params::Params,
+    params: &collapse_lab::lm::params::Params,
     hp: &serde_json::Value,
     lrs: &[f64],
     loss: impl Fn() -> Tensor,
@@ -108,7 +108,7 @@ pub fn adamw_steps(
             (
                 n.clone(),
                 v.clone(),
-                collapse_lab::gpt::params::decays(n, v.dims()),
+                collapse_lab::lm::params::decays(n, v.dims()),
             )
         })
         .collect();
@@ -133,19 +133,19 @@ pub fn adamw_steps(
 impl Report {
     /// The same function after training: logits on `input` of our weights and of the
     /// reference's final weights (`theirs`), within `tol`.
-    pub fn final_logits<A: collapse_lab::gpt::lm::Arch>(
+    pub fn final_logits<A: collapse_lab::lm::Arch>(
         &mut self,
         cfg: &A,
-        ours: &collapse_lab::gpt::params::Params,
+        ours: &collapse_lab::lm::params::Params,
         theirs: std::collections::BTreeMap<String, candle_core::Var>,
         input: &Tensor,
         tol: f64,
     ) {
-        use collapse_lab::gpt::lm::CausalLm;
-        let logits = |p: &collapse_lab::gpt::params::Params| {
+        use collapse_lab::lm::CausalLm;
+        let logits = |p: &collapse_lab::lm::params::Params| {
             p.model(cfg).unwrap().forward(input, None, None).unwrap()
         };
-        let want = logits(&collapse_lab::gpt::params::Params { vars: theirs });
+        let want = logits(&collapse_lab::lm::params::Params { vars: theirs });
         self.abs_or_rel("final", "logits after the steps", &logits(ours), &want, tol);
     }
 

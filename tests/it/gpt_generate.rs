@@ -8,10 +8,10 @@
 //! prompts share a batch) and beam search also prompt by prompt, so batching is checked too.
 
 use candle_core::{DType, Device};
-use collapse_lab::gpt::config::Config;
-use collapse_lab::gpt::generate::{self, BeamConfig, SampleConfig};
-use collapse_lab::gpt::lm::CausalLm;
-use collapse_lab::gpt::params::Params;
+use collapse_lab::lm::generate::{self, BeamConfig, SampleConfig};
+use collapse_lab::lm::params::Params;
+use collapse_lab::lm::CausalLm;
+use collapse_lab::models::gpt2::config::Config;
 use collapse_lab::rng::Rng;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -38,9 +38,9 @@
 
 use crate::compare::{adamw_steps, read_json, values, Report};
 use candle_core::{DType, Device, Tensor, Var};
-use collapse_lab::gpt::config::Config;
-use collapse_lab::gpt::lm::CausalLm;
-use collapse_lab::gpt::params::Params;
+use collapse_lab::lm::params::Params;
+use collapse_lab::lm::CausalLm;
+use collapse_lab::models::gpt2::config::Config;
 use collapse_lab::nn::adamw::warmup_cosine;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -8,9 +8,9 @@
 //! 0.7% apart on 4 MB of gutenberg text. Run with `--nocapture` to see the values side by side.
 
 use collapse_lab::corpus::Corpus;
-use collapse_lab::eval::corpus_metrics::{corpus_metrics, HumanReference};
-use collapse_lab::eval::doc_ppl::doc_ppl_distribution;
-use collapse_lab::eval::{DocScore, Scores};
+use collapse_lab::metrics::corpus_metrics::{corpus_metrics, HumanReference};
+use collapse_lab::metrics::doc_ppl::doc_ppl_distribution;
+use collapse_lab::metrics::{DocScore, Scores};
 use serde_json::Value;
 use std::path::PathBuf;
 

@@ -21,11 +21,11 @@
 use crate::compare::{adamw_steps, read_json, values, Report};
 use crate::gpt_generate::check_cases;
 use candle_core::{DType, Device, Tensor, Var};
-use collapse_lab::gpt::generate::{beam_search, BeamConfig};
-use collapse_lab::gpt::lm::CausalLm;
-use collapse_lab::gpt::model::KvCache;
-use collapse_lab::gpt::params::Params;
-use collapse_lab::opt::config::OptConfig;
+use collapse_lab::lm::generate::{beam_search, BeamConfig};
+use collapse_lab::lm::layers::KvCache;
+use collapse_lab::lm::params::Params;
+use collapse_lab::lm::CausalLm;
+use collapse_lab::models::opt::config::OptConfig;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;

@@ -1,0 +1,337 @@
+//! `bench opt-train` and `bench opt-generate`: CPU speed of our OPT next to transformers'
+//! `OPTForCausalLM`, on facebook/opt-125m's shape (vocab 50272, width 768, 12 layers, 12
+//! heads, ffn 3072, 2048 positions), randomly initialised, fp32.
+//!
+//! Why: the OPT family fine-tunes opt-125m and writes its corpus with it every generation
+//! (Shumailov et al. 2024: blocks of 64 tokens, 5-beam search with repetition penalty 1.2),
+//! so these are the step times that decide how many generations fit in a day. Random weights
+//! and random tokens need no download, and the arithmetic is a real run's.
+//!
+//! - `opt-train`: forward + loss, backward, clip 1.0 and AdamW on `--batch` random blocks of
+//!   `--context` tokens, as `bench gpt-train`; then the eval forward (loss under no grad, what
+//!   perplexity scoring runs) on blocks of the same shape. Dropout is 0 unless `--dropout`
+//!   (opt-125m's config says 0.1): the timing is of the arithmetic, and both sides agree.
+//! - `opt-generate`: `--prompt-len` random prompt tokens continued by exactly `--new-tokens`
+//!   (no stop token; transformers gets `min_new_tokens = max_new_tokens`), KV cache, prefill
+//!   timed: 5-beam search with repetition penalty 1.2 (tokens/s counts each prompt's new
+//!   tokens once, not once per beam), ancestral sampling (temperature 1, top-k 0), greedy.
+//!
+//! `--compare-torch PYTHON` runs `scripts/bench_torch.py --arch opt` with the same shapes and
+//! threads and prints ours, torch's and the ratio per measure. The last line is `tokens/s: N`
+//! (ours): training for `opt-train`, the first measure for `opt-generate`.
+//!
+//! Reference points (this 2-core AMD EPYC with AVX-512, `--threads 2`, best of three runs
+//! interleaved with the torch script on a quiet machine; torch 2.15, transformers 5.23), ours
+//! against torch in tokens/s: training 4×64 ~340 / ~180, 8×64 ~410 / ~205, 4×128 ~420 / ~205;
+//! eval forward 4×64 ~1,040 / ~700, 4×128 ~1,340 / ~730; generation (64 + 64 tokens) 5-beam
+//! with 2 prompts ~55 / ~28, with 6 prompts ~71 / ~46, sampling 8 rows ~245 / ~128, greedy 1
+//! row ~62 / ~34. Decoding is fast only because `torch.nn.Linear` weights are read as stored
+//! for few rows ([`collapse_lab::nn::fused::linear`]); before, gemm repacked every weight at
+//! every token and beam search and sampling ran at 0.6× torch.
+
+use super::lm::{
+    compare, flag_words, init_threads, random_ids, random_prompts, time_runs, time_train,
+    TrainShape,
+};
+use anyhow::{bail, Result};
+use candle_core::Device;
+use collapse_lab::lm::generate::{beam_search_batch, sample, BeamConfig, SampleConfig};
+use collapse_lab::lm::CausalLm;
+use collapse_lab::models::opt::config::OptConfig;
+use collapse_lab::rng::Rng;
+use std::path::PathBuf;
+
+/// Flags both OPT benches share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OptRunArgs {
+    /// Worker threads (rayon and matmul; torch.set_num_threads); default: physical cores
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Then run scripts/bench_torch.py --arch opt with this Python (e.g. .venv/bin/python) and
+    /// print the ratio ours/torch per measure
+    #[arg(long, value_name = "PYTHON")]
+    pub compare_torch: Option<PathBuf>,
+}
+
+impl OptRunArgs {
+    /// Checks the flags, sets the threads and prints the header; the config and thread count.
+    fn start(&self, what: &str, dropout: f64, steps: usize) -> Result<(OptConfig, usize)> {
+        if steps == 0 {
+            return Err(collapse_lab::Error::invalid(
+                "--steps 0 times nothing",
+                "use --steps 1 or more",
+            )
+            .into());
+        }
+        let mut cfg = OptConfig::opt_125m();
+        cfg.dropout = dropout;
+        cfg.check()?;
+        let threads = init_threads(self.threads)?;
+        println!(
+            "{what}: opt-125m shape ({} layers, {} heads, width {}, ffn {}), vocab {}, {} positions, {:.2}M params, fp32, random init, dropout {dropout}",
+            cfg.num_hidden_layers,
+            cfg.num_attention_heads,
+            cfg.hidden_size,
+            cfg.ffn_dim,
+            cfg.vocab_size,
+            cfg.max_position_embeddings,
+            cfg.n_params() as f64 / 1e6
+        );
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "threads: {threads}; load average before: {}",
+            load.join(" ")
+        );
+        Ok((cfg, threads))
+    }
+
+    /// The torch script's flags for this shape and these settings.
+    fn torch_flags(&self, cfg: &OptConfig, threads: usize, steps: (usize, usize)) -> Vec<String> {
+        let mut v = vec!["--arch".to_string(), "opt".to_string()];
+        v.extend(flag_words([
+            ("--n-layer", cfg.num_hidden_layers),
+            ("--n-head", cfg.num_attention_heads),
+            ("--n-embd", cfg.hidden_size),
+            ("--ffn", cfg.ffn_dim),
+            ("--vocab", cfg.vocab_size),
+            ("--max-positions", cfg.max_position_embeddings),
+            ("--steps", steps.0),
+            ("--warmup-steps", steps.1),
+            ("--threads", threads),
+            ("--seed", self.seed as usize),
+        ]));
+        v
+    }
+}
+
+/// `bench opt-train` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OptTrainArgs {
+    #[command(flatten)]
+    pub run: OptRunArgs,
+    /// Timed steps
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Untimed steps first
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
+    /// Blocks per step
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Tokens per block (the OPT family's block size is 64)
+    #[arg(long, default_value_t = 64)]
+    pub context: usize,
+    /// Dropout while training (residual; opt-125m's config has 0.1), on both sides
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Skip the eval-forward measure
+    #[arg(long)]
+    pub no_eval: bool,
+}
+
+pub fn train(a: OptTrainArgs) -> Result<()> {
+    let (cfg, threads) = a.run.start("opt-train", a.dropout, a.steps)?;
+    if a.context == 0 || a.context > cfg.max_position_embeddings {
+        bail!(
+            "--context {} is not in 1..={}",
+            a.context,
+            cfg.max_position_embeddings
+        );
+    }
+    let params = collapse_lab::models::opt::params::init(&cfg, a.run.seed, &Device::Cpu)?;
+    let shape = TrainShape {
+        batch: a.batch,
+        context: a.context,
+        vocab: cfg.vocab_size,
+        steps: a.steps,
+        warmup: a.warmup_steps,
+        seed: a.run.seed,
+    };
+    let model = params.model(&cfg)?;
+    let ours = time_train(&model, &params, &shape, "bench-opt-train", a.dropout > 0.0)?;
+    let mut measures = vec![("train", ours)];
+    if !a.no_eval {
+        // Eval: the loss of each block with no autograd graph (detached weights).
+        let frozen = params.frozen_model(&cfg)?;
+        let mut rng = Rng::derive(a.run.seed, "bench-opt-eval", 0);
+        let mut fwd = || -> Result<()> {
+            let blocks = random_ids(&mut rng, a.batch, a.context + 1, cfg.vocab_size)?;
+            frozen.block_loss(&blocks, None)?.to_scalar::<f32>()?;
+            Ok(())
+        };
+        let total = time_runs(a.warmup_steps, a.steps, &mut fwd)?;
+        let eval = (a.batch * a.context * a.steps) as f64 / total;
+        println!(
+            "eval forward (no grad), batch {} x {}: {:.1} ms/step, {eval:.0} tokens/s",
+            a.batch,
+            a.context,
+            super::lm::ms(total, a.steps)
+        );
+        measures.push(("eval", eval));
+    }
+    println!("train tokens/s: {ours:.0}");
+    let mut flags = a.run.torch_flags(&cfg, threads, (a.steps, a.warmup_steps));
+    flags.extend(flag_words([
+        ("--context", a.context.to_string()),
+        ("--batch", a.batch.to_string()),
+        ("--dropout", a.dropout.to_string()),
+    ]));
+    if a.no_eval {
+        flags.push("--no-eval".into());
+    }
+    compare(a.run.compare_torch.as_ref(), "train", &flags, &measures)?;
+    println!("tokens/s: {ours:.0}");
+    Ok(())
+}
+
+/// What `opt-generate` times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Measure {
+    /// Beam search (`--num-beams`, `--repetition-penalty`), `--beam-batch` prompts at once
+    Beam,
+    /// Ancestral sampling (temperature 1, no top-k/top-p), `--sample-batch` prompts at once
+    Sample,
+    /// Greedy decoding, `--greedy-batch` prompts at once
+    Greedy,
+}
+
+impl Measure {
+    fn name(self) -> &'static str {
+        match self {
+            Measure::Beam => "beam",
+            Measure::Sample => "sample",
+            Measure::Greedy => "greedy",
+        }
+    }
+}
+
+/// `bench opt-generate` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OptGenerateArgs {
+    #[command(flatten)]
+    pub run: OptRunArgs,
+    /// Timed runs of each measure
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// Untimed runs of each measure first
+    #[arg(long, default_value_t = 1)]
+    pub warmup_steps: usize,
+    /// What to time, in this order (the first one's tokens/s is the last line)
+    #[arg(long, value_delimiter = ',', default_value = "beam,sample,greedy")]
+    pub measures: Vec<Measure>,
+    /// Random prompt tokens per row
+    #[arg(long, default_value_t = 64)]
+    pub prompt_len: usize,
+    /// New tokens per prompt (no stop token: every row runs to the end)
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    #[arg(long, default_value_t = 5)]
+    pub num_beams: usize,
+    #[arg(long, default_value_t = 1.2)]
+    pub repetition_penalty: f64,
+    /// Prompts per beam-search batch (each runs `--num-beams` rows)
+    #[arg(long, default_value_t = 2)]
+    pub beam_batch: usize,
+    #[arg(long, default_value_t = 8)]
+    pub sample_batch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub greedy_batch: usize,
+}
+
+pub fn generate(g: OptGenerateArgs) -> Result<()> {
+    let (cfg, threads) = g.run.start("opt-generate", 0.0, g.steps)?;
+    if g.prompt_len == 0 || g.prompt_len + g.new_tokens > cfg.max_position_embeddings {
+        bail!(
+            "--prompt-len {} + --new-tokens {} must be 1..={} (the context would slide)",
+            g.prompt_len,
+            g.new_tokens,
+            cfg.max_position_embeddings
+        );
+    }
+    if g.measures.is_empty() {
+        bail!("--measures names nothing to time");
+    }
+    let params = collapse_lab::models::opt::params::init(&cfg, g.run.seed, &Device::Cpu)?;
+    let model = params.frozen_model(&cfg)?;
+    let mut rng = Rng::derive(g.run.seed, "bench-opt-generate", 0);
+    let mut measures = Vec::new();
+    for &m in &g.measures {
+        let batch = match m {
+            Measure::Beam => g.beam_batch,
+            Measure::Sample => g.sample_batch,
+            Measure::Greedy => g.greedy_batch,
+        };
+        let prompts = random_prompts(&mut rng, batch, g.prompt_len, cfg.vocab_size);
+        let beam = BeamConfig {
+            num_beams: g.num_beams,
+            max_new_tokens: g.new_tokens,
+            length_penalty: 1.0,
+            repetition_penalty: g.repetition_penalty,
+            early_stopping: false,
+            eos: None,
+        };
+        let total = time_runs(g.warmup_steps, g.steps, || {
+            let out = match m {
+                Measure::Beam => beam_search_batch(&model, &prompts, &beam)?,
+                Measure::Sample => sample_rows(&model, &prompts, g.new_tokens, false, &mut rng)?,
+                Measure::Greedy => sample_rows(&model, &prompts, g.new_tokens, true, &mut rng)?,
+            };
+            if out.iter().any(|o| o.len() != g.new_tokens) {
+                bail!("a {} row stopped early (no stop token was given)", m.name());
+            }
+            Ok(())
+        })?;
+        let tps = (batch * g.new_tokens * g.steps) as f64 / total;
+        let how = match m {
+            Measure::Beam => format!(
+                "{} beams, repetition penalty {}",
+                g.num_beams, g.repetition_penalty
+            ),
+            Measure::Sample => "temperature 1, top-k 0".into(),
+            Measure::Greedy => "argmax".into(),
+        };
+        println!(
+            "{}: {} runs after {} warmup, batch {batch} x ({} prompt + {} new tokens), {how}: {:.3} s/run, {tps:.1} tokens/s",
+            m.name(),
+            g.steps,
+            g.warmup_steps,
+            g.prompt_len,
+            g.new_tokens,
+            total / g.steps as f64
+        );
+        measures.push((m.name(), tps));
+    }
+    let mut flags = g.run.torch_flags(&cfg, threads, (g.steps, g.warmup_steps));
+    let names: Vec<&str> = g.measures.iter().map(|m| m.name()).collect();
+    flags.extend(flag_words([
+        ("--measures", names.join(",")),
+        ("--prompt-len", g.prompt_len.to_string()),
+        ("--new-tokens", g.new_tokens.to_string()),
+        ("--num-beams", g.num_beams.to_string()),
+        ("--repetition-penalty", g.repetition_penalty.to_string()),
+        ("--beam-batch", g.beam_batch.to_string()),
+        ("--sample-batch", g.sample_batch.to_string()),
+        ("--greedy-batch", g.greedy_batch.to_string()),
+    ]));
+    compare(g.run.compare_torch.as_ref(), "generate", &flags, &measures)?;
+    println!("tokens/s: {:.0}", measures[0].1);
+    Ok(())
+}
+
+/// Sampling (temperature 1, no truncation) or greedy decoding of every prompt, no stop token.
+fn sample_rows(
+    model: &impl CausalLm,
+    prompts: &[Vec<u32>],
+    new_tokens: usize,
+    greedy: bool,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let sc = match greedy {
+        true => SampleConfig::greedy(),
+        false => SampleConfig::plain(),
+    };
+    Ok(sample(model, prompts, new_tokens, None, &sc, rng)?)
+}

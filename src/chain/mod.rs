@@ -1,0 +1,117 @@
+//! The generational chain: one arm of an experiment, generation after generation.
+//!
+//! Generation g runs the stages of [`stages`]: compose its training corpus by the policy,
+//! train (or load) and save the model, sample the next corpus, evaluate on held-out human
+//! text, record. Every file is written atomically, and a generation counts as finished only
+//! when its eval record (`evals/<exp>/gen-NN.json`, written last) exists. Rerunning the same
+//! command after a crash or Ctrl-C skips finished generations and redoes the unfinished one;
+//! since every random choice is derived from (seed, generation), the files are byte-identical
+//! to an uninterrupted run. A lock file keeps a second process off the same experiment.
+
+pub mod settings;
+pub mod stages;
+
+pub use settings::{ChainModel, ChainSettings};
+
+use crate::error::Result;
+use crate::family::{Family, GptFamily, NgramFamily, OptFamily};
+use crate::fsutil::{self, Lock};
+use crate::layout::Layout;
+use crate::metrics::corpus_metrics::HumanReference;
+use crate::report::metrics_csv;
+use crate::report::record::GenerationEval;
+use stages::ChainState;
+use std::path::Path;
+
+/// What one call of [`run_chain`] did.
+#[derive(Clone, Debug)]
+pub struct ChainOutcome {
+    pub layout: Layout,
+    pub ran: Vec<u32>,
+    pub skipped: Vec<u32>,
+    pub evals: Vec<GenerationEval>,
+}
+
+/// Runs (or resumes) one chain under `workdir`.
+pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
+    s.validate()?;
+    let layout = Layout::new(workdir, &s.experiment);
+    fsutil::create_dir_all(layout.eval_dir())?;
+    let _lock = Lock::acquire(layout.lock_file(), &s.experiment)?;
+    if layout.chain_json().exists() {
+        s.check_same_as(&fsutil::read_json(layout.chain_json())?)?;
+    }
+    layout.remove_stale_temporaries();
+    match &s.model {
+        ChainModel::Ngram { order, min_count } => run_with(
+            &NgramFamily {
+                order: *order,
+                min_count: *min_count,
+            },
+            s,
+            &layout,
+        ),
+        ChainModel::Gpt { preset, settings } => {
+            run_with(&GptFamily::new(preset, settings.clone())?, s, &layout)
+        }
+        ChainModel::Hf { repo, settings } => {
+            run_with(&OptFamily::new(repo, settings.clone())?, s, &layout)
+        }
+    }
+}
+
+fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result<ChainOutcome> {
+    let human = stages::prepare_human(s, layout)?;
+    // chain.json is written once the human corpus is in place, so a typo in --corpus never
+    // pins an experiment to settings that cannot run.
+    fsutil::write_json(layout.chain_json(), s)?;
+    let mut chain = ChainState {
+        s,
+        layout,
+        family,
+        reference: HumanReference::new(&human.train),
+        human,
+        written: Vec::new(),
+        first: None,
+        template0: None,
+    };
+    let mut outcome = ChainOutcome {
+        layout: layout.clone(),
+        ran: Vec::new(),
+        skipped: Vec::new(),
+        evals: Vec::new(),
+    };
+    let bar = crate::progress::bar(u64::from(s.generations), &s.experiment, "generations");
+    for g in 0..s.generations {
+        if layout.eval_file(g).exists() {
+            outcome.evals.push(chain.skip(g)?);
+            outcome.skipped.push(g);
+            bar.inc(1);
+            continue;
+        }
+        let step = |what: &str| bar.set_message(format!("{} gen {g}: {what}", s.experiment));
+        step("composing corpus");
+        let (train, summary) = chain.compose(g)?;
+        step("training");
+        let model = chain.train_or_load(g, &train, &step)?;
+        step("sampling");
+        let written = chain.sample(g, &model)?;
+        step("evaluating");
+        let eval = chain.evaluate(g, summary, &model, &written.corpus)?;
+        outcome.evals.push(eval);
+        stages::record(
+            layout,
+            outcome.evals.last().expect("just pushed"),
+            &outcome.evals,
+        )?;
+        chain.written.push(written);
+        if g == 0 {
+            chain.first = Some(model);
+        }
+        outcome.ran.push(g);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    metrics_csv::write_metrics_csv(&layout.metrics_csv(), &outcome.evals)?;
+    Ok(outcome)
+}

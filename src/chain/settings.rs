@@ -1,0 +1,325 @@
+//! What determines a chain's output, parsed once into types: [`ChainSettings`] and the model
+//! it trains ([`ChainModel`], which owns its family's settings). Saved as
+//! `evals/<exp>/chain.json`, and compared with it when a chain resumes.
+//!
+//! On disk the settings keep their flat form (`"model": "ngram:3"`, `"min_count"`, an optional
+//! `"gpt"` table) so chains written by earlier versions resume; in memory the model is a
+//! [`ChainModel`] and nothing matches on `gpt:` or `hf:` strings after [`ModelSpec`]'s parser.
+
+use crate::corpus::policy::Policy;
+use crate::error::{Error, Result};
+use crate::family::{GptFamily, ModelSpec};
+use crate::layout::Layout;
+use crate::lm::settings::GptSettings;
+use crate::sampling::Protocol;
+use crate::spec::DEFAULT_MIN_COUNT;
+use serde::{Deserialize, Serialize};
+
+/// Everything that determines a chain's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ChainFile", try_from = "ChainFile")]
+pub struct ChainSettings {
+    pub experiment: String,
+    /// Human corpus: `embedded:<name>`, a file, a folder or `hf:<dataset>`.
+    pub corpus: String,
+    pub model: ChainModel,
+    pub generations: u32,
+    pub policy: Policy,
+    pub seed: u64,
+    pub valid_frac: f64,
+    pub test_frac: f64,
+    /// Words each generation writes (default: the size of generation 0's training set).
+    pub sample_tokens: Option<usize>,
+    /// Cap on the words one generation trains on.
+    pub train_tokens: Option<usize>,
+    /// Use only about this many words of the human training split (whole documents drawn by
+    /// the seed): a small human corpus, so that `accumulate` can grow (a `--train-tokens` cap
+    /// would turn it into `accumulate-subsample`).
+    pub human_tokens: Option<usize>,
+    pub temperature: f64,
+    pub protocol: Protocol,
+    pub max_line_words: usize,
+}
+
+/// The model a chain trains, with the settings its family owns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChainModel {
+    /// `ngram:N`; generation 0's vocabulary keeps words seen at least `min_count` times.
+    Ngram { order: usize, min_count: u32 },
+    /// `gpt:<preset or config.json>`, trained from scratch every generation.
+    Gpt {
+        preset: String,
+        settings: GptSettings,
+    },
+    /// `hf:<owner>/<name>[@rev]`, fine-tuned from the Hub every generation.
+    Hf { repo: String, settings: GptSettings },
+}
+
+impl ChainModel {
+    /// The model `spec` with its family's settings: `min_count` for n-grams, `neural` (or the
+    /// family's defaults) for the neural families. Neural settings given for an n-gram model
+    /// are refused rather than ignored.
+    pub fn new(spec: ModelSpec, min_count: u32, neural: Option<GptSettings>) -> Result<Self> {
+        let settings = neural.or_else(|| spec.default_settings());
+        Ok(match (spec, settings) {
+            (ModelSpec::Ngram { order }, None) => ChainModel::Ngram { order, min_count },
+            (ModelSpec::Ngram { order }, Some(_)) => return Err(Error::invalid(
+                format!(
+                    "neural settings ([gpt], --epochs, --lr, ...) do not apply to ngram:{order}"
+                ),
+                "drop them, or choose a neural model (--model gpt:tiny or hf:<owner>/<name>)",
+            )),
+            (ModelSpec::Gpt { preset }, s) => ChainModel::Gpt {
+                preset,
+                settings: s.unwrap_or_default(),
+            },
+            (ModelSpec::Hf { repo }, s) => ChainModel::Hf {
+                repo,
+                settings: s.unwrap_or_else(GptSettings::fine_tune),
+            },
+        })
+    }
+
+    /// The model's name as written on the command line (`ngram:3`, `gpt:tiny`, ...).
+    pub fn spec(&self) -> ModelSpec {
+        match self {
+            ChainModel::Ngram { order, .. } => ModelSpec::Ngram { order: *order },
+            ChainModel::Gpt { preset, .. } => ModelSpec::Gpt {
+                preset: preset.clone(),
+            },
+            ChainModel::Hf { repo, .. } => ModelSpec::Hf { repo: repo.clone() },
+        }
+    }
+
+    /// The neural settings, for the neural families.
+    pub fn neural(&self) -> Option<&GptSettings> {
+        match self {
+            ChainModel::Ngram { .. } => None,
+            ChainModel::Gpt { settings, .. } | ChainModel::Hf { settings, .. } => Some(settings),
+        }
+    }
+}
+
+impl ChainSettings {
+    /// Checks settings that no later step would catch early.
+    pub fn validate(&self) -> Result<()> {
+        Layout::check_name(&self.experiment)?;
+        if self.generations == 0 {
+            return Err(Error::invalid(
+                "--generations 0 runs nothing",
+                "use --generations 1 or more",
+            ));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(Error::invalid(
+                format!("temperature {} is not positive", self.temperature),
+                "use e.g. --temperature 1.0",
+            ));
+        }
+        for (what, v) in [
+            ("--sample-tokens", self.sample_tokens),
+            ("--train-tokens", self.train_tokens),
+            ("--human-tokens", self.human_tokens),
+        ] {
+            if v == Some(0) {
+                return Err(Error::invalid(
+                    format!("{what} 0 leaves nothing"),
+                    format!("give {what} a positive number of words"),
+                ));
+            }
+        }
+        match &self.model {
+            ChainModel::Ngram { .. } => {}
+            ChainModel::Hf { settings, .. } => {
+                settings.check()?;
+                if settings.context.is_some_and(|c| c < 2) {
+                    return Err(Error::invalid(
+                        "a block of 1 token has nothing to predict",
+                        "use --context 2 or more (Shumailov et al. use 64)",
+                    ));
+                }
+            }
+            ChainModel::Gpt { preset, settings } => {
+                settings.check()?;
+                if let Protocol::Continue { prompt_words: k } = self.protocol {
+                    let context = GptFamily::context(preset, settings)?;
+                    if k == 0 || k >= context {
+                        return Err(Error::invalid(
+                            format!("continue:{k} needs 0 < K < the context length {context} (K prompt tokens + K new ones)"),
+                            format!("use continue:{} or less (Shumailov et al. use 64 with context 128+)", context / 2),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A rerun must ask for the same chain (more generations are allowed: the chain extends).
+    /// `old` is the chain on disk.
+    pub fn check_same_as(&self, old: &ChainSettings) -> Result<()> {
+        let same = ChainSettings {
+            generations: self.generations,
+            ..old.clone()
+        };
+        if same == *self {
+            return Ok(());
+        }
+        let (a, b) = (
+            serde_json::to_value(old).unwrap_or_default(),
+            serde_json::to_value(self).unwrap_or_default(),
+        );
+        let diff: Vec<String> = a
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| *k != "generations" && b.get(k.as_str()) != Some(v))
+            .map(|(k, v)| {
+                format!(
+                    "{k} was {v}, now {}",
+                    b.get(k.as_str()).cloned().unwrap_or_default()
+                )
+            })
+            .collect();
+        Err(Error::invalid(
+            format!(
+                "experiment `{}` already exists with other settings ({})",
+                self.experiment,
+                diff.join("; ")
+            ),
+            "rerun with the original settings to resume, or choose another --experiment name",
+        ))
+    }
+}
+
+/// `chain.json` as written: the model as its name, the families' settings side by side.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainFile {
+    experiment: String,
+    corpus: String,
+    model: String,
+    generations: u32,
+    policy: Policy,
+    seed: u64,
+    valid_frac: f64,
+    test_frac: f64,
+    min_count: u32,
+    sample_tokens: Option<usize>,
+    train_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    human_tokens: Option<usize>,
+    temperature: f64,
+    protocol: Protocol,
+    max_line_words: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpt: Option<GptSettings>,
+}
+
+impl From<ChainSettings> for ChainFile {
+    fn from(s: ChainSettings) -> Self {
+        let min_count = match &s.model {
+            ChainModel::Ngram { min_count, .. } => *min_count,
+            _ => DEFAULT_MIN_COUNT,
+        };
+        ChainFile {
+            model: s.model.spec().to_string(),
+            gpt: s.model.neural().cloned(),
+            min_count,
+            experiment: s.experiment,
+            corpus: s.corpus,
+            generations: s.generations,
+            policy: s.policy,
+            seed: s.seed,
+            valid_frac: s.valid_frac,
+            test_frac: s.test_frac,
+            sample_tokens: s.sample_tokens,
+            train_tokens: s.train_tokens,
+            human_tokens: s.human_tokens,
+            temperature: s.temperature,
+            protocol: s.protocol,
+            max_line_words: s.max_line_words,
+        }
+    }
+}
+
+impl TryFrom<ChainFile> for ChainSettings {
+    type Error = Error;
+    fn try_from(f: ChainFile) -> Result<Self> {
+        Ok(ChainSettings {
+            model: ChainModel::new(f.model.parse()?, f.min_count, f.gpt)?,
+            experiment: f.experiment,
+            corpus: f.corpus,
+            generations: f.generations,
+            policy: f.policy,
+            seed: f.seed,
+            valid_frac: f.valid_frac,
+            test_frac: f.test_frac,
+            sample_tokens: f.sample_tokens,
+            train_tokens: f.train_tokens,
+            human_tokens: f.human_tokens,
+            temperature: f.temperature,
+            protocol: f.protocol,
+            max_line_words: f.max_line_words,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ngram_chain() -> ChainSettings {
+        ChainSettings {
+            experiment: "x".into(),
+            corpus: "embedded:kjv".into(),
+            model: ChainModel::new("ngram:3".parse().unwrap(), 2, None).unwrap(),
+            generations: 3,
+            policy: Policy::Replace,
+            seed: 1,
+            valid_frac: 0.05,
+            test_frac: 0.05,
+            sample_tokens: None,
+            train_tokens: Some(100),
+            human_tokens: None,
+            temperature: 1.0,
+            protocol: Protocol::Unconditional,
+            max_line_words: 1024,
+        }
+    }
+
+    #[test]
+    fn chain_json_keeps_its_flat_form_and_reads_back() {
+        let s = ngram_chain();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""model":"ngram:3""#), "{json}");
+        assert!(json.contains(r#""min_count":2"#), "{json}");
+        assert!(!json.contains("gpt"), "{json}");
+        let back: ChainSettings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        // A neural chain written before `gpt` was always recorded reads as its defaults.
+        let old = json.replace(r#""model":"ngram:3""#, r#""model":"gpt:tiny""#);
+        let back: ChainSettings = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.model.neural(), Some(&GptSettings::default()));
+    }
+
+    #[test]
+    fn neural_settings_for_an_ngram_model_are_refused() {
+        let e = ChainModel::new("ngram:3".parse().unwrap(), 1, Some(GptSettings::default()));
+        assert!(matches!(e, Err(Error::Invalid { .. })));
+        let hf = ChainModel::new("hf:a/b".parse().unwrap(), 1, None).unwrap();
+        assert_eq!(hf.neural(), Some(&GptSettings::fine_tune()));
+    }
+
+    #[test]
+    fn a_resume_names_only_the_keys_that_differ() {
+        let old = ngram_chain();
+        let mut new = old.clone();
+        new.generations = 9; // allowed: the chain extends
+        assert!(new.check_same_as(&old).is_ok());
+        new.seed = 2;
+        let e = new.check_same_as(&old).unwrap_err().to_string();
+        assert!(e.contains("seed was 1, now 2"), "{e}");
+        assert!(!e.contains("corpus"), "{e}");
+    }
+}

@@ -1,0 +1,245 @@
+//! The layers GPT-2, OPT and the next decoder-only architectures share, in candle, each with
+//! `load`/`new` and `forward`: seeded dropout, a linear layer in either of the Hub's weight
+//! layouts, layer norm, the KV cache, causal self-attention from a fused `[q | k | v]`
+//! projection, and the causal mask.
+//!
+//! Everything here is differentiable: layer norm and softmax come from [`crate::nn::ops`],
+//! since candle-nn's fused versions have no backward pass. On the CPU, the linear layers,
+//! norms, attention and loss run as our fused kernels ([`crate::nn::fused`]).
+
+use crate::nn::{fused, ops};
+use crate::rng::Rng;
+use candle_core::{Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// Dropout with our own seeded generator (candle's CPU generator cannot be seeded), so a
+/// resumed training run draws the same masks as an uninterrupted one.
+pub struct Dropout<'a> {
+    pub rng: &'a mut Rng,
+}
+
+impl Dropout<'_> {
+    fn apply(&mut self, x: &Tensor, p: f64) -> Result<Tensor> {
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let scale = (1.0 / (1.0 - p)) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if self.rng.next_f64() < p { 0.0 } else { scale })
+            .collect();
+        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+    }
+}
+
+pub fn dropout(x: Tensor, p: f64, drop: &mut Option<Dropout>) -> Result<Tensor> {
+    match drop {
+        Some(d) => d.apply(&x, p),
+        None => Ok(x),
+    }
+}
+
+/// A linear layer `y = x W + b`: GPT-2's Conv1D stores `W` (in, out), `torch.nn.Linear` (OPT)
+/// stores it (out, in); the tensors are used as stored, so names and layouts stay the Hub's.
+pub struct Linear {
+    weight: Vec<Tensor>, // (in, out); or (out, in) when `out_in`, parts stacked on `out`
+    bias: Vec<Tensor>,   // (out,), in parts like the weight
+    out_in: bool,
+}
+
+impl Linear {
+    /// GPT-2's `Conv1D`: weight (in, out), bias (out,).
+    pub fn conv1d(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
+        Ok(Linear {
+            weight: vec![vb.get((n_in, n_out), "weight")?],
+            bias: vec![vb.get(n_out, "bias")?],
+            out_in: false,
+        })
+    }
+
+    /// `torch.nn.Linear` layers (weights (out_i, in), biases (out_i,)) applied as one, their
+    /// outputs side by side. The parts are stacked at each forward pass, not once: they are
+    /// views of the trained variables, which the optimizer updates in place.
+    pub fn torch(weights: Vec<Tensor>, biases: Vec<Tensor>) -> Self {
+        Linear {
+            weight: weights,
+            bias: biases,
+            out_in: true,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let n_in = *x.dims().last().unwrap_or(&0);
+        let rows = x.elem_count() / n_in.max(1);
+        let (w, b) = match (self.weight.as_slice(), self.bias.as_slice()) {
+            ([w], [b]) => (w.clone(), b.clone()),
+            // Few rows (decoding): the parts' outputs are smaller than their weights, so
+            // apply the parts one by one and join the outputs rather than copy the weights.
+            (ws, bs) if self.out_in && rows * 8 <= n_in => {
+                let ys = ws
+                    .iter()
+                    .zip(bs)
+                    .map(|(w, b)| ops::linear_t(x, w, b))
+                    .collect::<Result<Vec<_>>>()?;
+                return Tensor::cat(&ys, x.rank() - 1);
+            }
+            (ws, bs) => (Tensor::cat(ws, 0)?, Tensor::cat(bs, 0)?),
+        };
+        if self.out_in {
+            return ops::linear_t(x, &w, &b); // (b, t, out)
+        }
+        ops::linear(x, &w, &b) // (b, t, out)
+    }
+}
+
+/// Layer norm with learned scale and shift (`ln_1`, `ln_2`, `ln_f`).
+pub struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl Norm {
+    pub fn load(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
+        Ok(Norm {
+            weight: vb.get(n, "weight")?,
+            bias: vb.get(n, "bias")?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+    }
+}
+
+/// Keys and values of every layer for the positions seen so far, for generation.
+#[derive(Clone)]
+pub struct KvCache {
+    pub(crate) layers: Vec<Option<(Tensor, Tensor)>>, // per layer: (b, h, len, d) each
+    /// Positions already in the cache (the next token's position).
+    pub len: usize,
+}
+
+impl KvCache {
+    pub fn new(n_layer: usize) -> Self {
+        KvCache {
+            layers: vec![None; n_layer],
+            len: 0,
+        }
+    }
+
+    /// Positions already cached before `t` new ones (0 without a cache), refused when they
+    /// would not fit in a context of `n_positions`.
+    pub(crate) fn past(
+        cache: &Option<&mut KvCache>,
+        t: usize,
+        n_positions: usize,
+    ) -> Result<usize> {
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        if past + t > n_positions {
+            candle_core::bail!(
+                "{} positions exceed the context length {n_positions}",
+                past + t
+            );
+        }
+        Ok(past)
+    }
+
+    /// Keeps batch rows `rows` (in that order): how beam search follows its surviving beams.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.index_select(rows, 0)?;
+            *v = v.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Causal self-attention with `n_head` heads.
+pub struct Attention {
+    c_attn: Linear,
+    c_proj: Linear,
+    n_head: usize,
+    scale: f64,
+    attn_pdrop: f64,
+    resid_pdrop: f64,
+}
+
+impl Attention {
+    /// Attention from its parts: `c_attn` maps (b, t, c) to `[q | k | v]` (b, t, 3c), `c_proj`
+    /// maps the heads' outputs back; `scale` multiplies q·k.
+    pub fn new(
+        c_attn: Linear,
+        c_proj: Linear,
+        n_head: usize,
+        scale: f64,
+        pdrop: (f64, f64),
+    ) -> Self {
+        Attention {
+            c_attn,
+            c_proj,
+            n_head,
+            scale,
+            attn_pdrop: pdrop.0,
+            resid_pdrop: pdrop.1,
+        }
+    }
+
+    /// `x` (b, t, c); `mask` (t, T) additive, `None` when t == 1; `cache` holds earlier k, v.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        drop: &mut Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let (h, d) = (self.n_head, c / self.n_head);
+        let qkv = self.c_attn.forward(x)?; // (b, t, 3c)
+        let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
+        if cache.is_none() && !attn_dropout && fused::usable(&qkv) {
+            // Training and full forward passes: one fused op from qkv to the heads' outputs.
+            let y = fused::attention::causal_attention(&qkv, h, self.scale)?; // (b, t, c)
+            return dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop);
+        }
+        let heads = |i: usize| -> Result<Tensor> {
+            qkv.narrow(2, i * c, c)?
+                .reshape((b, t, h, d))?
+                .transpose(1, 2)?
+                .contiguous() // (b, h, t, d)
+        };
+        let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?; // (b, h, T, d)
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let mut att = (q.matmul(&k.t()?)? * self.scale)?; // (b, h, t, T)
+        if let Some(m) = mask {
+            att = att.broadcast_add(m)?;
+        }
+        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
+        let y = att.matmul(&v)?; // (b, h, t, d)
+        let y = y.transpose(1, 2)?.reshape((b, t, c))?; // (b, t, c)
+        dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop)
+    }
+}
+
+/// Additive mask (t, past + t): 0 where query i may see key j (j <= past + i), -inf elsewhere.
+pub fn causal_mask(t: usize, past: usize, dev: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let m: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(m, (t, total), dev)
+}

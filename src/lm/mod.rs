@@ -1,0 +1,109 @@
+//! The causal-LM machinery every neural architecture shares: the layers, the parameter store,
+//! the tokenizer, training data and the training loop, generation (sampling, beam search, a
+//! generation's corpus), scoring, and the settings of all of these. An architecture
+//! ([`crate::models`]) gives its config and its model; everything here works on any
+//! [`CausalLm`] built by an [`Arch`].
+//!
+//! [`Arch`] is a model's `config.json` (serde, compared on resume) that knows its parameter
+//! names and shapes and builds the model from named tensors; [`CausalLm`] is the built model.
+
+pub mod data;
+pub mod generate;
+pub mod layers;
+pub mod params;
+pub mod score;
+pub mod settings;
+pub mod tokenizer;
+pub mod train;
+
+use crate::nn::{fused, ops};
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+use layers::{Dropout, KvCache};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A decoder-only language model whose output head is its token embeddings (tied, as in
+/// GPT-2 and OPT). A model gives its layers ([`CausalLm::hidden`]) and its embeddings; the
+/// head, the loss and the last-position logits that decoding needs are written once, here.
+pub trait CausalLm {
+    /// The final hidden states (b, t, e) for token ids (b, t), in the width the head reads.
+    /// With a cache, the ids continue the cached positions and the cache is extended; with
+    /// `drop`, dropout is applied (training).
+    fn hidden(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        drop: Option<Dropout>,
+    ) -> Result<Tensor>;
+    /// The token embeddings (vocab, e), which are also the output head.
+    fn tied_head(&self) -> &Tensor;
+    /// The most positions the model has embeddings for.
+    fn n_positions(&self) -> usize;
+    fn n_layer(&self) -> usize;
+    fn vocab_size(&self) -> usize {
+        self.tied_head().dims()[0]
+    }
+    fn device(&self) -> &Device {
+        self.tied_head().device()
+    }
+
+    /// Logits (b, t, vocab) for token ids (b, t); cache and dropout as in [`CausalLm::hidden`].
+    fn forward(
+        &self,
+        ids: &Tensor,
+        cache: Option<&mut KvCache>,
+        drop: Option<Dropout>,
+    ) -> Result<Tensor> {
+        let h = self.hidden(ids, cache, drop)?; // (b, t, e)
+        let (b, t, e) = h.dims3()?;
+        let logits = head(&h.reshape((b * t, e))?, self.tied_head())?; // (b*t, v)
+        logits.reshape((b, t, ()))
+    }
+
+    /// The last position's logits (b, vocab), the cache extended by all of `ids` (b, t).
+    /// Why not `forward`: decoding reads only the last position, and at a prefill of t
+    /// positions the head would be t times the work (for OPT-125m, 39M of 124M multiply-adds
+    /// per position, and a (b, t, 50272) tensor).
+    fn last_logits(&self, ids: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let h = self.hidden(ids, cache, None)?; // (b, t, e)
+        let t = h.dim(1)?;
+        head(&h.narrow(1, t - 1, 1)?.squeeze(1)?, self.tied_head()) // (b, v)
+    }
+
+    /// Mean next-token cross-entropy of blocks (b, t+1): inputs the first t ids, targets the
+    /// last t.
+    fn block_loss(&self, blocks: &Tensor, drop: Option<Dropout>) -> Result<Tensor> {
+        let t = blocks.dim(1)? - 1;
+        let input = blocks.narrow(1, 0, t)?;
+        let target = blocks.narrow(1, 1, t)?.flatten_all()?;
+        if fused::usable(self.tied_head()) {
+            // Head and loss in one op: the (b·t, v) logits never become a tensor.
+            let h = self.hidden(&input, None, drop)?.flatten_to(1)?; // (b*t, e)
+            return fused::head::lm_head_loss(&h, self.tied_head(), &target);
+        }
+        let logits = self.forward(&input, None, drop)?.flatten_to(1)?; // (b*t, v)
+        ops::cross_entropy(&logits.to_dtype(DType::F32)?, &target)
+    }
+}
+
+/// The tied head (n, e) -> (n, v) as a bias-free `torch.nn.Linear`: on the CPU the fused op
+/// reads the embeddings as stored, where a matmul with their transpose would repack all of
+/// them at every call.
+fn head(h: &Tensor, embeddings: &Tensor) -> Result<Tensor> {
+    let zero = Tensor::zeros(embeddings.dim(0)?, h.dtype(), h.device())?;
+    ops::linear_t(h, embeddings, &zero)
+}
+
+/// A model configuration: parameter names and shapes, and how to build the model.
+pub trait Arch: Clone + PartialEq + Serialize + DeserializeOwned {
+    type Model: CausalLm;
+    /// Every trainable parameter, Hugging Face state-dict names, in a fixed order.
+    fn shapes(&self) -> Vec<(String, Vec<usize>)>;
+    /// Other names a checkpoint on the Hub may store `name` under (checked after `name`).
+    fn aliases(&self, name: &str) -> Vec<String> {
+        let _ = name;
+        Vec::new()
+    }
+    fn build(&self, vb: VarBuilder) -> Result<Self::Model>;
+}

@@ -1,0 +1,235 @@
+//! The per-arm `metrics.csv`: one row per generation, one column per measure, named for what
+//! it holds; what `compare`, `report` and plotting scripts read.
+//!
+//! Why one table of (column, value): the names and the values cannot drift apart, and a new
+//! measure is one line. Columns are only ever appended, so older column positions hold.
+
+use super::record::GenerationEval;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use std::path::Path;
+
+/// Six decimals: what every float column is written with.
+fn f6(x: f64) -> String {
+    format!("{x:.6}")
+}
+
+/// How one column's value is written from a generation's record.
+type Cell = fn(&GenerationEval) -> String;
+
+/// Every column of `metrics.csv`, in order, with its value.
+pub const COLUMNS: &[(&str, Cell)] = &[
+    ("generation", |e| e.generation.to_string()),
+    ("policy", |e| e.policy.clone()),
+    ("train_docs", |e| e.train.documents.to_string()),
+    ("train_tokens", |e| e.train.tokens.to_string()),
+    ("test_ppl", |e| f6(e.test.token_ppl)),
+    ("test_ppl_excl_oov", |e| f6(e.test.token_ppl_excl_oov)),
+    ("test_oov_rate", |e| f6(e.test.oov_rate)),
+    ("test_word_ppl", |e| f6(e.test.word_ppl)),
+    ("test_bits_per_byte", |e| f6(e.test.bits_per_byte)),
+    ("gen_tokens", |e| e.generated.tokens.to_string()),
+    ("types", |e| e.generated.types.to_string()),
+    ("human_types_lost", |e| f6(e.generated.human_types_lost)),
+    ("rare_types_lost", |e| f6(e.generated.rare_types_lost)),
+    ("seq_rep_4", |e| f6(e.generated.seq_rep_4)),
+    ("distinct_1", |e| f6(e.generated.distinct_1)),
+    ("distinct_2", |e| f6(e.generated.distinct_2)),
+    ("unigram_kl", |e| f6(e.generated.unigram_kl)),
+    ("gen0_ppl_of_generated", |e| {
+        f6(e.gen0_on_generated.token_ppl)
+    }),
+    ("discount_fallbacks", |e| e.notes.len().to_string()),
+    // Added with the metric suite of issue 6 (appended, so older column positions hold).
+    ("test_byte_ppl", |e| f6(e.test.byte_ppl)),
+    ("seq_rep_1", |e| f6(e.generated.seq_rep_1)),
+    ("seq_rep_2", |e| f6(e.generated.seq_rep_2)),
+    ("seq_rep_3", |e| f6(e.generated.seq_rep_3)),
+    ("rep_16", |e| f6(e.generated.rep_16)),
+    ("rep_32", |e| f6(e.generated.rep_32)),
+    ("rep_128", |e| f6(e.generated.rep_128)),
+    ("distinct_2_per_ngram", |e| {
+        f6(e.generated.distinct_2_per_ngram)
+    }),
+    ("distinct_3_per_ngram", |e| {
+        f6(e.generated.distinct_3_per_ngram)
+    }),
+    ("distinct_4_per_ngram", |e| {
+        f6(e.generated.distinct_4_per_ngram)
+    }),
+    ("distinct_2_per_token", |e| {
+        f6(e.generated.distinct_2_per_token)
+    }),
+    ("distinct_3_per_token", |e| {
+        f6(e.generated.distinct_3_per_token)
+    }),
+    ("distinct_4_per_token", |e| {
+        f6(e.generated.distinct_4_per_token)
+    }),
+    ("medium_types_lost", |e| f6(e.generated.medium_types_lost)),
+    ("frequent_types_lost", |e| {
+        f6(e.generated.frequent_types_lost)
+    }),
+    ("unigram_js", |e| f6(e.generated.unigram_js)),
+    ("self_bleu", |e| f6(e.generated.self_bleu)),
+    ("self_bleu_docs", |e| e.generated.self_bleu_docs.to_string()),
+    ("mattr", |e| f6(e.generated.mattr)),
+    ("mtld", |e| f6(e.generated.mtld)),
+    ("compression_ratio", |e| f6(e.generated.compression_ratio)),
+    ("zipf_coefficient", |e| f6(e.generated.zipf_coefficient)),
+    ("gen0_doc_ppl_mean", |e| f6(e.gen0_doc_ppl.mean)),
+    ("gen0_doc_ppl_p5", |e| f6(e.gen0_doc_ppl.p5)),
+    ("gen0_doc_ppl_p25", |e| f6(e.gen0_doc_ppl.p25)),
+    ("gen0_doc_ppl_p50", |e| f6(e.gen0_doc_ppl.p50)),
+    ("gen0_doc_ppl_p75", |e| f6(e.gen0_doc_ppl.p75)),
+    ("gen0_doc_ppl_p95", |e| f6(e.gen0_doc_ppl.p95)),
+    // Added with the OPT family (issue 5); empty for families without it.
+    ("test_block_ppl", |e| {
+        e.test_block_ppl.map(f6).unwrap_or_default()
+    }),
+];
+
+/// The column names, in order.
+pub fn column_names() -> impl Iterator<Item = &'static str> {
+    COLUMNS.iter().map(|(name, _)| *name)
+}
+
+/// Writes `metrics.csv` (atomically) for the given generations, in order.
+pub fn write_metrics_csv(path: &Path, evals: &[GenerationEval]) -> Result<()> {
+    let mut out = column_names().collect::<Vec<_>>().join(",");
+    out.push('\n');
+    for e in evals {
+        let row: Vec<String> = COLUMNS.iter().map(|(_, cell)| cell(e)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    fsutil::write_atomic(path, out.as_bytes())
+}
+
+/// A finished (or partly finished) experiment read back from its CSV.
+#[derive(Clone, Debug)]
+pub struct ArmTable {
+    pub name: String,
+    pub rows: Vec<Vec<String>>,
+    pub columns: Vec<String>,
+}
+
+impl ArmTable {
+    pub fn read(workdir: &Path, name: &str) -> Result<ArmTable> {
+        let path = workdir.join("evals").join(name).join("metrics.csv");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::invalid(
+                format!(
+                    "experiment `{name}` has no results ({} is missing)",
+                    path.display()
+                ),
+                "run it first (collapse-lab chain/run), or check --workdir",
+            ),
+            _ => Error::io(&path, e),
+        })?;
+        let mut lines = text.lines();
+        let columns: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(String::from)
+            .collect();
+        let rows = lines
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        Ok(ArmTable {
+            name: name.to_string(),
+            rows,
+            columns,
+        })
+    }
+
+    /// The value of `column` in generation `g`'s row.
+    pub fn get(&self, g: usize, column: &str) -> Option<&str> {
+        let c = self.columns.iter().position(|x| x == column)?;
+        self.rows.get(g).and_then(|r| r.get(c)).map(|s| s.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::corpus_metrics::CorpusMetrics;
+    use crate::metrics::perplexity::perplexity;
+    use crate::metrics::{DocScore, Scores};
+    use crate::report::record::TrainSummary;
+
+    #[test]
+    fn every_column_holds_the_field_it_names() {
+        // Each measure gets a distinct value, so a column shifted by one shows.
+        let mut m = CorpusMetrics {
+            tokens: 14,
+            types: 3,
+            self_bleu_docs: 7,
+            ..Default::default()
+        };
+        (m.seq_rep_1, m.seq_rep_4, m.rep_128) = (0.11, 0.14, 0.128);
+        (m.distinct_2, m.distinct_2_per_ngram, m.distinct_4_per_token) = (0.2, 0.2, 0.44);
+        (m.unigram_js, m.self_bleu, m.mattr, m.mtld) = (0.5, 0.6, 0.7, 80.0);
+        (m.compression_ratio, m.zipf_coefficient, m.rare_types_lost) = (3.5, 1.1, 0.05);
+        let scores = Scores {
+            docs: vec![DocScore {
+                logprob: -2.0,
+                tokens: 2,
+                words: 1,
+                bytes: 4,
+                ..Default::default()
+            }],
+        };
+        let e = GenerationEval {
+            test_block_ppl: None,
+            generation: 3,
+            policy: "replace".into(),
+            model: "ngram:3".into(),
+            train: TrainSummary {
+                documents: 1,
+                tokens: 2,
+                sha256: "x".into(),
+            },
+            test: perplexity(&scores),
+            generated: m,
+            gen0_on_generated: perplexity(&scores),
+            gen0_doc_ppl: crate::metrics::doc_ppl::doc_ppl_distribution(&scores),
+            notes: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evals/a/metrics.csv");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        write_metrics_csv(&path, &[e]).unwrap();
+        let t = ArmTable::read(dir.path(), "a").unwrap();
+        let want = [
+            ("generation", "3"),
+            ("test_ppl", "2.718282"),      // exp(2/2)
+            ("test_byte_ppl", "1.648721"), // exp(2/4)
+            ("types", "3"),
+            ("rare_types_lost", "0.050000"),
+            ("seq_rep_1", "0.110000"),
+            ("seq_rep_4", "0.140000"),
+            ("rep_128", "0.128000"),
+            ("distinct_2", "0.200000"),
+            ("distinct_4_per_token", "0.440000"),
+            ("unigram_js", "0.500000"),
+            ("self_bleu", "0.600000"),
+            ("self_bleu_docs", "7"),
+            ("mattr", "0.700000"),
+            ("mtld", "80.000000"),
+            ("compression_ratio", "3.500000"),
+            ("zipf_coefficient", "1.100000"),
+            ("medium_types_lost", "NaN"), // unset: NaN
+            ("gen0_doc_ppl_p50", "2.718282"),
+        ];
+        for (col, v) in want {
+            assert_eq!(t.get(0, col), Some(v), "{col}");
+        }
+        // Column names are unique.
+        let mut names: Vec<&str> = column_names().collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COLUMNS.len());
+    }
+}
