@@ -16,9 +16,7 @@
 //! arrow would add a few dozen crates.
 
 use super::manifest::{DatasetFile, DatasetSource, SplitInfo};
-use super::source::LoadedSource;
-use super::split::Split;
-use super::{Corpus, Document};
+use super::{Corpus, Document, LoadedSource, Split};
 use crate::error::{Error, Result};
 use crate::hub::{self, DatasetFiles, DatasetRef, HubConfig};
 use parquet::column::reader::ColumnReader;

@@ -151,6 +151,28 @@ impl Corpus {
     }
 }
 
+/// A corpus and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedSource {
+    pub corpus: Corpus,
+    /// Canonical description: `embedded:kjv`, the absolute path of the file or folder, or
+    /// `hf:owner/name/config@<commit>`.
+    pub source: String,
+    /// sha256 of the input bytes (files), of the sorted `(relative path, sha256)` list
+    /// (folders; Hub datasets, of their parquet files), or `None` (embedded corpora, whose
+    /// bytes are fixed by the binary's version).
+    pub sha256: Option<String>,
+}
+
+/// A corpus split three ways, plus the record of how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    pub train: Corpus,
+    pub valid: Corpus,
+    pub test: Corpus,
+    pub info: manifest::SplitInfo,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

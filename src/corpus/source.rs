@@ -14,6 +14,7 @@
 //! Why a sha256 of the input: a manifest must say exactly which bytes a run started from; for a
 //! folder that is the sorted list of (relative path, file sha256), so renaming a file counts.
 
+pub use super::LoadedSource;
 use super::{Corpus, Document};
 use crate::error::{Error, Result};
 use crate::fsutil::sha256_hex;
@@ -23,19 +24,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// A corpus and where it came from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoadedSource {
-    pub corpus: Corpus,
-    /// Canonical description: `embedded:kjv`, the absolute path of the file or folder, or
-    /// `hf:owner/name/config@<commit>`.
-    pub source: String,
-    /// sha256 of the input bytes (files), of the sorted `(relative path, sha256)` list
-    /// (folders; Hub datasets, of their parquet files), or `None` (embedded corpora, whose
-    /// bytes are fixed by the binary's version).
-    pub sha256: Option<String>,
-}
 
 /// How many leading bytes the binary check looks at.
 const SNIFF_BYTES: usize = 8192;

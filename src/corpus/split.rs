@@ -9,19 +9,11 @@
 //! across runs, and the recorded [`SplitInfo`] can always be checked against the corpus.
 
 use super::manifest::SplitInfo;
+pub use super::Split;
 use super::{Corpus, Document};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-
-/// A corpus split three ways, plus the record of how.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Split {
-    pub train: Corpus,
-    pub valid: Corpus,
-    pub test: Corpus,
-    pub info: SplitInfo,
-}
 
 /// How many documents a fraction of `n` gives: rounded, but at least one when asked for any.
 fn share(frac: f64, n: usize) -> usize {

@@ -12,7 +12,7 @@
 //! sha256) keeps a damaged file out of the cache Python shares.
 
 use super::cache::{is_commit_hash, RepoCache, RepoKind};
-use super::errors::transient;
+use super::errors::{transient, ErrorSite};
 use super::watch::{stalled, watched, Beat, BeatReader, Heartbeat};
 use super::{error, HubConfig, HubErrorKind};
 use crate::error::Result;
@@ -52,6 +52,13 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
+    fn site(&self) -> ErrorSite<'_> {
+        ErrorSite {
+            cfg: self.cfg,
+            cache_dir: &self.cache.dir,
+        }
+    }
+
     pub fn new(cfg: &'a HubConfig, kind: RepoKind, id: &str, revision: &str) -> Result<Self> {
         let api = if cfg.offline {
             None
@@ -124,7 +131,7 @@ impl<'a> Session<'a> {
                 })
             }
             Err(e) => {
-                let err = self.api_error(&what, e);
+                let err = self.site().api_error(&what, e);
                 let cached = self.cached_listing();
                 if matches!(
                     err,
@@ -211,7 +218,7 @@ impl<'a> Session<'a> {
             commit.to_string(),
         ));
         let what = format!("{file} of {} {}", self.kind.noun(), self.name());
-        let fail = |e| self.api_error(&what, e);
+        let fail = |e| self.site().api_error(&what, e);
         let allowed = self.cfg.etag_timeout;
         let meta = self
             .retry(|| {

@@ -5,11 +5,17 @@
 //! or what to do; a 404 must say "check the name, or set HF_TOKEN", a dropped network "check
 //! HF_ENDPOINT, or go offline with a filled cache".
 
-use super::client::Session;
-use super::{error, HubErrorKind};
+use super::{error, HubConfig, HubErrorKind};
 use hf_hub::api::sync::ApiError;
+use std::path::Path;
 
-impl Session<'_> {
+/// What a failure's message and hint name: the client's settings and the repository's cache.
+pub(super) struct ErrorSite<'a> {
+    pub cfg: &'a HubConfig,
+    pub cache_dir: &'a Path,
+}
+
+impl ErrorSite<'_> {
     /// " after 3 retries", " after 1 retry", or nothing.
     fn tries(&self) -> String {
         match self.cfg.retries {
@@ -81,7 +87,7 @@ impl Session<'_> {
                 ApiError::InvalidResume => error(
                     HubErrorKind::Corrupt,
                     format!("{what}: a leftover partial download is larger than the file"),
-                    format!("delete the *.part files under {}/blobs and rerun", self.cache.dir.display()),
+                    format!("delete the *.part files under {}/blobs and rerun", self.cache_dir.display()),
                 ),
                 ApiError::RequestError(r) if matches!(**r, ureq::Error::Json(_)) => error(
                     HubErrorKind::Other,
