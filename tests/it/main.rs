@@ -18,6 +18,7 @@ mod hub;
 mod hub_datasets;
 mod hub_failures;
 mod kenlm_reference;
+mod layout;
 mod metrics_reference;
 mod opt_reference;
 mod util;
