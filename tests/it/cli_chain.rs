@@ -256,12 +256,19 @@ fn resume_after_kill_gives_the_uninterrupted_files() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = child.kill(); // SIGKILL; harmless if it already finished
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
     assert!(marker.exists(), "generation 1 did not finish within 60 s");
+    // The kill must land mid-chain, or the rerun below would test nothing.
+    assert!(!status.success(), "the chain finished before the kill");
+    assert!(!killed.join("evals/kill/gen-03.json").exists());
+    let finished = |w: &Path| std::fs::metadata(w.join("evals/kill/gen-00.json")).unwrap();
+    let before = finished(&killed).modified().unwrap();
 
     let out = cli(&killed, &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // Resumed, not restarted: the finished generation was kept, not written again.
+    assert_eq!(finished(&killed).modified().unwrap(), before);
     cli_ok(&straight, &args);
     assert_same_outputs(&killed, &straight);
     let tmps: Vec<_> = output_files(&killed)
