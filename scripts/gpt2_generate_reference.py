@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""transformers.generate reference for our generation (src/gpt/generate.rs, src/gpt/beam.rs).
+"""transformers.generate reference for our generation (src/lm/generate/).
 
 Dev-time only: CI does not run Python. It reads the fixture this script commits, in
 tests/fixtures/gpt2_generate/, through the Rust test tests/it/gpt_generate.rs, which asserts

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""transformers.generate reference for OPT generation (src/opt/), as gpt2_generate_reference.py.
+"""transformers.generate reference for OPT generation (src/models/opt/), as gpt2_generate_reference.py.
 
 Dev-time only: CI does not run Python. It writes tests/fixtures/opt_generate/ for a Rust test
 that asserts identical token ids (tests/it/gpt_generate.rs's code can be reused: the layout of

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch / transformers reference for our OPT (src/opt/), in the style of gpt2_reference.py.
+"""PyTorch / transformers reference for our OPT (src/models/opt/), in the style of gpt2_reference.py.
 
 Dev-time only: CI does not run Python. The Rust tests read the fixtures this script commits:
 

@@ -5,13 +5,16 @@
 //! disk and writes its own output atomically, so a chain can stop anywhere and resume:
 //!
 //! ```text
-//! spec ──► arms (one per policy) ──► chain ──► generation g:
+//! spec ──► arms (one per policy) ──► chain ──► generation g (chain::stages):
 //!     corpus_g = policy(human train, synthetic 0..g-1)      corpora/<exp>/gen-NN/
 //!     model_g  = family.train(corpus_g)                     checkpoints/<exp>/gen-NN/
 //!     synth_g  = model_g.sample(...)                        corpora/<exp>/gen-NN/
-//!     eval_g   = eval(model_g, human test, synth_g)         evals/<exp>/gen-NN.json
-//!  ──► metrics.csv per arm ──► compare
+//!     eval_g   = metrics(model_g, human test, synth_g)      evals/<exp>/gen-NN.json
+//!  ──► metrics.csv per arm ──► compare, report
 //! ```
+//!
+//! Where things live: `docs/architecture.md`. Neural models: the shared causal-LM machinery in
+//! [`lm`], one folder per architecture in [`models`].
 //!
 //! Library modules return [`error::Error`]; only the binary turns errors into exit codes.
 
