@@ -63,12 +63,14 @@ impl ChainModel {
         let settings = neural.or_else(|| spec.default_settings());
         Ok(match (spec, settings) {
             (ModelSpec::Ngram { order }, None) => ChainModel::Ngram { order, min_count },
-            (ModelSpec::Ngram { order }, Some(_)) => return Err(Error::invalid(
-                format!(
+            (ModelSpec::Ngram { order }, Some(_)) => {
+                return Err(Error::invalid(
+                    format!(
                     "neural settings ([gpt], --epochs, --lr, ...) do not apply to ngram:{order}"
                 ),
-                "drop them, or choose a neural model (--model gpt:tiny or hf:<owner>/<name>)",
-            )),
+                    "drop them, or choose a neural model (--model gpt:tiny or hf:<owner>/<name>)",
+                ))
+            }
             (ModelSpec::Gpt { preset }, s) => ChainModel::Gpt {
                 preset,
                 settings: s.unwrap_or_default(),
