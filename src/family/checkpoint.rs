@@ -5,13 +5,15 @@
 //! settings at hand. The folder's files say which family it is.
 
 use super::gpt::{GptFamily, GptModel, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use super::hub::HubModel;
 use super::ngram::{NgramFamily, ARPA_FILE, META_FILE};
-use super::opt::{OptFamily, OptModel};
 use super::Family;
+use super::OptFamily;
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::lm::settings::GptSettings;
 use crate::metrics::Scores;
+use crate::models::opt::config::OptConfig;
 use crate::ngram::NgramModel;
 use std::path::Path;
 
@@ -19,7 +21,7 @@ use std::path::Path;
 pub enum Checkpoint {
     Ngram(Box<NgramModel>),
     Gpt(Box<GptModel>, GptFamily),
-    Opt(Box<OptModel>, OptFamily),
+    Opt(Box<HubModel<OptConfig>>, OptFamily),
 }
 
 impl Checkpoint {

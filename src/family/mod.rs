@@ -6,12 +6,13 @@
 
 pub mod checkpoint;
 pub mod gpt;
+pub mod hub;
 pub mod ngram;
-pub mod opt;
 
 pub use gpt::GptFamily;
 pub use ngram::NgramFamily;
-pub use opt::OptFamily;
+/// The Hub architectures `hf:` fine-tunes, one line each.
+pub type OptFamily = hub::HubFamily<crate::models::opt::config::OptConfig>;
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};

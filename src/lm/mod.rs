@@ -107,3 +107,25 @@ pub trait Arch: Clone + PartialEq + Serialize + DeserializeOwned {
     }
     fn build(&self, vb: VarBuilder) -> Result<Self::Model>;
 }
+
+/// An architecture fine-tuned from the Hugging Face Hub (`hf:` models): what the Hub family
+/// reads and writes of its `config.json` beyond [`Arch`], and its tokenizer's conventions.
+pub trait HubArch: Arch {
+    /// `model_type` in `config.json`.
+    const MODEL_TYPE: &'static str;
+    /// The token that ends a document (and, for OPT, starts one), as the tokenizer adds it.
+    const EOS: &'static str;
+    /// The tokens the tokenizer matches whole in text.
+    const SPECIALS: &'static [&'static str];
+    /// Rejects configurations the implementation does not cover, naming the field.
+    fn check(&self) -> crate::Result<()>;
+    fn max_positions(&self) -> usize;
+    /// The token every training document starts with (`run_clm`'s grouping).
+    fn bos_token_id(&self) -> u32;
+    /// Fine-tuning's dropout, wherever the config keeps it.
+    fn set_dropout(&mut self, p: f64);
+    /// The model's shape for a note: `12 layers × 768`.
+    fn shape_note(&self) -> String;
+    /// The keys of `config.json` the config does not model, written back unchanged.
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value>;
+}

@@ -230,7 +230,7 @@ fn opt_generation_matches_transformers() {
 /// our callers add themselves) and decodes back to the text.
 #[test]
 fn opt_tokenizer_matches_transformers() {
-    use collapse_lab::family::opt::load_tokenizer;
+    use collapse_lab::family::hub::load_tokenizer;
     use collapse_lab::hub::TokenizerFiles;
     let dir = fixture("opt_tokenizer");
     let expected = read_json(&dir.join("expected.json"));
@@ -242,7 +242,7 @@ fn opt_tokenizer_matches_transformers() {
         TokenizerFiles::Json(dir.join("tokenizer.json")),
     ];
     for files in &from_files {
-        let tok = load_tokenizer(files).unwrap();
+        let tok = load_tokenizer::<OptConfig>(files).unwrap();
         assert_eq!(tok.eot(), 2, "{files:?}: </s> is id 2");
         let cases = expected["cases"].as_array().unwrap();
         for case in cases {

@@ -219,6 +219,32 @@ impl CausalLm for Opt {
     }
 }
 
+impl crate::lm::HubArch for OptConfig {
+    const MODEL_TYPE: &'static str = "opt";
+    /// OPT's end-of-document token, also its BOS, prepended to every document.
+    const EOS: &'static str = "</s>";
+    /// `<s>` and `<unk>` are plain text to OPT's tokenizer.
+    const SPECIALS: &'static [&'static str] = &["</s>", "<pad>"];
+    fn check(&self) -> crate::Result<()> {
+        OptConfig::check(self)
+    }
+    fn max_positions(&self) -> usize {
+        self.max_position_embeddings
+    }
+    fn bos_token_id(&self) -> u32 {
+        self.bos_token_id
+    }
+    fn set_dropout(&mut self, p: f64) {
+        self.dropout = p;
+    }
+    fn shape_note(&self) -> String {
+        format!("{} layers × {}", self.num_hidden_layers, self.hidden_size)
+    }
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.extra
+    }
+}
+
 impl crate::lm::Arch for OptConfig {
     type Model = Opt;
     fn shapes(&self) -> Vec<(String, Vec<usize>)> {

@@ -1,12 +1,13 @@
-//! The Hub family (`hf:<owner>/<name>[@revision]`, OPT models): a pretrained model pulled
-//! from the Hugging Face Hub and fine-tuned each generation on that generation's corpus, as
-//! Shumailov et al. (Nature 2024) fine-tune facebook/opt-125m on wikitext-2.
+//! The Hub family (`hf:<owner>/<name>[@revision]`): a pretrained model pulled from the Hugging
+//! Face Hub and fine-tuned each generation on that generation's corpus, as Shumailov et al.
+//! (Nature 2024) fine-tune facebook/opt-125m on wikitext-2. Generic over the architecture
+//! ([`HubArch`]); the architectures it serves are listed in [`super`] (OPT today).
 //!
 //! Each generation starts from the Hub's weights (`init = "hub"`, the paper's setup: only the
 //! data carries errors forward) or from the previous generation's (`init = "previous"`).
 //! The tokenizer is the Hub's, never retrained. A checkpoint is a Hugging Face model folder
 //! (`config.json`, `model.safetensors`, the Hub's tokenizer files copied unchanged) plus our
-//! `train_log.json`, written last: `OPTForCausalLM.from_pretrained` loads it as it is.
+//! `train_log.json`, written last: `transformers`' `from_pretrained` loads it as it is.
 
 use super::gpt::{device, CONFIG_FILE, LOG_FILE, WEIGHTS_FILE};
 use super::{Family, TrainCtx};
@@ -21,19 +22,15 @@ use crate::lm::score;
 use crate::lm::settings::GptSettings;
 use crate::lm::tokenizer::Bpe;
 use crate::lm::train::{self, TrainJob, TrainLog};
+use crate::lm::HubArch;
 use crate::metrics::Scores;
-use crate::models::opt::config::OptConfig;
-use crate::models::opt::model::Opt;
 use crate::rng::Rng;
 use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// OPT's end-of-document token (also its BOS, prepended to every document).
-pub const EOS: &str = "</s>";
-/// The tokens OPT's tokenizer matches whole in text (`<s>` and `<unk>` are plain text to it).
-const SPECIALS: [&str; 2] = ["</s>", "<pad>"];
 /// Tokenizer and generation files copied from the Hub into every generation's folder.
 const COPIED: [&str; 6] = [
     "tokenizer.json",
@@ -46,18 +43,19 @@ const COPIED: [&str; 6] = [
 /// Shumailov et al.'s block size, used when the settings give no context.
 pub const DEFAULT_BLOCK: usize = 64;
 
-/// A Hub chain's family: which model, the settings, the device.
-pub struct OptFamily {
+/// A Hub chain's family: which model, the settings, the device; `A` is the architecture.
+pub struct HubFamily<A: HubArch> {
     /// `None` for a family that only opens saved checkpoints.
     pub repo: Option<HubRepo>,
     pub settings: GptSettings,
     pub device: Device,
     pub hub: HubConfig,
+    arch: PhantomData<A>,
 }
 
-/// A (fine-tuned) OPT with its tokenizer and the files its folder copies.
-pub struct OptModel {
-    pub cfg: OptConfig,
+/// A (fine-tuned) Hub model with its tokenizer and the files its folder copies.
+pub struct HubModel<A: HubArch> {
+    pub cfg: A,
     pub params: Params,
     pub tok: Arc<Bpe>,
     /// The folder holding the tokenizer and generation files to copy when saving.
@@ -72,12 +70,12 @@ pub struct OptModel {
 /// The key of our provenance in a saved `config.json` (transformers keeps unknown keys).
 const PROVENANCE: &str = "collapse_lab";
 
-/// Reads OPT's tokenizer: `tokenizer.json`, else `vocab.json` + `merges.txt`.
-pub fn load_tokenizer(files: &TokenizerFiles) -> Result<Bpe> {
+/// Reads an architecture's tokenizer: `tokenizer.json`, else `vocab.json` + `merges.txt`.
+pub fn load_tokenizer<A: HubArch>(files: &TokenizerFiles) -> Result<Bpe> {
     match files {
-        TokenizerFiles::Json(p) => Bpe::load_with(p, EOS),
+        TokenizerFiles::Json(p) => Bpe::load_with(p, A::EOS),
         TokenizerFiles::VocabMerges { vocab, merges } => {
-            Bpe::from_vocab_merges_with(vocab, merges, &SPECIALS, EOS)
+            Bpe::from_vocab_merges_with(vocab, merges, A::SPECIALS, A::EOS)
         }
     }
 }
@@ -94,29 +92,31 @@ fn tokenizer_in(dir: &Path) -> TokenizerFiles {
     }
 }
 
-fn read_config(path: &Path) -> Result<OptConfig> {
-    let cfg: OptConfig = fsutil::read_json(path)?;
+fn read_config<A: HubArch>(path: &Path) -> Result<A> {
+    let cfg: A = fsutil::read_json(path)?;
     cfg.check()?;
     Ok(cfg)
 }
 
-impl OptFamily {
-    pub fn new(repo: &str, settings: GptSettings) -> Result<OptFamily> {
-        Ok(OptFamily {
+impl<A: HubArch> HubFamily<A> {
+    pub fn new(repo: &str, settings: GptSettings) -> Result<Self> {
+        Ok(HubFamily {
             repo: Some(repo.parse()?),
             device: device(&settings.device)?,
             settings,
             hub: HubConfig::from_env(),
+            arch: PhantomData,
         })
     }
 
     /// A family for opening saved checkpoints (no Hub access), on the CPU.
-    pub fn for_checkpoints() -> OptFamily {
-        OptFamily {
+    pub fn for_checkpoints() -> Self {
+        HubFamily {
             repo: None,
             settings: GptSettings::default(),
             device: Device::Cpu,
             hub: HubConfig::from_env(),
+            arch: PhantomData,
         }
     }
 
@@ -126,23 +126,23 @@ impl OptFamily {
     }
 
     /// The Hub's model (downloaded, or read from the cache), in f32 on our device.
-    pub fn load_hub(&self) -> Result<OptModel> {
+    pub fn load_hub(&self) -> Result<HubModel<A>> {
         let repo = self
             .repo
             .as_ref()
             .ok_or_else(|| Error::invalid("no Hub model given", "use --model hf:<owner>/<name>"))?;
         let files = crate::hub::fetch_model_with(&self.hub, repo)?;
-        let cfg = read_config(&files.config)?;
+        let cfg: A = read_config(&files.config)?;
         let weights = match &files.weights {
             Weights::Safetensors(p) | Weights::PytorchBin(p) => p,
         };
         let sp = crate::progress::spinner(&format!("loading {repo}"));
         let params = Params::load(weights, &cfg, DType::F32, &self.device)?;
         sp.finish_and_clear();
-        Ok(OptModel {
+        Ok(HubModel {
             cfg,
             params,
-            tok: Arc::new(load_tokenizer(&files.tokenizer)?),
+            tok: Arc::new(load_tokenizer::<A>(&files.tokenizer)?),
             files_from: files
                 .config
                 .parent()
@@ -164,7 +164,7 @@ impl OptFamily {
     /// The model for generation: detached, in the inference dtype. Scoring always uses f32
     /// (`frozen_f32`): perplexities are the experiment's results, and half-precision logits
     /// round to steps of ~0.1 (bf16).
-    fn frozen(&self, model: &OptModel) -> Result<Opt> {
+    fn frozen(&self, model: &HubModel<A>) -> Result<A::Model> {
         match self.dtype() {
             DType::F32 => model.params.frozen_model(&model.cfg),
             dt => model.params.to_dtype(dt)?.frozen_model(&model.cfg),
@@ -172,27 +172,27 @@ impl OptFamily {
     }
 }
 
-impl Family for OptFamily {
-    type Model = OptModel;
+impl<A: HubArch> Family for HubFamily<A> {
+    type Model = HubModel<A>;
 
     fn train(
         &self,
         corpus: &Corpus,
-        _first: Option<&OptModel>,
+        _first: Option<&HubModel<A>>,
         ctx: &TrainCtx,
-    ) -> Result<OptModel> {
+    ) -> Result<HubModel<A>> {
         let base = match (self.settings.init.as_str(), ctx.previous) {
             ("previous", Some(prev)) => self.load(prev)?,
             _ => self.load_hub()?,
         };
         let mut cfg = base.cfg.clone();
-        cfg.dropout = self.settings.dropout;
-        if self.block() > cfg.max_position_embeddings {
+        cfg.set_dropout(self.settings.dropout);
+        if self.block() > cfg.max_positions() {
             return Err(Error::invalid(
                 format!(
                     "block size {} exceeds the model's {} positions",
                     self.block(),
-                    cfg.max_position_embeddings
+                    cfg.max_positions()
                 ),
                 "use a smaller --context",
             ));
@@ -201,7 +201,7 @@ impl Family for OptFamily {
         let ids = base.tok.encode_docs(&texts)?;
         let seed = Rng::derive(ctx.seed, "opt-generation", u64::from(ctx.generation)).next_u64();
         let s = &self.settings;
-        let blocks = Blocks::grouped(&ids, cfg.bos_token_id, self.block(), s.valid_frac, seed);
+        let blocks = Blocks::grouped(&ids, cfg.bos_token_id(), self.block(), s.valid_frac, seed);
         let mut params = base.params;
         let job = TrainJob {
             cfg: &cfg,
@@ -212,7 +212,7 @@ impl Family for OptFamily {
             stop_at: None,
         };
         let log = train::train(&job, &blocks, &mut params)?;
-        Ok(OptModel {
+        Ok(HubModel {
             cfg,
             params,
             log,
@@ -220,30 +220,31 @@ impl Family for OptFamily {
         })
     }
 
-    fn sample(&self, model: &OptModel, plan: &SamplePlan) -> Result<Corpus> {
+    fn sample(&self, model: &HubModel<A>, plan: &SamplePlan) -> Result<Corpus> {
         sample::sample_corpus(&self.frozen(model)?, &model.tok, plan, &self.settings)
     }
 
-    fn score(&self, model: &OptModel, text: &Corpus) -> Result<Scores> {
+    fn score(&self, model: &HubModel<A>, text: &Corpus) -> Result<Scores> {
         let m = model.params.frozen_model(&model.cfg)?;
         score::score_corpus(&m, &model.tok, text, self.block())
     }
 
-    fn block_perplexity(&self, model: &OptModel, text: &Corpus) -> Result<Option<f64>> {
+    fn block_perplexity(&self, model: &HubModel<A>, text: &Corpus) -> Result<Option<f64>> {
         let m = model.params.frozen_model(&model.cfg)?;
-        let (bos, mb) = (model.cfg.bos_token_id, self.settings.micro_batch);
+        let (bos, mb) = (model.cfg.bos_token_id(), self.settings.micro_batch);
         score::block_perplexity(&m, &model.tok, text, bos, self.block(), mb)
     }
 
-    fn save(&self, model: &OptModel, dir: &Path) -> Result<()> {
+    fn save(&self, model: &HubModel<A>, dir: &Path) -> Result<()> {
         fsutil::create_dir_all(dir)?;
         let mut cfg = model.cfg.clone();
         // The weights we write are f32, whatever the Hub's were.
-        cfg.extra.remove("dtype");
-        cfg.extra.insert("torch_dtype".into(), "float32".into());
+        cfg.extra_mut().remove("dtype");
+        cfg.extra_mut()
+            .insert("torch_dtype".into(), "float32".into());
         if let (Some(repo), Some(commit)) = (&self.repo, &model.base_commit) {
             let base = serde_json::json!({ "base_model": repo.id, "base_commit": commit });
-            cfg.extra.insert(PROVENANCE.into(), base);
+            cfg.extra_mut().insert(PROVENANCE.into(), base);
         }
         fsutil::write_json(dir.join(CONFIG_FILE), &cfg)?;
         model.params.save(&dir.join(WEIGHTS_FILE))?;
@@ -259,20 +260,20 @@ impl Family for OptFamily {
         Ok(())
     }
 
-    fn load(&self, dir: &Path) -> Result<OptModel> {
-        let mut cfg = read_config(&dir.join(CONFIG_FILE))?;
-        let base_commit = cfg.extra.remove(PROVENANCE).and_then(|p| {
+    fn load(&self, dir: &Path) -> Result<HubModel<A>> {
+        let mut cfg: A = read_config(&dir.join(CONFIG_FILE))?;
+        let base_commit = cfg.extra_mut().remove(PROVENANCE).and_then(|p| {
             p.get("base_commit")
                 .and_then(|c| c.as_str())
                 .map(String::from)
         });
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
-        let tok = Arc::new(load_tokenizer(&tokenizer_in(dir))?);
+        let tok = Arc::new(load_tokenizer::<A>(&tokenizer_in(dir))?);
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
         if self.is_saved(dir) {
             train::clear_state(dir); // as in the GPT family: a crash's leftovers
         }
-        Ok(OptModel {
+        Ok(HubModel {
             cfg,
             params,
             tok,
@@ -290,13 +291,13 @@ impl Family for OptFamily {
     }
 
     fn sampling_extras(&self) -> Option<serde_json::Value> {
-        let mut extras = self.settings.sampling_json(EOS);
+        let mut extras = self.settings.sampling_json(A::EOS);
         extras["dtype"] = serde_json::json!(self.settings.inference_dtype);
         extras["init"] = serde_json::json!(self.settings.init);
         Some(extras)
     }
 
-    fn notes(&self, model: &OptModel) -> Vec<String> {
+    fn notes(&self, model: &HubModel<A>) -> Vec<String> {
         let l = &model.log;
         let best = match (l.best_step, l.best_valid_loss) {
             (Some(s), Some(v)) => format!(", best validation loss {v:.4} at step {s} (kept)"),
@@ -304,12 +305,11 @@ impl Family for OptFamily {
         };
         let from = match &self.repo {
             Some(r) => format!("{r} fine-tuned (init {})", self.settings.init),
-            None => "opt".into(),
+            None => A::MODEL_TYPE.into(),
         };
         vec![format!(
-            "{from}: {} layers × {}, {} parameters: {} of {} steps ({} tokens each){best}",
-            model.cfg.num_hidden_layers,
-            model.cfg.hidden_size,
+            "{from}: {}, {} parameters: {} of {} steps ({} tokens each){best}",
+            model.cfg.shape_note(),
             model.params.count(),
             l.steps_done,
             l.total_steps,
