@@ -43,10 +43,15 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
     }
     layout.remove_stale_temporaries();
     match &s.model {
-        ChainModel::Ngram { order, min_count } => run_with(
+        ChainModel::Ngram {
+            order,
+            min_count,
+            vocab,
+        } => run_with(
             &NgramFamily {
                 order: *order,
                 min_count: *min_count,
+                vocab: *vocab,
             },
             s,
             &layout,
@@ -65,11 +70,13 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
     // chain.json is written once the human corpus is in place, so a typo in --corpus never
     // pins an experiment to settings that cannot run.
     fsutil::write_json(layout.chain_json(), s)?;
+    let reference = HumanReference::new(&human.train);
     let mut chain = ChainState {
         s,
         layout,
         family,
-        reference: HumanReference::new(&human.train),
+        test_only: stages::test_only_types(&human.test, &reference),
+        reference,
         human,
         written: Vec::new(),
         first: None,

@@ -8,11 +8,12 @@
 
 use crate::corpus::policy::Policy;
 use crate::error::{Error, Result};
+use crate::family::ngram::VocabMode;
 use crate::family::{GptFamily, ModelSpec};
 use crate::layout::Layout;
 use crate::lm::settings::GptSettings;
 use crate::sampling::Protocol;
-use crate::spec::DEFAULT_MIN_COUNT;
+use crate::spec::{DEFAULT_MIN_COUNT, DEFAULT_VOCAB};
 use serde::{Deserialize, Serialize};
 
 /// Everything that determines a chain's output.
@@ -26,6 +27,9 @@ pub struct ChainSettings {
     pub generations: u32,
     pub policy: Policy,
     pub seed: u64,
+    /// The seed of the human split, when it is not `seed`: every seed of a multi-seed spec
+    /// splits the data as its first seed does (the split is the data, not the chain's luck).
+    pub split_seed: Option<u64>,
     pub valid_frac: f64,
     pub test_frac: f64,
     /// Words each generation writes (default: the size of generation 0's training set).
@@ -44,8 +48,13 @@ pub struct ChainSettings {
 /// The model a chain trains, with the settings its family owns.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChainModel {
-    /// `ngram:N`; generation 0's vocabulary keeps words seen at least `min_count` times.
-    Ngram { order: usize, min_count: u32 },
+    /// `ngram:N`: a vocabulary built from text keeps words seen at least `min_count` times;
+    /// `vocab` says whose text (each generation's own, or generation 0's for all).
+    Ngram {
+        order: usize,
+        min_count: u32,
+        vocab: VocabMode,
+    },
     /// `gpt:<preset or config.json>`, trained from scratch every generation.
     Gpt {
         preset: String,
@@ -56,13 +65,30 @@ pub enum ChainModel {
 }
 
 impl ChainModel {
-    /// The model `spec` with its family's settings: `min_count` for n-grams, `neural` (or the
-    /// family's defaults) for the neural families. Neural settings given for an n-gram model
-    /// are refused rather than ignored.
-    pub fn new(spec: ModelSpec, min_count: u32, neural: Option<GptSettings>) -> Result<Self> {
+    /// The model `spec` with its family's settings: `min_count` and `vocab` (default
+    /// [`DEFAULT_VOCAB`]) for n-grams, `neural` (or the family's defaults) for the neural
+    /// families. Settings of another family are refused rather than ignored.
+    pub fn new(
+        spec: ModelSpec,
+        min_count: u32,
+        vocab: Option<VocabMode>,
+        neural: Option<GptSettings>,
+    ) -> Result<Self> {
+        if let (Some(v), false) = (vocab, matches!(spec, ModelSpec::Ngram { .. })) {
+            return Err(Error::invalid(
+                format!(
+                    "--vocab {v} is an n-gram setting; {spec} keeps its tokenizer's vocabulary"
+                ),
+                "drop --vocab (or `vocab` in the spec), or use an ngram: model",
+            ));
+        }
         let settings = neural.or_else(|| spec.default_settings());
         Ok(match (spec, settings) {
-            (ModelSpec::Ngram { order }, None) => ChainModel::Ngram { order, min_count },
+            (ModelSpec::Ngram { order }, None) => ChainModel::Ngram {
+                order,
+                min_count,
+                vocab: vocab.unwrap_or(DEFAULT_VOCAB),
+            },
             (ModelSpec::Ngram { order }, Some(_)) => {
                 return Err(Error::invalid(
                     format!(
@@ -103,6 +129,11 @@ impl ChainModel {
 }
 
 impl ChainSettings {
+    /// The seed of the human split.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
+
     /// Checks settings that no later step would catch early.
     pub fn validate(&self) -> Result<()> {
         Layout::check_name(&self.experiment)?;
@@ -204,9 +235,14 @@ struct ChainFile {
     generations: u32,
     policy: Policy,
     seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    split_seed: Option<u64>,
     valid_frac: f64,
     test_frac: f64,
     min_count: u32,
+    /// Absent in chains written before `--vocab` existed, which all ran `fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vocab: Option<VocabMode>,
     sample_tokens: Option<usize>,
     train_tokens: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,11 +256,14 @@ struct ChainFile {
 
 impl From<ChainSettings> for ChainFile {
     fn from(s: ChainSettings) -> Self {
-        let min_count = match &s.model {
-            ChainModel::Ngram { min_count, .. } => *min_count,
-            _ => DEFAULT_MIN_COUNT,
+        let (min_count, vocab) = match &s.model {
+            ChainModel::Ngram {
+                min_count, vocab, ..
+            } => (*min_count, Some(*vocab)),
+            _ => (DEFAULT_MIN_COUNT, None),
         };
         ChainFile {
+            vocab,
             model: s.model.spec().to_string(),
             gpt: s.model.neural().cloned(),
             min_count,
@@ -233,6 +272,7 @@ impl From<ChainSettings> for ChainFile {
             generations: s.generations,
             policy: s.policy,
             seed: s.seed,
+            split_seed: s.split_seed,
             valid_frac: s.valid_frac,
             test_frac: s.test_frac,
             sample_tokens: s.sample_tokens,
@@ -248,13 +288,17 @@ impl From<ChainSettings> for ChainFile {
 impl TryFrom<ChainFile> for ChainSettings {
     type Error = Error;
     fn try_from(f: ChainFile) -> Result<Self> {
+        let spec: ModelSpec = f.model.parse()?;
+        let is_ngram = matches!(spec, ModelSpec::Ngram { .. });
+        let vocab = f.vocab.or(is_ngram.then_some(VocabMode::Fixed));
         Ok(ChainSettings {
-            model: ChainModel::new(f.model.parse()?, f.min_count, f.gpt)?,
+            model: ChainModel::new(spec, f.min_count, vocab, f.gpt)?,
             experiment: f.experiment,
             corpus: f.corpus,
             generations: f.generations,
             policy: f.policy,
             seed: f.seed,
+            split_seed: f.split_seed,
             valid_frac: f.valid_frac,
             test_frac: f.test_frac,
             sample_tokens: f.sample_tokens,
@@ -275,10 +319,11 @@ mod tests {
         ChainSettings {
             experiment: "x".into(),
             corpus: "embedded:kjv".into(),
-            model: ChainModel::new("ngram:3".parse().unwrap(), 2, None).unwrap(),
+            model: ChainModel::new("ngram:3".parse().unwrap(), 2, None, None).unwrap(),
             generations: 3,
             policy: Policy::Replace,
             seed: 1,
+            split_seed: None,
             valid_frac: 0.05,
             test_frac: 0.05,
             sample_tokens: None,
@@ -296,20 +341,38 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains(r#""model":"ngram:3""#), "{json}");
         assert!(json.contains(r#""min_count":2"#), "{json}");
+        assert!(json.contains(r#""vocab":"own""#), "{json}");
         assert!(!json.contains("gpt"), "{json}");
         let back: ChainSettings = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
+        // Chains written before --vocab existed ran generation 0's vocabulary throughout.
+        let old = json.replace(r#""vocab":"own","#, "");
+        let back: ChainSettings = serde_json::from_str(&old).unwrap();
+        assert!(matches!(
+            back.model,
+            ChainModel::Ngram {
+                vocab: VocabMode::Fixed,
+                ..
+            }
+        ));
         // A neural chain written before `gpt` was always recorded reads as its defaults.
-        let old = json.replace(r#""model":"ngram:3""#, r#""model":"gpt:tiny""#);
+        let old = old.replace(r#""model":"ngram:3""#, r#""model":"gpt:tiny""#);
         let back: ChainSettings = serde_json::from_str(&old).unwrap();
         assert_eq!(back.model.neural(), Some(&GptSettings::default()));
     }
 
     #[test]
     fn neural_settings_for_an_ngram_model_are_refused() {
-        let e = ChainModel::new("ngram:3".parse().unwrap(), 1, Some(GptSettings::default()));
+        let e = ChainModel::new(
+            "ngram:3".parse().unwrap(),
+            1,
+            None,
+            Some(GptSettings::default()),
+        );
         assert!(matches!(e, Err(Error::Invalid { .. })));
-        let hf = ChainModel::new("hf:a/b".parse().unwrap(), 1, None).unwrap();
+        let e = ChainModel::new("gpt:tiny".parse().unwrap(), 1, Some(VocabMode::Own), None);
+        assert!(matches!(e, Err(Error::Invalid { .. })));
+        let hf = ChainModel::new("hf:a/b".parse().unwrap(), 1, None, None).unwrap();
         assert_eq!(hf.neural(), Some(&GptSettings::fine_tune()));
     }
 

@@ -24,6 +24,7 @@ use crate::layout::Layout;
 use crate::metrics::corpus_metrics::{corpus_metrics, HumanReference};
 use crate::metrics::doc_ppl::doc_ppl_distribution;
 use crate::metrics::perplexity::perplexity;
+use crate::metrics::vocabulary::{headline_ppl, vocabulary_report};
 use crate::report::metrics_csv;
 use crate::report::record::{GenerationEval, TrainSummary};
 use crate::rng::Rng;
@@ -51,6 +52,9 @@ pub struct ChainState<'a, F: Family> {
     pub family: &'a F,
     pub human: Human,
     pub reference: HumanReference,
+    /// Word types of the human test split that its training split lacks: with the training
+    /// types, the human words the headline perplexity is spread over.
+    pub test_only: Vec<String>,
     /// The text every finished generation wrote, in order.
     pub written: Vec<Written>,
     /// Generation 0's model, the judge of every later generation's text.
@@ -59,17 +63,28 @@ pub struct ChainState<'a, F: Family> {
     pub template0: Option<Corpus>,
 }
 
+/// The human test split's word types that its training split lacks, in first-occurrence order.
+pub fn test_only_types(test: &Corpus, reference: &HumanReference) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    test.lines()
+        .flat_map(crate::tokenize::words)
+        .filter(|w| reference.count(w) == 0 && seen.insert(*w))
+        .map(String::from)
+        .collect()
+}
+
 /// Stage 0: the human split, written once and read back, checked against its manifests.
 pub fn prepare_human(s: &ChainSettings, layout: &Layout) -> Result<Human> {
     let dir = layout.human_dir();
     if !dir.join("test.manifest.json").exists() {
         let loaded = source::load(&s.corpus)?;
-        let mut sp = split::split(&loaded.corpus, s.valid_frac, s.test_frac, s.seed, &s.corpus)?;
+        let seed = s.split_seed();
+        let mut sp = split::split(&loaded.corpus, s.valid_frac, s.test_frac, seed, &s.corpus)?;
         if let Some(n) = s.human_tokens {
-            let mut rng = Rng::derive(s.seed, "human-tokens", 0);
+            let mut rng = Rng::derive(seed, "human-tokens", 0);
             sp.train = policy::subsample(&sp.train, n, &mut rng);
         }
-        split::write_split(&dir, &loaded.source, s.seed, &sp)?;
+        split::write_split(&dir, &loaded.source, seed, &sp)?;
     }
     let read = |name: &str| -> Result<(Corpus, String)> {
         let c = Corpus::read_jsonl(&dir.join(format!("{name}.jsonl")))?;
@@ -242,7 +257,14 @@ impl<F: Family> ChainState<'_, F> {
         generated: &Corpus,
     ) -> Result<GenerationEval> {
         let family = self.family;
-        let test = perplexity(&family.score(model, &self.human.test)?);
+        let scores = family.score(model, &self.human.test)?;
+        let test = perplexity(&scores);
+        let vocabulary = vocabulary_report(
+            &self.reference,
+            &self.test_only,
+            family.word_types(model),
+            |w| family.names_word(model, w),
+        );
         let judge = self.first.as_ref().unwrap_or(model);
         let judged = family.score(judge, generated)?;
         Ok(GenerationEval {
@@ -250,7 +272,9 @@ impl<F: Family> ChainState<'_, F> {
             policy: self.s.policy.to_string(),
             model: self.s.model.spec().to_string(),
             train,
+            test_ppl: headline_ppl(&scores.total(), vocabulary.unnamed_words),
             test,
+            vocabulary,
             generated: corpus_metrics(generated, &self.reference),
             gen0_on_generated: perplexity(&judged),
             gen0_doc_ppl: doc_ppl_distribution(&judged),

@@ -7,7 +7,9 @@ use collapse_lab::chain::{run_chain, ChainModel, ChainOutcome, ChainSettings};
 use collapse_lab::corpus::policy::Policy;
 use collapse_lab::error::Error;
 use collapse_lab::family::ModelSpec;
-use collapse_lab::report::compare::{compare_columns, COMPARE_COLUMNS};
+use collapse_lab::report::compare::{
+    compare_columns, long_csv, paired_differences, COMPARE_COLUMNS,
+};
 use collapse_lab::report::metrics_csv::ArmTable;
 use collapse_lab::spec::{self, Spec};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,13 @@ pub struct RunArgs {
     /// Override the spec's number of generations
     #[arg(long, value_name = "G")]
     pub generations: Option<u32>,
+    /// Override the spec's n-gram vocabulary: own or fixed (see `chain --help`)
+    #[arg(long, value_name = "MODE")]
+    pub vocab: Option<String>,
+    /// Run every arm once per seed (e.g. 1,2,3), each its own chain `<spec>-<arm>-s<seed>`;
+    /// compare and report then show means with 95% intervals over the seeds
+    #[arg(long, value_name = "S,S,...", value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
     #[command(flatten)]
     pub sizes: SizeArgs,
     #[command(flatten)]
@@ -81,6 +90,12 @@ pub struct ChainArgs {
     /// Generation 0's vocabulary keeps words seen at least this often (rarer ones become <unk>)
     #[arg(long, default_value_t = spec::DEFAULT_MIN_COUNT, value_name = "N")]
     pub min_count: u32,
+    /// n-grams: own (each generation knows the words of its own training text, as lmplz
+    /// builds a model: words no generation wrote are gone for good) or fixed (generation 0's
+    /// vocabulary throughout, every word kept with a floor, as a neural model keeps its
+    /// tokenizer) [default: own]
+    #[arg(long, value_name = "MODE")]
+    pub vocab: Option<String>,
     /// Generated lines longer than this are ended
     #[arg(long, default_value_t = spec::DEFAULT_MAX_LINE_WORDS, value_name = "N")]
     pub max_line_words: usize,
@@ -93,11 +108,12 @@ pub struct CompareArgs {
     /// Experiments to put side by side (names under evals/)
     #[arg(required = true, value_name = "EXPERIMENT")]
     pub experiments: Vec<String>,
-    /// Also write the table as CSV
+    /// Also write every value of these experiments as tidy long CSV (arm, seed, generation,
+    /// metric, value; full metrics.csv precision), which pandas and seaborn read as it is
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Columns of metrics.csv to show, comma-separated (e.g. test_ppl,mattr,self_bleu), or
-    /// `all`; default: test_ppl, types, rare_types_lost, seq_rep_4
+    /// `all`; default: test_ppl, model_vocab, test_oov_rate, rare_types_lost
     #[arg(long, value_name = "LIST")]
     pub columns: Option<String>,
 }
@@ -106,13 +122,19 @@ pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
     let model: ModelSpec = a.model.parse()?;
     let neural = a.gpt.for_model(&model, None)?;
     let settings = ChainSettings {
-        model: ChainModel::new(model, a.min_count, neural)?,
+        model: ChainModel::new(
+            model,
+            a.min_count,
+            a.vocab.as_deref().map(str::parse).transpose()?,
+            neural,
+        )?,
         policy: a.policy.parse::<Policy>()?,
         protocol: spec::parse_protocol(&a.protocol)?,
         experiment: a.experiment,
         corpus: a.corpus,
         generations: a.generations,
         seed: a.seed,
+        split_seed: None,
         valid_frac: a.valid_frac,
         test_frac: a.test_frac,
         sample_tokens: a.sizes.sample_tokens,
@@ -158,6 +180,13 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
     if a.generations.is_some() {
         spec.generations = a.generations;
     }
+    if a.vocab.is_some() {
+        spec.vocab = a.vocab.clone();
+    }
+    if let Some(seeds) = &a.seeds {
+        (spec.seeds, spec.seed) = (Some(seeds.clone()), None);
+        spec.seed_list()?;
+    }
     if a.sizes.sample_tokens.is_some() {
         spec.sample_tokens = a.sizes.sample_tokens;
     }
@@ -185,10 +214,15 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         report_chain(&outcome);
     }
     let names: Vec<String> = arms.iter().map(|a| a.experiment.clone()).collect();
+    let seeds = spec.seed_list()?.len();
+    let size = if seeds > 1 {
+        format!("{} arms × {seeds} seeds", arms.len() / seeds)
+    } else {
+        format!("{} arms", arms.len())
+    };
     println!(
-        "{} ({} arms, {:.0} s)\n",
+        "{} ({size}, {:.0} s)\n",
         spec.name.as_deref().unwrap_or("experiment"),
-        arms.len(),
         started.elapsed().as_secs_f64()
     );
     compare(
@@ -225,11 +259,26 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         .collect();
     let t = compare_columns(&arms, &columns);
     if a.columns.is_none() {
-        println!("ppl: perplexity of the human test split (incl. OOV); types: word types written;");
         println!(
-            "rare_lost: share of rare human types (count <= 5) never written; rep4: seq-rep-4\n"
+            "ppl: perplexity of the human test split over the human words (an OOV word costs \
+             p(<unk>) shared among the human words the model cannot name);"
+        );
+        println!("vocab: word types the model can write; oov: share of test words it cannot name;");
+        println!("rare_lost: share of rare human types (count <= 5) the generation never wrote");
+    }
+    if t.seeds.iter().any(|&n| n > 1) {
+        println!(
+            "arms with several seeds: mean ± half-width of the 95% interval over seeds \
+             (Student t; seeds per arm: {})",
+            t.arms
+                .iter()
+                .zip(&t.seeds)
+                .map(|(a, n)| format!("{a} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
+    println!();
     if !t.prefix.is_empty() {
         println!("{}*", t.prefix);
     }
@@ -237,9 +286,21 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         .chain(t.arms.iter().map(|a| (a.clone(), columns.len())))
         .collect();
     print_table(&groups, &t.header, &t.rows);
+    let first = columns.first().map(|c| c.0).unwrap_or("test_ppl");
+    if let Some(d) = paired_differences(&arms, first) {
+        println!(
+            "\n{first}: difference from {} paired by seed, mean ± 95% half-width \
+             (* the interval excludes 0)",
+            d.header[1].rsplit(" − ").next().unwrap_or_default()
+        );
+        print_table(&[], &d.header, &d.rows);
+    }
     if let Some(path) = a.csv {
-        collapse_lab::fsutil::write_atomic(&path, t.to_csv().as_bytes())?;
-        println!("\nwrote {}", path.display());
+        collapse_lab::fsutil::write_atomic(&path, long_csv(&arms).as_bytes())?;
+        println!(
+            "\nwrote {} (arm, seed, generation, metric, value)",
+            path.display()
+        );
     }
     Ok(())
 }

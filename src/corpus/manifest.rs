@@ -29,6 +29,10 @@ pub struct ParentShare {
     /// How many of the parent's documents and tokens the mix takes.
     pub documents: usize,
     pub tokens: usize,
+    /// The documents taken, by id, where the policy promises something about them (`fresh:F`
+    /// names its fresh human documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
 }
 
 /// How a human corpus was split; stored so every generation and `eval` use the same held-out text.

@@ -12,6 +12,7 @@
 //! - [`policy`]: what generation g trains on (replace, accumulate, mix, accumulate-subsample).
 
 pub mod embedded;
+pub mod fresh;
 pub mod hf;
 pub mod manifest;
 pub mod policy;

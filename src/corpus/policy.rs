@@ -9,6 +9,9 @@
 //!   text (Shumailov et al.'s "10% of the original data kept" is `mix:0.1`).
 //! - `accumulate-subsample`: the accumulated pool drawn down to a fixed budget, separating the
 //!   effect of keeping old data from the effect of simply having more of it.
+//! - `fresh:F`: like `mix:F`, but the real fraction is human text no earlier generation trained
+//!   on (a seeded stream through the human split, [`super::fresh`]): Briesch et al. (2023) find
+//!   fresh data slows the decline without stopping it.
 //!
 //! Draws are whole documents (a document cut only where it crosses the budget, at a line
 //! boundary), from an RNG stream derived from (seed, policy, generation), so a training mix is
@@ -30,6 +33,9 @@ pub enum Policy {
     /// Fraction of real (human) data kept in a budget of the human corpus's size, 0 < F < 1.
     Mix(f64),
     AccumulateSubsample,
+    /// Fraction of *fresh* human data (never trained on before) in a budget of generation 0's
+    /// size, 0 < F <= 1.
+    Fresh(f64),
 }
 
 impl FromStr for Policy {
@@ -42,6 +48,19 @@ impl FromStr for Policy {
             "accumulate" => return Ok(Policy::Accumulate),
             "accumulate-subsample" => return Ok(Policy::AccumulateSubsample),
             _ => {}
+        }
+        if s == "fresh" || s.starts_with("fresh:") {
+            return s
+                .strip_prefix("fresh:")
+                .and_then(|f| f.trim().parse::<f64>().ok())
+                .filter(|f| *f > 0.0 && *f <= 1.0)
+                .map(Policy::Fresh)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("`{s}` needs a fraction of fresh human data in (0, 1]"),
+                        "write fresh:<fraction of each generation's text that is new human text>, e.g. fresh:0.1",
+                    )
+                });
         }
         if s != "mix" && !s.starts_with("mix:") {
             return Err(Error::UnknownPolicy { name: s.into() });
@@ -67,6 +86,7 @@ impl fmt::Display for Policy {
             // `{}` on f64 is the shortest string that parses back to the same value.
             Policy::Mix(x) => write!(f, "mix:{x}"),
             Policy::AccumulateSubsample => f.write_str("accumulate-subsample"),
+            Policy::Fresh(x) => write!(f, "fresh:{x}"),
         }
     }
 }
@@ -76,6 +96,7 @@ impl Policy {
     pub fn slug(&self) -> String {
         match self {
             Policy::Mix(x) => format!("mix{x}"),
+            Policy::Fresh(x) => format!("fresh{x}"),
             other => other.to_string(),
         }
     }
@@ -268,6 +289,22 @@ pub fn compose(
             (pool, vec![0, g])
         }
         (_, Policy::AccumulateSubsample) => (all().draw(fixed, &mut rng), (0..=g).collect()),
+        (_, Policy::Fresh(f)) => {
+            let real = ((f * fixed as f64).round() as usize).min(fixed);
+            let gen0 = of(0).cap(budget_tokens, &mut Rng::derive(seed, "policy-gen0", 0));
+            let used: HashSet<&str> = gen0.docs.iter().map(|d| d.id.as_str()).collect();
+            let fresh = super::fresh::fresh_docs(human.corpus, &used, g, real, *f, seed)?;
+            let mut pool = Pool {
+                docs: fresh
+                    .iter()
+                    .map(|&i| human.corpus.docs[i].clone())
+                    .collect(),
+                parent: vec![0; fresh.len()],
+            };
+            let taken: usize = pool.docs.iter().map(Document::words).sum();
+            pool.extend(of(g).draw(fixed.saturating_sub(taken), &mut rng));
+            (pool, vec![0, g])
+        }
     };
 
     let shares = from
@@ -275,11 +312,17 @@ pub fn compose(
         .map(|&p| {
             let taken = pool.docs.iter().zip(&pool.parent).filter(|(_, &q)| q == p);
             let (documents, tokens) = taken.fold((0, 0), |(n, t), (d, _)| (n + 1, t + d.words()));
+            // Fresh human documents are named: the manifest shows none is ever reused.
+            let ids = (p == 0 && matches!(policy, Policy::Fresh(_)) && g > 0).then(|| {
+                let human = pool.docs.iter().zip(&pool.parent).filter(|(_, &q)| q == 0);
+                human.map(|(d, _)| d.id.clone()).collect()
+            });
             ParentShare {
                 corpus: parents[p].name.clone(),
                 sha256: parents[p].sha256.clone(),
                 documents,
                 tokens,
+                ids,
             }
         })
         .collect();

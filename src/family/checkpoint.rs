@@ -36,6 +36,7 @@ impl Checkpoint {
             let family = NgramFamily {
                 order: 0, // read from the ARPA file
                 min_count: 1,
+                vocab: super::ngram::VocabMode::Fixed, // used only to train
             };
             return Ok(Checkpoint::Ngram(Box::new(family.load(dir)?)));
         }
@@ -101,6 +102,7 @@ mod tests {
         let family = NgramFamily {
             order: 2,
             min_count: 1,
+            vocab: crate::family::ngram::VocabMode::Own,
         };
         let ctx = crate::family::TrainCtx {
             dir: dir.path(),

@@ -149,6 +149,17 @@ pub trait Family {
         let _ = (model, text);
         Ok(None)
     }
+    /// How many word types the model can write, for families with a word vocabulary
+    /// (n-grams); `None` for subword models, which can write any word.
+    fn word_types(&self, model: &Self::Model) -> Option<usize> {
+        let _ = model;
+        None
+    }
+    /// Whether the model can write `word` (a whitespace word): always, for subword models.
+    fn names_word(&self, model: &Self::Model, word: &str) -> bool {
+        let _ = (model, word);
+        true
+    }
     /// A note for the eval record (e.g. discount fallbacks), if any.
     fn notes(&self, model: &Self::Model) -> Vec<String>;
 }

@@ -78,6 +78,19 @@ impl HumanReference {
     pub fn rare_types(&self) -> usize {
         self.band_types[0]
     }
+    /// Every human type with its frequency band (0 rare, 1 medium, 2 frequent), in
+    /// first-occurrence order.
+    pub fn types_by_band(&self) -> impl Iterator<Item = (&str, usize)> {
+        let mut words: Vec<(&str, u32)> = self.index.iter().map(|(w, &id)| (&**w, id)).collect();
+        words.sort_unstable_by_key(|&(_, id)| id);
+        words
+            .into_iter()
+            .map(|(w, id)| (w, band(self.counts[id as usize])))
+    }
+    /// Human types per band: rare, medium, frequent.
+    pub fn band_types(&self) -> [usize; 3] {
+        self.band_types
+    }
     /// How often `word` occurs in the human training text.
     pub fn count(&self, word: &str) -> u64 {
         self.index

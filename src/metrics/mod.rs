@@ -19,6 +19,7 @@ mod radix;
 pub mod repetition;
 pub mod self_bleu;
 pub mod tokens;
+pub mod vocabulary;
 
 use serde::{Deserialize, Serialize};
 

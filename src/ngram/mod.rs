@@ -115,6 +115,9 @@ pub struct ModelMeta {
     pub discounts: Vec<discount::Discount>,
     /// Per order: n-grams in the model.
     pub ngrams: Vec<usize>,
+    /// How a chain chose the vocabulary (`own` or `fixed`), recorded in `model.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_mode: Option<String>,
 }
 
 /// An n-gram language model.
@@ -222,6 +225,7 @@ fn build_stream<const N: usize>(vocab: Vocab, stream: &vocab::IdStream) -> Ngram
         counts_of_counts: stats,
         discounts,
         ngrams: tables.iter().map(|t| t.len()).collect(),
+        vocab_mode: None,
     };
     NgramModel {
         vocab,

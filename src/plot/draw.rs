@@ -95,8 +95,12 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
 fn render<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> Result<()> {
     root.fill(&WHITE).map_err(|e| failed(chart, e))?;
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
+    let bands = || chart.series.iter().flat_map(|s| s.band.iter());
     let (x0, x1) = range(points().map(|p| p.0), chart.x_log);
-    let (y0, y1) = range(points().map(|p| p.1), chart.y_log);
+    let ys = points()
+        .map(|p| p.1)
+        .chain(bands().flat_map(|&(_, lo, hi)| [lo, hi]));
+    let (y0, y1) = range(ys, chart.y_log);
     let (xs, ys) = ((x0, x1), (y0, y1));
     match (chart.x_log, chart.y_log) {
         (false, false) => plot(chart, root, (x0..x1, xs), (y0..y1, ys)),
@@ -181,6 +185,27 @@ where
         .draw()
         .map_err(err)?;
 
+    // Bands first, under every line: an interval's upper edge forward, its lower edge back.
+    for s in chart.series.iter().filter(|s| !s.band.is_empty()) {
+        let ok = |x: f64, y: f64| usable(x, chart.x_log) && usable(y, chart.y_log);
+        let band: Vec<&(f64, f64, f64)> = s
+            .band
+            .iter()
+            .filter(|&&(x, lo, hi)| ok(x, lo) && ok(x, hi))
+            .collect();
+        let outline: Vec<(f64, f64)> = band
+            .iter()
+            .map(|&&(x, _, hi)| (x, hi))
+            .chain(band.iter().rev().map(|&&(x, lo, _)| (x, lo)))
+            .collect();
+        if outline.len() >= 3 {
+            ctx.draw_series(std::iter::once(Polygon::new(
+                outline,
+                color(s.color).mix(0.18),
+            )))
+            .map_err(err)?;
+        }
+    }
     for s in &chart.series {
         let pts: Vec<(f64, f64)> = s
             .points
@@ -192,6 +217,11 @@ where
             continue;
         }
         let c = color(s.color);
+        if s.style == Style::Thin {
+            ctx.draw_series(LineSeries::new(pts, c.mix(0.45).stroke_width(1)))
+                .map_err(err)?;
+            continue;
+        }
         let width = if s.style == Style::Reference { 3 } else { 2 };
         let line = c.stroke_width(width);
         let anno = match s.style {

@@ -83,6 +83,8 @@ pub enum Style {
     LineDots,
     /// A thicker dashed line (a reference such as the human text).
     Reference,
+    /// A thin, faint line with no legend entry (one seed of an arm drawn as its mean).
+    Thin,
 }
 
 /// One labelled line of a chart.
@@ -92,6 +94,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     pub color: Rgb,
     pub style: Style,
+    /// A shaded band under the line: (x, low, high) per point (a confidence interval).
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A chart: axes, labels and series. Log axes drop non-positive values.
@@ -196,12 +200,14 @@ mod tests {
                         .collect(),
                     color: category(0),
                     style: Style::LineDots,
+                    band: Vec::new(),
                 },
                 Series {
                     label: "human".into(),
                     points: (1..10).map(|g| (g as f64, 1000.0 / g as f64)).collect(),
                     color: Rgb::BLACK,
                     style: Style::Reference,
+                    band: Vec::new(),
                 },
             ],
         }

@@ -1,22 +1,45 @@
 //! The report's charts, built from the data (`data.rs`) and drawn by `crate::plot`.
 
+use super::compare::group_seeds;
 use super::data::{Arm, Histogram};
+use super::metrics_csv::ArmTable;
+use super::stats::Interval;
 use crate::plot::{category, sequential, spans_decades, Chart, Rgb, Series, Style};
 
 /// Titles of the `metrics.csv` columns we know, in the order the report shows them. Columns
 /// not listed (new metrics) follow in the CSV's order, titled by their name.
 pub const KNOWN_COLUMNS: &[(&str, &str)] = &[
-    ("test_ppl", "Perplexity of the human test split (incl. OOV)"),
+    (
+        "test_ppl",
+        "Perplexity of the human test split over the human words",
+    ),
+    ("model_vocab", "Word types the model can write"),
+    ("test_oov_rate", "OOV rate of the human test split"),
+    (
+        "rare_types_unnamed",
+        "Rare human types the model can no longer write",
+    ),
+    (
+        "medium_types_unnamed",
+        "Medium-frequency human types the model can no longer write",
+    ),
+    (
+        "frequent_types_unnamed",
+        "Frequent human types the model can no longer write",
+    ),
+    (
+        "test_ppl_incl_oov",
+        "KenLM perplexity of the human test split (incl. OOV)",
+    ),
     (
         "test_ppl_excl_oov",
-        "Perplexity of the human test split (excl. OOV)",
+        "KenLM perplexity of the human test split (excl. OOV)",
     ),
     ("test_word_ppl", "Word perplexity of the human test split"),
     (
         "test_bits_per_byte",
         "Bits per byte on the human test split",
     ),
-    ("test_oov_rate", "OOV rate of the human test split"),
     ("test_byte_ppl", "Byte perplexity of the human test split"),
     (
         "gen0_ppl_of_generated",
@@ -141,23 +164,61 @@ pub fn metric_columns(arms: &[Arm]) -> (Vec<String>, Vec<(String, String)>) {
     (plotted, constant)
 }
 
-/// One line per arm of `column` over generations.
+/// One line per arm of `column` over generations; an arm run with several seeds is drawn as
+/// its mean with the 95% interval shaded and each seed as a thin line.
 pub fn metric_chart(arms: &[Arm], column: &str) -> Chart {
-    let series: Vec<Series> = arms
-        .iter()
-        .enumerate()
-        .map(|(i, a)| Series {
-            label: a.label.clone(),
-            points: (0..a.table.rows.len())
-                .filter_map(|g| {
-                    let v = a.table.get(g, column)?.parse::<f64>().ok()?;
-                    Some((g as f64, v))
-                })
-                .collect(),
+    let tables: Vec<ArmTable> = arms.iter().map(|a| a.table.clone()).collect();
+    let groups = group_seeds(&tables);
+    let mut series = Vec::new();
+    for (i, group) in groups.iter().enumerate() {
+        let label = arms
+            .iter()
+            .find(|a| a.table.name == group.chains[0].name)
+            .map_or_else(String::new, |a| a.label.clone());
+        let points = |c: &ArmTable| -> Vec<(f64, f64)> {
+            (0..c.rows.len())
+                .filter_map(|g| Some((g as f64, c.get(g, column)?.parse::<f64>().ok()?)))
+                .collect()
+        };
+        if let [one] = group.chains.as_slice() {
+            series.push(Series {
+                label,
+                points: points(one),
+                color: category(i),
+                style: Style::LineDots,
+                band: Vec::new(),
+            });
+            continue;
+        }
+        for c in &group.chains {
+            series.push(Series {
+                label: String::new(),
+                points: points(c),
+                color: category(i),
+                style: Style::Thin,
+                band: Vec::new(),
+            });
+        }
+        let stats: Vec<(f64, Interval)> = (0..group.generations())
+            .map(|g| (g as f64, group.interval(g, column)))
+            .filter(|(_, iv)| iv.n > 0)
+            .collect();
+        series.push(Series {
+            label: format!(
+                "{} (mean of {} seeds, 95% CI)",
+                seedless(&label),
+                group.chains.len()
+            ),
+            points: stats.iter().map(|(g, iv)| (*g, iv.mean)).collect(),
             color: category(i),
             style: Style::LineDots,
-        })
-        .collect();
+            band: stats
+                .iter()
+                .filter(|(_, iv)| iv.half_width.is_finite())
+                .map(|(g, iv)| (*g, iv.mean - iv.half_width, iv.mean + iv.half_width))
+                .collect(),
+        });
+    }
     let y_log = spans_decades(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
     Chart {
         title: title(column),
@@ -171,6 +232,14 @@ pub fn metric_chart(arms: &[Arm], column: &str) -> Chart {
         y_log,
         x_integer: true,
         series,
+    }
+}
+
+/// An arm label without its `-s<seed>` suffix.
+fn seedless(label: &str) -> &str {
+    match label.rsplit_once("-s") {
+        Some((stem, seed)) if !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => label,
     }
 }
 
@@ -191,6 +260,7 @@ pub fn rank_frequency_chart(arm: &Arm, curves: &[Vec<(f64, f64)>], from_rank: f6
         points: curves.first().map(part).unwrap_or_default(),
         color: Rgb::BLACK,
         style: Style::Reference,
+        band: Vec::new(),
     }];
     for (g, c) in curves.iter().skip(1).enumerate() {
         let (label, color) = generation_style(g, n);
@@ -199,6 +269,7 @@ pub fn rank_frequency_chart(arm: &Arm, curves: &[Vec<(f64, f64)>], from_rank: f6
             points: part(c),
             color,
             style: Style::Line,
+            band: Vec::new(),
         });
     }
     let what = if from_rank > 1.0 {
@@ -245,6 +316,7 @@ pub fn ppl_histogram_chart(arm: &Arm, hists: &[Histogram]) -> Chart {
                 points,
                 color,
                 style: Style::Line,
+                band: Vec::new(),
             }
         })
         .collect();

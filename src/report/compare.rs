@@ -1,21 +1,92 @@
 //! The side-by-side table of arms that `compare` prints and `report` summarises: one row per
-//! generation, the chosen `metrics.csv` columns per arm.
+//! generation, the chosen `metrics.csv` columns per arm. An arm run with several seeds
+//! (chains `<arm>-s<seed>`) is one group: its cells are `mean ± half-width` of a 95% interval
+//! over the seeds ([`super::stats`]), and [`paired_differences`] compares two arms seed by seed.
 
 use super::metrics_csv::ArmTable;
+use super::stats::{interval, paired_difference, Interval};
 
 /// The columns `compare` puts side by side, with short headers.
 pub const COMPARE_COLUMNS: &[(&str, &str)] = &[
     ("test_ppl", "ppl"),
-    ("types", "types"),
+    ("model_vocab", "vocab"),
+    ("test_oov_rate", "oov"),
     ("rare_types_lost", "rare_lost"),
-    ("seq_rep_4", "rep4"),
 ];
+
+/// The chains of one arm, one per seed (a single chain for a one-seed arm).
+#[derive(Clone, Debug)]
+pub struct ArmGroup {
+    /// The chains' name without `-s<seed>`.
+    pub stem: String,
+    pub chains: Vec<ArmTable>,
+}
+
+impl ArmGroup {
+    /// The values of `column` in generation `g` with their seeds, for chains that have them.
+    pub fn values(&self, g: usize, column: &str) -> Vec<(Option<u64>, f64)> {
+        self.chains
+            .iter()
+            .filter_map(|c| Some((c.seed, c.get(g, column)?.parse::<f64>().ok()?)))
+            .collect()
+    }
+
+    /// Mean and 95% interval of `column` in generation `g` over the seeds.
+    pub fn interval(&self, g: usize, column: &str) -> Interval {
+        let v: Vec<f64> = self.values(g, column).into_iter().map(|(_, x)| x).collect();
+        interval(&v)
+    }
+
+    pub fn generations(&self) -> usize {
+        self.chains.iter().map(|c| c.rows.len()).max().unwrap_or(0)
+    }
+}
+
+/// `name` as (stem, seed) when it ends in `-s<digits>`.
+fn seed_suffix(name: &str) -> Option<(&str, u64)> {
+    let (stem, seed) = name.rsplit_once("-s")?;
+    let ok = !stem.is_empty() && !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit());
+    Some((stem, seed.parse().ok()?)).filter(|_| ok)
+}
+
+/// Chains grouped by arm, in the order their first chain comes: `<stem>-s<seed>` chains
+/// share a group when more than one of them is given; any other name is a group of its own.
+pub fn group_seeds(chains: &[ArmTable]) -> Vec<ArmGroup> {
+    let stem_of = |name: &str| -> String {
+        match seed_suffix(name) {
+            Some((stem, _))
+                if chains
+                    .iter()
+                    .filter(|c| seed_suffix(&c.name).is_some_and(|(s, _)| s == stem))
+                    .count()
+                    > 1 =>
+            {
+                stem.to_string()
+            }
+            _ => name.to_string(),
+        }
+    };
+    let mut groups: Vec<ArmGroup> = Vec::new();
+    for c in chains {
+        let stem = stem_of(&c.name);
+        match groups.iter_mut().find(|g| g.stem == stem) {
+            Some(g) => g.chains.push(c.clone()),
+            None => groups.push(ArmGroup {
+                stem,
+                chains: vec![c.clone()],
+            }),
+        }
+    }
+    groups
+}
 
 /// The side-by-side table: one row per generation, the chosen columns (by default
 /// `COMPARE_COLUMNS`) per arm.
 pub struct CompareTable {
-    /// Arm labels: experiment names without their common `<prefix>-`.
+    /// Arm labels: the arms' names without their common `<prefix>-` (and `-s<seed>`).
     pub arms: Vec<String>,
+    /// Seeds per arm (1: plain values; more: `mean ± half-width`).
+    pub seeds: Vec<usize>,
     /// Short names of the columns shown for each arm.
     pub columns: Vec<String>,
     /// The prefix the arms share (`quickstart-`), or empty.
@@ -25,64 +96,151 @@ pub struct CompareTable {
     pub rows: Vec<Vec<String>>,
 }
 
-impl CompareTable {
-    /// CSV with one header line (`<experiment>:<column>`).
-    pub fn to_csv(&self) -> String {
-        let mut head = vec!["gen".to_string()];
-        for a in &self.arms {
-            head.extend(
-                self.columns
-                    .iter()
-                    .map(|short| format!("{}{a}:{short}", self.prefix)),
-            );
-        }
-        let mut out = head.join(",") + "\n";
-        for r in &self.rows {
-            out += &(r.join(",") + "\n");
-        }
-        out
-    }
-}
-
 /// The side-by-side table of `COMPARE_COLUMNS`.
 pub fn compare_table(arms: &[ArmTable]) -> CompareTable {
     compare_columns(arms, COMPARE_COLUMNS)
 }
 
 /// The side-by-side table of the given `(metrics.csv column, short name)` pairs.
-pub fn compare_columns(arms: &[ArmTable], columns: &[(&str, &str)]) -> CompareTable {
-    let names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
-    let prefix = common_prefix(&names);
+pub fn compare_columns(chains: &[ArmTable], columns: &[(&str, &str)]) -> CompareTable {
+    let groups = group_seeds(chains);
+    let stems: Vec<&str> = groups.iter().map(|g| g.stem.as_str()).collect();
+    let prefix = common_prefix(&stems);
     let mut header = vec!["gen".to_string()];
-    for _ in arms {
+    for _ in &groups {
         header.extend(columns.iter().map(|(_, short)| short.to_string()));
     }
-    let gens = arms.iter().map(|a| a.rows.len()).max().unwrap_or(0);
+    let gens = groups.iter().map(ArmGroup::generations).max().unwrap_or(0);
     let rows = (0..gens)
         .map(|g| {
             let mut r = vec![g.to_string()];
-            for a in arms {
+            for group in &groups {
                 for (col, _) in columns {
-                    r.push(
-                        a.get(g, col)
-                            .map(short_number)
-                            .unwrap_or_else(|| "-".into()),
-                    );
+                    r.push(cell(group, g, col));
                 }
             }
             r
         })
         .collect();
-    let labels = names
-        .iter()
-        .map(|n| n[prefix.len()..].to_string())
-        .collect();
     CompareTable {
-        arms: labels,
+        arms: stems
+            .iter()
+            .map(|n| n[prefix.len()..].to_string())
+            .collect(),
+        seeds: groups.iter().map(|g| g.chains.len()).collect(),
         columns: columns.iter().map(|(_, s)| s.to_string()).collect(),
         prefix,
         header,
         rows,
+    }
+}
+
+/// One arm's value of `col` in generation `g`: the chain's own for one seed, else the mean
+/// and half-width over the seeds.
+fn cell(group: &ArmGroup, g: usize, col: &str) -> String {
+    if let [one] = group.chains.as_slice() {
+        return one
+            .get(g, col)
+            .map(short_number)
+            .unwrap_or_else(|| "-".into());
+    }
+    let i = group.interval(g, col);
+    if i.n == 0 {
+        return "-".into();
+    }
+    i.compact()
+}
+
+/// The difference of `column` between every arm and the first, per generation, paired by
+/// seed: `mean ± half-width` of (arm − first) over the seeds both ran, `*` when the 95%
+/// interval excludes 0. `None` unless the first arm and another have two seeds in common.
+pub fn paired_differences(chains: &[ArmTable], column: &str) -> Option<CompareTable> {
+    let groups = group_seeds(chains);
+    let (base, others) = groups.split_first()?;
+    let stems: Vec<&str> = groups.iter().map(|g| g.stem.as_str()).collect();
+    let prefix = common_prefix(&stems);
+    let label = |g: &ArmGroup| g.stem[prefix.len()..].to_string();
+    let gens = groups.iter().map(ArmGroup::generations).max().unwrap_or(0);
+    let pairs = |other: &ArmGroup, g: usize| -> Vec<(f64, f64)> {
+        let b = base.values(g, column);
+        let o = other.values(g, column);
+        o.iter()
+            .filter_map(|(seed, x)| {
+                let y = b.iter().find(|(s, _)| s.is_some() && s == seed)?.1;
+                Some((*x, y))
+            })
+            .collect()
+    };
+    let paired: Vec<&ArmGroup> = others
+        .iter()
+        .filter(|o| (0..gens).any(|g| pairs(o, g).len() >= 2))
+        .collect();
+    if paired.is_empty() {
+        return None;
+    }
+    let mut header = vec!["gen".to_string()];
+    header.extend(
+        paired
+            .iter()
+            .map(|o| format!("{} − {}", label(o), label(base))),
+    );
+    let rows = (0..gens)
+        .map(|g| {
+            let mut r = vec![g.to_string()];
+            for o in &paired {
+                let d = paired_difference(&pairs(o, g));
+                r.push(match d.n {
+                    0 => "-".into(),
+                    _ if d.excludes_zero() => format!("{} *", d.compact()),
+                    _ => d.compact(),
+                });
+            }
+            r
+        })
+        .collect();
+    Some(CompareTable {
+        arms: paired.iter().map(|o| label(o)).collect(),
+        seeds: paired.iter().map(|o| o.chains.len()).collect(),
+        columns: vec![column.to_string()],
+        prefix,
+        header,
+        rows,
+    })
+}
+
+/// Every value of every chain as tidy long CSV (`arm,seed,generation,metric,value`, one row a
+/// value, as `metrics.csv` stores it), which pandas and seaborn read without reshaping. `arm`
+/// is the arm's name (the chain's without `-s<seed>`), `seed` the chain's seed.
+pub fn long_csv(chains: &[ArmTable]) -> String {
+    let mut out = String::from("arm,seed,generation,metric,value\n");
+    for group in group_seeds(chains) {
+        for c in &group.chains {
+            let seed = c.seed.map(|s| s.to_string()).unwrap_or_default();
+            for g in 0..c.rows.len() {
+                for col in c
+                    .columns
+                    .iter()
+                    .filter(|c| *c != "generation" && *c != "policy")
+                {
+                    let Some(v) = c.get(g, col).filter(|v| v.parse::<f64>().is_ok()) else {
+                        continue;
+                    };
+                    out += &format!("{},{seed},{g},{col},{v}\n", group.stem);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Decimals for a number shown to people: 4 significant digits or so.
+fn digits(x: f64) -> usize {
+    if x.abs() >= 100.0 {
+        1
+    } else if x.abs() >= 1.0 {
+        3
+    } else {
+        4
     }
 }
 
@@ -109,14 +267,7 @@ fn short_number(s: &str) -> String {
     match s.parse::<f64>() {
         // Decimal columns keep their decimals even when a value is whole (0.000000 → 0.0000).
         Ok(x) if x.fract() != 0.0 || s.contains('.') => {
-            let digits = if x.abs() >= 100.0 {
-                1
-            } else if x.abs() >= 1.0 {
-                3
-            } else {
-                4
-            };
-            format!("{x:.digits$}")
+            format!("{x:.d$}", d = digits(x))
         }
         _ => s.to_string(),
     }
@@ -136,11 +287,13 @@ mod tests {
             r
         };
         let a = ArmTable {
+            seed: None,
             name: "qs-replace".into(),
             rows: vec![row("114.123"), row("169.4")],
             columns: cols.clone(),
         };
         let b = ArmTable {
+            seed: None,
             name: "qs-accumulate".into(),
             rows: vec![row("114.123")],
             columns: cols,
@@ -150,7 +303,61 @@ mod tests {
         assert_eq!(t.arms, ["replace", "accumulate"]);
         assert_eq!(t.rows[0][1], "114.1");
         assert_eq!(t.rows[1][1 + COMPARE_COLUMNS.len()], "-");
-        assert!(t.to_csv().starts_with("gen,qs-replace:ppl,"));
         assert_eq!(common_prefix(&["x-a", "y-a"]), "");
+    }
+
+    fn chain(name: &str, seed: u64, ppl: &[f64]) -> ArmTable {
+        ArmTable {
+            name: name.into(),
+            seed: Some(seed),
+            columns: vec!["generation".into(), "test_ppl".into()],
+            rows: ppl
+                .iter()
+                .enumerate()
+                .map(|(g, p)| vec![g.to_string(), format!("{p:.6}")])
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn seeds_group_into_intervals_and_paired_differences() {
+        let chains = [
+            chain("qs-replace-s1", 1, &[100.0, 150.0]),
+            chain("qs-replace-s2", 2, &[100.0, 170.0]),
+            chain("qs-replace-s3", 3, &[100.0, 160.0]),
+            chain("qs-accumulate-s1", 1, &[100.0, 120.0]),
+            chain("qs-accumulate-s2", 2, &[100.0, 141.0]),
+            chain("qs-accumulate-s3", 3, &[100.0, 129.0]),
+        ];
+        let groups = group_seeds(&chains);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].stem, "qs-replace");
+        let t = compare_columns(&chains, &[("test_ppl", "ppl")]);
+        assert_eq!(
+            (t.prefix.as_str(), t.seeds.as_slice()),
+            ("qs-", &[3, 3][..])
+        );
+        assert_eq!(t.arms, ["replace", "accumulate"]);
+        // 150, 170, 160: mean 160, s = 10, half-width 4.303 · 10 / √3 = 24.84.
+        assert_eq!(t.rows[1][1], "160 ± 25");
+        // Paired by seed, accumulate − replace = -30, -29, -31: mean -30, s = 1.
+        let d = paired_differences(&chains, "test_ppl").unwrap();
+        assert_eq!(d.header, ["gen", "accumulate − replace"]);
+        assert_eq!(d.rows[1][1], "-30.0 ± 2.5 *");
+        assert_eq!(d.rows[0][1], "0 ± 0"); // generation 0 is shared
+                                           // One seed each: plain values, no difference table.
+        assert!(paired_differences(&chains[..1], "test_ppl").is_none());
+        assert_eq!(group_seeds(&chains[..1])[0].stem, "qs-replace-s1");
+    }
+
+    #[test]
+    fn long_csv_is_tidy() {
+        let chains = [chain("x-a-s1", 1, &[10.5]), chain("x-a-s2", 2, &[11.25])];
+        assert_eq!(
+            long_csv(&chains),
+            "arm,seed,generation,metric,value\n\
+             x-a,1,0,test_ppl,10.500000\n\
+             x-a,2,0,test_ppl,11.250000\n"
+        );
     }
 }

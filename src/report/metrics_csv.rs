@@ -23,7 +23,9 @@ pub const COLUMNS: &[(&str, Cell)] = &[
     ("policy", |e| e.policy.clone()),
     ("train_docs", |e| e.train.documents.to_string()),
     ("train_tokens", |e| e.train.tokens.to_string()),
-    ("test_ppl", |e| f6(e.test.token_ppl)),
+    // The headline, over the human words (before issue 11: KenLM's including-OOV value,
+    // now `test_ppl_incl_oov`).
+    ("test_ppl", |e| f6(e.test_ppl)),
     ("test_ppl_excl_oov", |e| f6(e.test.token_ppl_excl_oov)),
     ("test_oov_rate", |e| f6(e.test.oov_rate)),
     ("test_word_ppl", |e| f6(e.test.word_ppl)),
@@ -87,6 +89,29 @@ pub const COLUMNS: &[(&str, Cell)] = &[
     ("test_block_ppl", |e| {
         e.test_block_ppl.map(f6).unwrap_or_default()
     }),
+    // Added with the vocabulary report (issue 11).
+    ("test_ppl_incl_oov", |e| f6(e.test.token_ppl)),
+    ("model_vocab", |e| {
+        e.vocabulary
+            .model_types
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    }),
+    ("human_types_unnamed", |e| {
+        f6(e.vocabulary.human_types_unnamed)
+    }),
+    ("rare_types_unnamed", |e| {
+        f6(e.vocabulary.rare_types_unnamed)
+    }),
+    ("medium_types_unnamed", |e| {
+        f6(e.vocabulary.medium_types_unnamed)
+    }),
+    ("frequent_types_unnamed", |e| {
+        f6(e.vocabulary.frequent_types_unnamed)
+    }),
+    ("unnamed_human_words", |e| {
+        e.vocabulary.unnamed_words.to_string()
+    }),
 ];
 
 /// The column names, in order.
@@ -110,6 +135,8 @@ pub fn write_metrics_csv(path: &Path, evals: &[GenerationEval]) -> Result<()> {
 #[derive(Clone, Debug)]
 pub struct ArmTable {
     pub name: String,
+    /// The chain's seed (from its `chain.json`), if known.
+    pub seed: Option<u64>,
     pub rows: Vec<Vec<String>>,
     pub columns: Vec<String>,
 }
@@ -137,8 +164,14 @@ impl ArmTable {
         let rows = lines
             .map(|l| l.split(',').map(String::from).collect())
             .collect();
+        // The seed, read as a plain field: the settings' types live with the chain, which
+        // writes through this module.
+        let seed = fsutil::read_json::<serde_json::Value>(path.with_file_name("chain.json"))
+            .ok()
+            .and_then(|v| v.get("seed").and_then(|s| s.as_u64()));
         Ok(ArmTable {
             name: name.to_string(),
+            seed,
             rows,
             columns,
         })
@@ -182,6 +215,13 @@ mod tests {
             }],
         };
         let e = GenerationEval {
+            test_ppl: 3.5,
+            vocabulary: crate::metrics::vocabulary::VocabularyReport {
+                model_types: Some(12),
+                rare_types_unnamed: 0.25,
+                unnamed_words: 9,
+                ..Default::default()
+            },
             test_block_ppl: None,
             generation: 3,
             policy: "replace".into(),
@@ -204,7 +244,11 @@ mod tests {
         let t = ArmTable::read(dir.path(), "a").unwrap();
         let want = [
             ("generation", "3"),
-            ("test_ppl", "2.718282"),      // exp(2/2)
+            ("test_ppl", "3.500000"),
+            ("test_ppl_incl_oov", "2.718282"), // exp(2/2)
+            ("model_vocab", "12"),
+            ("rare_types_unnamed", "0.250000"),
+            ("unnamed_human_words", "9"),
             ("test_byte_ppl", "1.648721"), // exp(2/4)
             ("types", "3"),
             ("rare_types_lost", "0.050000"),

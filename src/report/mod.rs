@@ -12,7 +12,10 @@
 //! Where: one experiment reports into `evals/<exp>/report/`; several into
 //! `evals/report-<prefix><arm>+<arm>.../` (`evals/report-quickstart-replace+accumulate+mix0.1/`
 //! for the quickstart), unless `--out` says otherwise. Charts go to `plots/` inside it; the
-//! page is written last, so a report with a `report.html` is complete.
+//! page is written last, so a report with a `report.html` is complete. Beside it,
+//! `metrics-long.csv` holds every value as tidy long data (arm, seed, generation, metric,
+//! value); an arm run with several seeds is drawn as its mean, a shaded 95% interval and a
+//! thin line per seed.
 //!
 //! Every chart comes from files a rerun rebuilds: `metrics.csv` (every numeric column, so new
 //! metrics get a chart without code here), the eval records, and the corpora on disk.
@@ -24,6 +27,7 @@ mod html;
 mod markdown;
 pub mod metrics_csv;
 pub mod record;
+pub mod stats;
 
 use crate::error::Result;
 use crate::fsutil;
@@ -83,6 +87,7 @@ pub fn default_dir(workdir: &Path, names: &[String]) -> Result<PathBuf> {
         .iter()
         .map(|n| ArmTable {
             name: n.clone(),
+            seed: None,
             rows: Vec::new(),
             columns: Vec::new(),
         })
@@ -101,7 +106,12 @@ pub fn write_report(workdir: &Path, names: &[String], out: Option<&Path>) -> Res
         .iter()
         .map(|n| ArmTable::read(workdir, n))
         .collect::<Result<Vec<_>>>()?;
-    let labels = compare_table(&tables).arms;
+    // Chains are labelled without the prefix the arms share (`replace-s1` in `quickstart-`).
+    let prefix = compare_table(&tables).prefix;
+    let labels: Vec<String> = names
+        .iter()
+        .map(|n| n[prefix.len()..].to_string())
+        .collect();
     let arms = names
         .iter()
         .zip(&labels)
@@ -167,6 +177,11 @@ pub fn write_report(workdir: &Path, names: &[String], out: Option<&Path>) -> Res
         }
     }
     remove_stale(&plots, &written);
+    // Every value as tidy long data (arm, seed, generation, metric, value) for pandas.
+    fsutil::write_atomic(
+        dir.join("metrics-long.csv"),
+        compare::long_csv(&tables).as_bytes(),
+    )?;
 
     let command = format!("collapse-lab report {}", names.join(" "));
     let markdown = dir.join("summary.md");

@@ -4,7 +4,8 @@
 
 use crate::metrics::corpus_metrics::CorpusMetrics;
 use crate::metrics::doc_ppl::DocPplDistribution;
-use crate::metrics::perplexity::PerplexityReport;
+use crate::metrics::perplexity::{f64_or_nan, PerplexityReport};
+use crate::metrics::vocabulary::VocabularyReport;
 use serde::{Deserialize, Serialize};
 
 /// What one generation trained on.
@@ -22,8 +23,16 @@ pub struct GenerationEval {
     pub policy: String,
     pub model: String,
     pub train: TrainSummary,
-    /// The generation's model on the held-out human test split.
+    /// The headline: perplexity of the held-out human test split over the human words, each
+    /// OOV charged p(`<unk>`)/K ([`crate::metrics::vocabulary`]). Records written before it
+    /// existed read back `NaN`.
+    #[serde(default = "nan", deserialize_with = "f64_or_nan")]
+    pub test_ppl: f64,
+    /// The generation's model on the held-out human test split (KenLM's conventions).
     pub test: PerplexityReport,
+    /// What the model can write of the human vocabulary.
+    #[serde(default)]
+    pub vocabulary: VocabularyReport,
     /// The text this generation wrote, against the human training text.
     pub generated: CorpusMetrics,
     /// The text this generation wrote, scored by generation 0's model.
@@ -38,4 +47,8 @@ pub struct GenerationEval {
     /// (64 tokens in the paper), for families that define it (`hf:` models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_block_ppl: Option<f64>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }

@@ -250,3 +250,83 @@ fn fixing_a_bad_corpus_path_then_rerunning_works() {
     ];
     cli_ok(&w, &[&args[..], &["--generations", "1"]].concat());
 }
+
+#[test]
+fn bad_seeds_vocabularies_arms_and_fresh_fractions() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = small_corpus(tmp.path());
+    let c = arg(&corpus);
+    let spec = |name: &str, body: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, format!("corpus = \"{c}\"\n{body}")).unwrap();
+        p
+    };
+    let arms = spec("a.toml", "arms = [\"replace\"]\n");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", arg(&arms), "--seeds", "1,2,1"],
+            "seed 1 is listed twice",
+        ),
+        (
+            vec!["run", arg(&arms), "--vocab", "sometimes"],
+            "unknown vocabulary mode",
+        ),
+        (
+            vec![
+                "chain",
+                "--experiment",
+                "x",
+                "--corpus",
+                c,
+                "--model",
+                "gpt:nano",
+                "--vocab",
+                "own",
+            ],
+            "--vocab own is an n-gram setting",
+        ),
+        (
+            vec![
+                "chain",
+                "--experiment",
+                "x",
+                "--corpus",
+                c,
+                "--policy",
+                "fresh:2",
+            ],
+            "fraction of fresh human data in (0, 1]",
+        ),
+    ];
+    for (args, want) in cases {
+        let e = bad_input(tmp.path(), &args);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    for (name, body, want) in [
+        ("np.toml", "[arms.x]\ntemperature = 1.0\n", "has no policy"),
+        (
+            "dup.toml",
+            "arms = [\"mix:0.1\", \"mix:0.1\"]\n",
+            "two arms are named",
+        ),
+        (
+            "empty.toml",
+            "seeds = []\narms = [\"replace\"]\n",
+            "`seeds` is empty",
+        ),
+        (
+            "mixed.toml",
+            "[arms.x]\npolicy = \"replace\"\n[arm.replace]\nepochs = 1.0\n",
+            "goes with `arms = [...]`",
+        ),
+        (
+            "family.toml",
+            "[arms.x]\npolicy = \"replace\"\nnum_beams = 5\n",
+            "does not apply to ngram:3",
+        ),
+    ] {
+        let p = spec(name, body);
+        let e = bad_input(tmp.path(), &["run", arg(&p)]);
+        assert!(e.contains(want), "{name}: {e}");
+    }
+}

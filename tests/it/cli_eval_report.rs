@@ -229,8 +229,14 @@ fn run_writes_a_report_and_report_redraws_it() {
         table.contains("mattr") && table.contains("small-*"),
         "{table}"
     );
-    let head = std::fs::read_to_string(&csv).unwrap();
-    assert!(head.starts_with("gen,small-replace:test_ppl,small-replace:mattr,small-accumulate:"));
+    // --csv is tidy long data with every column (not only the ones shown), full precision.
+    let long = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        long.starts_with("arm,seed,generation,metric,value\n"),
+        "{long}"
+    );
+    assert!(long.contains("\nsmall-replace,"), "{long}");
+    assert!(long.contains("\nsmall-accumulate,") && long.contains(",seq_rep_4,"));
     let out = cli(&w, &["compare", "small-replace", "--columns", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 

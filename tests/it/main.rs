@@ -10,6 +10,7 @@ mod cli_errors;
 mod cli_eval_report;
 mod cli_gpt;
 mod cli_opt;
+mod cli_study;
 mod compare;
 mod fake_hub;
 mod gpt_generate;

@@ -1,12 +1,18 @@
 //! Experiment specs (TOML) and every default of a chain, in one place with its reason.
 //!
-//! A spec names a corpus, a model and the arms (corpus policies) to compare; each arm runs as
-//! its own chain, named `<spec>-<policy>`. Unknown keys are rejected: a typo must not silently
-//! run the default.
+//! A spec names a corpus, a model, the arms to compare and the seeds to run each with; every
+//! (arm, seed) runs as its own chain, named `<spec>-<arm>` (one seed) or `<spec>-<arm>-s<seed>`.
+//! An arm is a policy (`arms = ["replace", "mix:0.1"]`) or a name with a policy and overrides
+//! (`[arms.greedy]`, see [`arms`]). Unknown keys are rejected: a typo must not silently run the
+//! default.
+
+mod arms;
+
+pub use arms::ArmsSpec;
 
 use crate::chain::{ChainModel, ChainSettings};
-use crate::corpus::policy::Policy;
 use crate::error::{Error, Result};
+use crate::family::ngram::VocabMode;
 use crate::family::ModelSpec;
 use crate::lm::settings::GptSettings;
 use crate::sampling::Protocol;
@@ -15,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The built-in default experiment, compiled in so `collapse-lab run` works anywhere.
-pub const QUICKSTART: &str = include_str!("../experiments/quickstart.toml");
+pub const QUICKSTART: &str = include_str!("../../experiments/quickstart.toml");
 
 /// Public-domain KJV text, compiled into the binary: works with no network and no files.
 pub const DEFAULT_CORPUS: &str = "embedded:kjv";
@@ -29,6 +35,9 @@ pub const DEFAULT_VALID_FRAC: f64 = 0.05;
 pub const DEFAULT_TEST_FRAC: f64 = 0.05;
 /// Keep every human word in generation 0's vocabulary (KenLM's default).
 pub const DEFAULT_MIN_COUNT: u32 = 1;
+/// lmplz's vocabulary: each n-gram generation knows the words of its own training text, so a
+/// word no generation wrote is gone for good (the tail loss the collapse papers describe).
+pub const DEFAULT_VOCAB: VocabMode = VocabMode::Own;
 /// Plain ancestral sampling: the model's own distribution, as in the collapse papers.
 pub const DEFAULT_TEMPERATURE: f64 = 1.0;
 /// Ends runaway lines of a degenerate model; far above any sentence in the corpora we ship.
@@ -60,12 +69,18 @@ pub struct Spec {
     pub corpus: Option<String>,
     pub model: Option<String>,
     pub generations: Option<u32>,
+    /// The seed of a one-seed spec (default 42); `seeds` runs several.
     pub seed: Option<u64>,
-    /// Corpus policies to compare, one chain each.
-    pub arms: Vec<String>,
+    /// Every arm runs once per seed, each its own chain; the human split is drawn with the
+    /// first seed, so all seeds of a spec see the same data.
+    pub seeds: Option<Vec<u64>>,
+    /// The arms to compare: policies, or named tables of a policy and overrides.
+    pub arms: ArmsSpec,
     pub valid_frac: Option<f64>,
     pub test_frac: Option<f64>,
     pub min_count: Option<u32>,
+    /// n-grams: `own` (each generation's own words) or `fixed` (generation 0's throughout).
+    pub vocab: Option<String>,
     pub sample_tokens: Option<usize>,
     pub train_tokens: Option<usize>,
     pub human_tokens: Option<usize>,
@@ -75,8 +90,9 @@ pub struct Spec {
     /// Settings of `gpt:` and `hf:` models (a `[gpt]` table; see `GptSettings` for keys and
     /// defaults), laid over the model family's defaults ([`ModelSpec::default_settings`]).
     pub gpt: Option<toml::Table>,
-    /// Per-arm changes to `[gpt]`, keyed by the arm's policy: `[arm."mix:0.1"]` with
-    /// `epochs = 10.0` (Shumailov et al. train their 10%-real arm longer).
+    /// Per-arm changes to `[gpt]` for `arms = [...]`, keyed by the arm's policy:
+    /// `[arm."mix:0.1"]` with `epochs = 10.0` (Shumailov et al. train their 10%-real arm
+    /// longer). Named arms carry their overrides in their own table instead.
     #[serde(default)]
     pub arm: BTreeMap<String, toml::Table>,
 }
@@ -91,25 +107,16 @@ impl Spec {
         if spec.name.is_none() {
             spec.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
         }
-        if spec.arms.is_empty() {
-            return Err(Error::BadSpec {
-                path: path.into(),
-                what: "`arms` lists no policy".into(),
-            });
+        let bad = |what: String| Error::BadSpec {
+            path: path.into(),
+            what,
+        };
+        // Every arm resolves now, so a bad key fails before anything runs; an unknown policy
+        // is left to `arms()`, whose error names the policies there are.
+        match spec.arms() {
+            Ok(_) | Err(Error::UnknownPolicy { .. }) => Ok(spec),
+            Err(e) => Err(bad(e.to_string())),
         }
-        if let Some(k) = spec.arm.keys().find(|k| !spec.arms.contains(k)) {
-            return Err(Error::BadSpec {
-                path: path.into(),
-                what: format!("[arm.\"{k}\"] is not one of the arms {:?}", spec.arms),
-            });
-        }
-        for a in &spec.arms {
-            spec.settings(a).map_err(|e| Error::BadSpec {
-                path: path.into(),
-                what: e.to_string(),
-            })?;
-        }
-        Ok(spec)
     }
 
     pub fn read(path: &Path) -> Result<Spec> {
@@ -118,10 +125,10 @@ impl Spec {
     }
 
     /// The neural settings of an arm: the model family's defaults, then `[gpt]`, then the
-    /// arm's `[arm."<policy>"]` table (nested tables such as `adamw` merge key by key).
-    /// `None` when the spec has neither table (the chain then takes the family's defaults).
-    fn settings(&self, arm: &str) -> Result<Option<GptSettings>> {
-        let overlays: Vec<&toml::Table> = self.gpt.iter().chain(self.arm.get(arm)).collect();
+    /// arm's own overrides (nested tables such as `adamw` merge key by key). `None` when
+    /// there is nothing to lay over the defaults (the chain then takes the family's).
+    fn settings(&self, arm: &str, own: Option<&toml::Table>) -> Result<Option<GptSettings>> {
+        let overlays: Vec<&toml::Table> = self.gpt.iter().chain(own).collect();
         if overlays.is_empty() {
             return Ok(None);
         }
@@ -140,11 +147,35 @@ impl Spec {
         }
         let settings: GptSettings = merged.try_into().map_err(|e: toml::de::Error| {
             Error::invalid(
-                format!("[gpt] or [arm.\"{arm}\"]: {}", e.message()),
+                format!("[gpt] or arm `{arm}`: {}", e.message()),
                 "use the keys of GptSettings (src/lm/settings.rs)",
             )
         })?;
         Ok(Some(settings))
+    }
+
+    /// The seeds every arm runs with: `seeds`, or the one `seed` (default 42).
+    pub fn seed_list(&self) -> Result<Vec<u64>> {
+        let hint = "write `seeds = [1, 2, 3]` (or `--seeds 1,2,3`), each seed once";
+        match (&self.seeds, self.seed) {
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "the spec gives both `seed` and `seeds`",
+                "keep `seeds` (every arm runs once per seed) or `seed` (one run)",
+            )),
+            (Some(v), None) if v.is_empty() => Err(Error::invalid("`seeds` is empty", hint)),
+            (Some(v), None) => {
+                let mut sorted = v.clone();
+                sorted.sort_unstable();
+                match sorted.windows(2).find(|w| w[0] == w[1]) {
+                    Some(w) => Err(Error::invalid(
+                        format!("seed {} is listed twice", w[0]),
+                        hint,
+                    )),
+                    None => Ok(v.clone()),
+                }
+            }
+            (None, s) => Ok(vec![s.unwrap_or(DEFAULT_SEED)]),
+        }
     }
 
     /// The spec's model, parsed.
@@ -152,36 +183,55 @@ impl Spec {
         self.model.as_deref().unwrap_or(DEFAULT_MODEL).parse()
     }
 
-    /// One chain per arm, named `<name>-<policy slug>`.
+    /// One chain per arm and seed, arms in the spec's order, each arm's seeds in the listed
+    /// order: `<name>-<arm>` with one seed, `<name>-<arm>-s<seed>` with several.
     pub fn arms(&self) -> Result<Vec<ChainSettings>> {
         let name = self.name.clone().unwrap_or_else(|| "experiment".into());
-        let protocol = parse_protocol(self.protocol.as_deref().unwrap_or("unconditional"))?;
-        self.arms
-            .iter()
-            .map(|a| {
-                let policy: Policy = a.parse()?;
-                Ok(ChainSettings {
-                    experiment: format!("{name}-{}", policy.slug()),
+        let seeds = self.seed_list()?;
+        let mut chains = Vec::new();
+        for arm in self.arm_defs()? {
+            let o = &arm.overrides;
+            let protocol = o.protocol.as_deref().or(self.protocol.as_deref());
+            let protocol = parse_protocol(protocol.unwrap_or("unconditional"))?;
+            let vocab = o.vocab.as_deref().or(self.vocab.as_deref());
+            let model = ChainModel::new(
+                self.model_spec()?,
+                o.min_count.or(self.min_count).unwrap_or(DEFAULT_MIN_COUNT),
+                vocab.map(str::parse).transpose()?,
+                self.settings(&arm.name, arm.neural.as_ref())?,
+            )?;
+            for &seed in &seeds {
+                let experiment = if seeds.len() > 1 {
+                    format!("{name}-{}-s{seed}", arm.name)
+                } else {
+                    format!("{name}-{}", arm.name)
+                };
+                chains.push(ChainSettings {
+                    experiment,
                     corpus: self.corpus.clone().unwrap_or_else(|| DEFAULT_CORPUS.into()),
-                    model: ChainModel::new(
-                        self.model_spec()?,
-                        self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
-                        self.settings(a)?,
-                    )?,
+                    model: model.clone(),
                     generations: self.generations.unwrap_or(DEFAULT_GENERATIONS),
-                    policy,
-                    seed: self.seed.unwrap_or(DEFAULT_SEED),
+                    policy: arm.policy,
+                    seed,
+                    split_seed: (seeds.len() > 1).then_some(seeds[0]),
                     valid_frac: self.valid_frac.unwrap_or(DEFAULT_VALID_FRAC),
                     test_frac: self.test_frac.unwrap_or(DEFAULT_TEST_FRAC),
-                    sample_tokens: self.sample_tokens,
-                    train_tokens: self.train_tokens,
-                    human_tokens: self.human_tokens,
-                    temperature: self.temperature.unwrap_or(DEFAULT_TEMPERATURE),
+                    sample_tokens: o.sample_tokens.or(self.sample_tokens),
+                    train_tokens: o.train_tokens.or(self.train_tokens),
+                    human_tokens: o.human_tokens.or(self.human_tokens),
+                    temperature: o
+                        .temperature
+                        .or(self.temperature)
+                        .unwrap_or(DEFAULT_TEMPERATURE),
                     protocol: protocol.clone(),
-                    max_line_words: self.max_line_words.unwrap_or(DEFAULT_MAX_LINE_WORDS),
-                })
-            })
-            .collect()
+                    max_line_words: o
+                        .max_line_words
+                        .or(self.max_line_words)
+                        .unwrap_or(DEFAULT_MAX_LINE_WORDS),
+                });
+            }
+        }
+        Ok(chains)
     }
 }
 
@@ -209,9 +259,15 @@ mod tests {
         assert_eq!(
             names,
             [
-                "quickstart-replace",
-                "quickstart-accumulate",
-                "quickstart-mix0.1"
+                "quickstart-replace-s1",
+                "quickstart-replace-s2",
+                "quickstart-replace-s3",
+                "quickstart-accumulate-s1",
+                "quickstart-accumulate-s2",
+                "quickstart-accumulate-s3",
+                "quickstart-mix0.1-s1",
+                "quickstart-mix0.1-s2",
+                "quickstart-mix0.1-s3"
             ]
         );
         assert!(arms.iter().all(|a| a.corpus == "embedded:kjv"
@@ -245,7 +301,7 @@ mod tests {
 
     #[test]
     fn the_shumailov_preset_is_the_papers_protocol() {
-        let text = include_str!("../experiments/shumailov2024-opt125m.toml");
+        let text = include_str!("../../experiments/shumailov2024-opt125m.toml");
         let path = Path::new("experiments/shumailov2024-opt125m.toml");
         let arms = Spec::parse(text, path).unwrap().arms().unwrap();
         let names: Vec<&str> = arms.iter().map(|a| a.experiment.as_str()).collect();
