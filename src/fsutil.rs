@@ -119,6 +119,34 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Hex sha256 of a folder's files (not its sub-folders, hidden files or `*_log.json` logs,
+/// whose timings and resume history differ between runs of the same model): the sha256 of
+/// each `name` and file sha256, in name order. Files are streamed, so a large checkpoint is never
+/// read into memory whole. A checkpoint's fingerprint, recorded so a resume can tell that it
+/// changed.
+pub fn dir_sha256(dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && !n.ends_with("_log.json"))
+        .collect();
+    names.sort();
+    let mut all = Sha256::new();
+    for n in names {
+        let path = dir.join(&n);
+        let mut f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut one = Sha256::new();
+        std::io::copy(&mut f, &mut one).map_err(|e| Error::io(&path, e))?;
+        all.update(n.as_bytes());
+        all.update([0]);
+        all.update(one.finalize());
+    }
+    Ok(all.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// An exclusive lock on a file, held until dropped (the OS releases it if the process dies,
 /// so a crash never leaves a stale lock).
 pub struct Lock {

@@ -202,26 +202,51 @@ impl ChainSettings {
             serde_json::to_value(old).unwrap_or_default(),
             serde_json::to_value(self).unwrap_or_default(),
         );
-        let diff: Vec<String> = a
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, v)| *k != "generations" && b.get(k.as_str()) != Some(v))
-            .map(|(k, v)| {
-                format!(
-                    "{k} was {v}, now {}",
-                    b.get(k.as_str()).cloned().unwrap_or_default()
-                )
-            })
-            .collect();
+        let mut diff = Vec::new();
+        differences("", &a, &b, &mut diff);
+        diff.retain(|d| !d.starts_with("generations "));
+        let e = &self.experiment;
         Err(Error::invalid(
             format!(
-                "experiment `{}` already exists with other settings ({})",
-                self.experiment,
+                "experiment `{e}` already exists with other settings: {}",
                 diff.join("; ")
             ),
-            "rerun with the original settings to resume, or choose another --experiment name",
+            format!(
+                "rerun with the old values to resume (a larger --generations is fine), choose \
+                 another --experiment name, or start over by deleting corpora/{e}, checkpoints/{e} \
+                 and evals/{e}"
+            ),
         ))
+    }
+}
+
+/// `key was A, now B` for every leaf where two JSON values differ (`gpt.epochs was 2, now 3`),
+/// so a changed nested setting is named alone rather than as its whole table.
+fn differences(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let (va, vb) = (x.get(k), y.get(k));
+                match (va, vb) {
+                    (Some(va), Some(vb)) => differences(&p, va, vb, out),
+                    _ if va == vb => {}
+                    _ => out.push(format!(
+                        "{p} was {}, now {}",
+                        va.map_or("absent".into(), |v| v.to_string()),
+                        vb.map_or("absent".into(), |v| v.to_string())
+                    )),
+                }
+            }
+        }
+        _ if a != b => out.push(format!("{path} was {a}, now {b}")),
+        _ => {}
     }
 }
 
@@ -386,5 +411,22 @@ mod tests {
         let e = new.check_same_as(&old).unwrap_err().to_string();
         assert!(e.contains("seed was 1, now 2"), "{e}");
         assert!(!e.contains("corpus"), "{e}");
+        // A nested neural setting is named alone, not as its whole table.
+        let gpt = |epochs: f64| {
+            let mut s = GptSettings::default();
+            s.epochs = epochs;
+            let mut c = old.clone();
+            c.model = ChainModel::new("gpt:nano".parse().unwrap(), 1, None, Some(s)).unwrap();
+            c
+        };
+        let e = gpt(3.0).check_same_as(&gpt(2.0)).unwrap_err();
+        assert!(e.to_string().contains("gpt.epochs was 2.0, now 3.0"), "{e}");
+        assert!(!e.to_string().contains("gpt.lr"), "{e}");
+        assert!(
+            e.hint()
+                .contains("deleting corpora/x, checkpoints/x and evals/x"),
+            "{}",
+            e.hint()
+        );
     }
 }

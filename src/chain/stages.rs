@@ -35,6 +35,8 @@ pub struct Human {
     pub train: Corpus,
     pub test: Corpus,
     pub train_sha256: String,
+    /// Recorded in every eval record: a resume refuses a chain whose test split changed.
+    pub test_sha256: String,
 }
 
 /// A corpus a generation wrote, as later policies name it.
@@ -99,11 +101,12 @@ pub fn prepare_human(s: &ChainSettings, layout: &Layout) -> Result<Human> {
         Ok((c, sha))
     };
     let (train, train_sha256) = read("train")?;
-    let (test, _) = read("test")?;
+    let (test, test_sha256) = read("test")?;
     Ok(Human {
         train,
         test,
         train_sha256,
+        test_sha256,
     })
 }
 
@@ -118,16 +121,37 @@ impl<F: Family> ChainState<'_, F> {
         }
     }
 
-    /// A finished generation's text, read back for the policies of later ones.
+    /// A finished generation's text, read back for the policies of later ones. Refused when
+    /// the text no longer matches its manifest, or the generation was scored on another test
+    /// split than the one on disk: the rest of the chain would build on changed inputs.
     pub fn skip(&mut self, g: u32) -> Result<GenerationEval> {
-        let path = self.layout.generated_corpus(g);
+        let layout = self.layout;
+        let path = layout.generated_corpus(g);
         let corpus = Corpus::read_jsonl(&path)?;
+        let sha256 = corpus.sha256();
+        let m: Manifest = fsutil::read_json(layout.generated_manifest(g))?;
+        if m.sha256 != sha256 {
+            return Err(changed(&path, "its manifest", &layout.name));
+        }
+        let eval: GenerationEval = fsutil::read_json(layout.eval_file(g))?;
+        if eval
+            .test_sha256
+            .as_ref()
+            .is_some_and(|t| *t != self.human.test_sha256)
+        {
+            let test = layout.human_dir().join("test.jsonl");
+            return Err(changed(
+                &test,
+                &format!("what generation {g} was scored on"),
+                &layout.name,
+            ));
+        }
         self.written.push(Written {
-            name: self.layout.rel(&path),
-            sha256: corpus.sha256(),
+            name: layout.rel(&path),
+            sha256,
             corpus,
         });
-        fsutil::read_json(self.layout.eval_file(g))
+        Ok(eval)
     }
 
     /// Stage 1: generation `g`'s training corpus by the policy, and its manifest.
@@ -184,7 +208,19 @@ impl<F: Family> ChainState<'_, F> {
     ) -> Result<F::Model> {
         let (family, layout) = (self.family, self.layout);
         if g > 0 && self.first.is_none() {
-            self.first = Some(family.load(&layout.checkpoint_dir(0))?);
+            // Generation 0's model judges every later generation: it must be the one that
+            // wrote generation 0's text.
+            let dir = layout.checkpoint_dir(0);
+            let m: Manifest = fsutil::read_json(layout.generated_manifest(0))?;
+            let recorded = m.parent_model_sha256;
+            if recorded.is_some() && recorded != Some(fsutil::dir_sha256(&dir)?) {
+                return Err(changed(
+                    &dir,
+                    "the model that wrote generation 0's text",
+                    &layout.name,
+                ));
+            }
+            self.first = Some(family.load(&dir)?);
         }
         let dir = layout.checkpoint_dir(g);
         if family.is_saved(&dir) {
@@ -233,6 +269,7 @@ impl<F: Family> ChainState<'_, F> {
         let mut m = Manifest::new(CorpusKind::Generated, &ckpt, &sha, stats);
         m.generation = Some(g);
         m.parent_model = Some(ckpt);
+        m.parent_model_sha256 = Some(fsutil::dir_sha256(&layout.checkpoint_dir(g))?);
         let mut sampling = serde_json::to_value(&plan.settings).expect("serializable");
         if let (Some(extra), Some(obj)) = (self.family.sampling_extras(), sampling.as_object_mut())
         {
@@ -272,6 +309,7 @@ impl<F: Family> ChainState<'_, F> {
             policy: self.s.policy.to_string(),
             model: self.s.model.spec().to_string(),
             train,
+            test_sha256: Some(self.human.test_sha256.clone()),
             test_ppl: headline_ppl(&scores.total(), vocabulary.unnamed_words),
             test,
             vocabulary,
@@ -282,6 +320,20 @@ impl<F: Family> ChainState<'_, F> {
             test_block_ppl: family.block_perplexity(model, &self.human.test)?,
         })
     }
+}
+
+/// The one-line refusal of a resume whose input changed on disk.
+fn changed(path: &std::path::Path, what: &str, experiment: &str) -> Error {
+    Error::invalid(
+        format!(
+            "{} no longer matches {what}: resuming would build on changed inputs",
+            path.display()
+        ),
+        format!(
+            "restore it, or start experiment `{experiment}` over (delete corpora/{experiment}, \
+             checkpoints/{experiment} and evals/{experiment})"
+        ),
+    )
 }
 
 /// Stage 5: the eval record, written last (a generation with one is finished), and the arm's

@@ -56,9 +56,18 @@ pub fn run(c: CorpusCommand, workdir: &Path) -> Result<()> {
             seed,
         } => {
             Layout::check_name(&name)?;
+            let dir = Layout::new(workdir, &name).human_dir();
+            if dir.join("test.manifest.json").exists() {
+                // A chain named `name` reads this split at every resume; replacing it would
+                // score its later generations on another test set.
+                return Err(collapse_lab::Error::invalid(
+                    format!("{} already holds a split (experiment `{name}` reads it)", dir.display()),
+                    format!("choose another --name, or delete corpora/{name} (and that experiment's checkpoints/ and evals/) to start over"),
+                )
+                .into());
+            }
             let loaded = source::load(&spec)?;
             let sp = split::split(&loaded.corpus, valid_frac, test_frac, seed, &spec)?;
-            let dir = Layout::new(workdir, &name).human_dir();
             split::write_split(&dir, &loaded.source, seed, &sp)?;
             for (n, c) in [
                 ("train", &sp.train),

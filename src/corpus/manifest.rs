@@ -94,6 +94,10 @@ pub struct Manifest {
     /// The model that wrote it (checkpoint path relative to the workdir).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub parent_model: Option<String>,
+    /// Fingerprint of that checkpoint's files ([`crate::fsutil::dir_sha256`]), so a resumed
+    /// chain can tell that the model it judges with changed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent_model_sha256: Option<String>,
     /// Sampling settings (temperature, protocol, sizes), as the sampler recorded them.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sampling: Option<serde_json::Value>,
@@ -128,6 +132,7 @@ impl Manifest {
             stats,
             generation: None,
             parent_model: None,
+            parent_model_sha256: None,
             sampling: None,
             seed: None,
             policy: None,

@@ -215,6 +215,7 @@ mod tests {
             }],
         };
         let e = GenerationEval {
+            test_sha256: None,
             test_ppl: 3.5,
             vocabulary: crate::metrics::vocabulary::VocabularyReport {
                 model_types: Some(12),

@@ -23,6 +23,10 @@ pub struct GenerationEval {
     pub policy: String,
     pub model: String,
     pub train: TrainSummary,
+    /// sha256 of the human test split the generation was scored on (absent in records
+    /// written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_sha256: Option<String>,
     /// The headline: perplexity of the held-out human test split over the human words, each
     /// OOV charged p(`<unk>`)/K ([`crate::metrics::vocabulary`]). Records written before it
     /// existed read back `NaN`.

@@ -9,6 +9,7 @@ mod cli_chain;
 mod cli_errors;
 mod cli_eval_report;
 mod cli_gpt;
+mod cli_inputs;
 mod cli_opt;
 mod cli_study;
 mod compare;
