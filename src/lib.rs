@@ -28,6 +28,7 @@ pub mod hash;
 pub mod hub;
 pub mod layout;
 pub mod lm;
+pub mod memory;
 pub mod metrics;
 pub mod models;
 pub mod ngram;

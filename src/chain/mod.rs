@@ -13,6 +13,7 @@ pub mod stages;
 
 pub use settings::{ChainModel, ChainSettings};
 
+use crate::corpus::policy::Policy;
 use crate::error::Result;
 use crate::family::{Family, GptFamily, NgramFamily, OptFamily};
 use crate::fsutil::{self, Lock};
@@ -32,9 +33,35 @@ pub struct ChainOutcome {
     pub evals: Vec<GenerationEval>,
 }
 
-/// Runs (or resumes) one chain under `workdir`.
+/// Runs (or resumes) one chain under `workdir`. Every setting is checked before anything is
+/// written, so a chain that cannot run leaves no files and no name taken.
 pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
     s.validate()?;
+    match &s.model {
+        ChainModel::Ngram {
+            order,
+            min_count,
+            vocab,
+        } => start(
+            &NgramFamily {
+                order: *order,
+                min_count: *min_count,
+                vocab: *vocab,
+            },
+            s,
+            workdir,
+        ),
+        ChainModel::Gpt { preset, settings } => {
+            start(&GptFamily::new(preset, settings.clone())?, s, workdir)
+        }
+        ChainModel::Hf { repo, settings } => {
+            start(&OptFamily::new(repo, settings.clone())?, s, workdir)
+        }
+    }
+}
+
+fn start<F: Family>(family: &F, s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
+    family.preflight()?;
     let layout = Layout::new(workdir, &s.experiment);
     fsutil::create_dir_all(layout.eval_dir())?;
     let _lock = Lock::acquire(layout.lock_file(), &s.experiment)?;
@@ -42,31 +69,16 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
         s.check_same_as(&fsutil::read_json(layout.chain_json())?)?;
     }
     layout.remove_stale_temporaries();
-    match &s.model {
-        ChainModel::Ngram {
-            order,
-            min_count,
-            vocab,
-        } => run_with(
-            &NgramFamily {
-                order: *order,
-                min_count: *min_count,
-                vocab: *vocab,
-            },
-            s,
-            &layout,
-        ),
-        ChainModel::Gpt { preset, settings } => {
-            run_with(&GptFamily::new(preset, settings.clone())?, s, &layout)
-        }
-        ChainModel::Hf { repo, settings } => {
-            run_with(&OptFamily::new(repo, settings.clone())?, s, &layout)
-        }
-    }
+    run_with(family, s, &layout)
 }
 
 fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result<ChainOutcome> {
     let human = stages::prepare_human(s, layout)?;
+    if let Policy::Fresh(f) = s.policy {
+        let words = human.train.stats().tokens;
+        let budget = s.train_tokens.unwrap_or(usize::MAX);
+        crate::corpus::fresh::check_supply(f, words, budget, s.generations)?;
+    }
     // chain.json is written once the human corpus is in place, so a typo in --corpus never
     // pins an experiment to settings that cannot run.
     fsutil::write_json(layout.chain_json(), s)?;

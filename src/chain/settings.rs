@@ -16,6 +16,9 @@ use crate::sampling::Protocol;
 use crate::spec::{DEFAULT_MIN_COUNT, DEFAULT_VOCAB};
 use serde::{Deserialize, Serialize};
 
+/// More generations than any study runs: beyond this a typo is likelier than a plan.
+pub const MAX_GENERATIONS: u32 = 10_000;
+
 /// Everything that determines a chain's output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "ChainFile", try_from = "ChainFile")]
@@ -142,6 +145,35 @@ impl ChainSettings {
                 "--generations 0 runs nothing",
                 "use --generations 1 or more",
             ));
+        }
+        if self.generations > MAX_GENERATIONS {
+            return Err(Error::invalid(
+                format!(
+                    "--generations {} is more than a chain can show",
+                    self.generations
+                ),
+                format!(
+                    "use at most {MAX_GENERATIONS} (collapse papers run 5-20; a chain extends \
+                     later with a larger --generations)"
+                ),
+            ));
+        }
+        if !(self.test_frac > 0.0) {
+            return Err(Error::invalid(
+                format!(
+                    "--test-frac {} holds out no human text to score",
+                    self.test_frac
+                ),
+                "use a positive fraction, e.g. --test-frac 0.05 (the default)",
+            ));
+        }
+        if let Some(n) = self.sample_tokens {
+            // Each generated word is held about three times (text, JSONL line, metrics).
+            crate::memory::check(
+                &format!("writing {n} words a generation"),
+                n as f64 * 3.0 * 8.0,
+                "lower --sample-tokens",
+            )?;
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(Error::invalid(
@@ -337,96 +369,5 @@ impl TryFrom<ChainFile> for ChainSettings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ngram_chain() -> ChainSettings {
-        ChainSettings {
-            experiment: "x".into(),
-            corpus: "embedded:kjv".into(),
-            model: ChainModel::new("ngram:3".parse().unwrap(), 2, None, None).unwrap(),
-            generations: 3,
-            policy: Policy::Replace,
-            seed: 1,
-            split_seed: None,
-            valid_frac: 0.05,
-            test_frac: 0.05,
-            sample_tokens: None,
-            train_tokens: Some(100),
-            human_tokens: None,
-            temperature: 1.0,
-            protocol: Protocol::Unconditional,
-            max_line_words: 1024,
-        }
-    }
-
-    #[test]
-    fn chain_json_keeps_its_flat_form_and_reads_back() {
-        let s = ngram_chain();
-        let json = serde_json::to_string(&s).unwrap();
-        assert!(json.contains(r#""model":"ngram:3""#), "{json}");
-        assert!(json.contains(r#""min_count":2"#), "{json}");
-        assert!(json.contains(r#""vocab":"own""#), "{json}");
-        assert!(!json.contains("gpt"), "{json}");
-        let back: ChainSettings = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, s);
-        // Chains written before --vocab existed ran generation 0's vocabulary throughout.
-        let old = json.replace(r#""vocab":"own","#, "");
-        let back: ChainSettings = serde_json::from_str(&old).unwrap();
-        assert!(matches!(
-            back.model,
-            ChainModel::Ngram {
-                vocab: VocabMode::Fixed,
-                ..
-            }
-        ));
-        // A neural chain written before `gpt` was always recorded reads as its defaults.
-        let old = old.replace(r#""model":"ngram:3""#, r#""model":"gpt:tiny""#);
-        let back: ChainSettings = serde_json::from_str(&old).unwrap();
-        assert_eq!(back.model.neural(), Some(&GptSettings::default()));
-    }
-
-    #[test]
-    fn neural_settings_for_an_ngram_model_are_refused() {
-        let e = ChainModel::new(
-            "ngram:3".parse().unwrap(),
-            1,
-            None,
-            Some(GptSettings::default()),
-        );
-        assert!(matches!(e, Err(Error::Invalid { .. })));
-        let e = ChainModel::new("gpt:tiny".parse().unwrap(), 1, Some(VocabMode::Own), None);
-        assert!(matches!(e, Err(Error::Invalid { .. })));
-        let hf = ChainModel::new("hf:a/b".parse().unwrap(), 1, None, None).unwrap();
-        assert_eq!(hf.neural(), Some(&GptSettings::fine_tune()));
-    }
-
-    #[test]
-    fn a_resume_names_only_the_keys_that_differ() {
-        let old = ngram_chain();
-        let mut new = old.clone();
-        new.generations = 9; // allowed: the chain extends
-        assert!(new.check_same_as(&old).is_ok());
-        new.seed = 2;
-        let e = new.check_same_as(&old).unwrap_err().to_string();
-        assert!(e.contains("seed was 1, now 2"), "{e}");
-        assert!(!e.contains("corpus"), "{e}");
-        // A nested neural setting is named alone, not as its whole table.
-        let gpt = |epochs: f64| {
-            let mut s = GptSettings::default();
-            s.epochs = epochs;
-            let mut c = old.clone();
-            c.model = ChainModel::new("gpt:nano".parse().unwrap(), 1, None, Some(s)).unwrap();
-            c
-        };
-        let e = gpt(3.0).check_same_as(&gpt(2.0)).unwrap_err();
-        assert!(e.to_string().contains("gpt.epochs was 2.0, now 3.0"), "{e}");
-        assert!(!e.to_string().contains("gpt.lr"), "{e}");
-        assert!(
-            e.hint()
-                .contains("deleting corpora/x, checkpoints/x and evals/x"),
-            "{}",
-            e.hint()
-        );
-    }
-}
+#[path = "settings_tests.rs"]
+mod tests;

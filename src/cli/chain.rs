@@ -66,7 +66,9 @@ pub struct ChainArgs {
     /// Number of generations (generation 0 trains on human text)
     #[arg(long, default_value_t = spec::DEFAULT_GENERATIONS, value_name = "G")]
     pub generations: u32,
-    /// Corpus policy: replace | accumulate | mix:F (keep a fraction F of human data) | accumulate-subsample
+    /// Corpus policy: replace | accumulate | mix:F (keep a fraction F of human data) |
+    /// accumulate-subsample | fresh:F (a fraction F of human text no generation used before;
+    /// needs --train-tokens below the human split's size)
     #[arg(long, default_value = "replace", value_name = "P")]
     pub policy: String,
     /// Seed of every random choice (split, policies, sampling): same seed, same files
@@ -87,7 +89,8 @@ pub struct ChainArgs {
     /// Fraction of human documents held out for test (perplexity of every generation)
     #[arg(long, default_value_t = spec::DEFAULT_TEST_FRAC, value_name = "F")]
     pub test_frac: f64,
-    /// Generation 0's vocabulary keeps words seen at least this often (rarer ones become <unk>)
+    /// n-grams: a vocabulary built from text keeps words seen at least this often (rarer ones
+    /// become <unk>); with --vocab own that is every generation's, with fixed generation 0's
     #[arg(long, default_value_t = spec::DEFAULT_MIN_COUNT, value_name = "N")]
     pub min_count: u32,
     /// n-grams: own (each generation knows the words of its own training text, as lmplz
@@ -197,8 +200,21 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         spec.human_tokens = a.sizes.human_tokens;
     }
     let mut arms = spec.arms()?;
-    // Flags win over the spec's [gpt] and [arm] tables, in every arm.
+    // Flags win over the spec's [gpt], [arm] and [arms.<name>] tables, in every arm.
+    let vocab = a.vocab.as_deref().map(str::parse).transpose()?;
     for arm in &mut arms {
+        if let (Some(v), ChainModel::Ngram { vocab, .. }) = (vocab, &mut arm.model) {
+            *vocab = v;
+        }
+        for (flag, field) in [
+            (a.sizes.sample_tokens, &mut arm.sample_tokens),
+            (a.sizes.train_tokens, &mut arm.train_tokens),
+            (a.sizes.human_tokens, &mut arm.human_tokens),
+        ] {
+            if flag.is_some() {
+                *field = flag;
+            }
+        }
         let neural = a
             .gpt
             .for_model(&arm.model.spec(), arm.model.neural().cloned())?;

@@ -12,6 +12,34 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use std::collections::HashSet;
 
+/// Checks, before generation 0, that the human training split (`human_words`) holds fresh
+/// text for `generations` under `fresh:fraction` with generation 0 taking `budget` words (an
+/// estimate to the document: [`fresh_docs`] still refuses exactly when the text runs out).
+pub fn check_supply(
+    fraction: f64,
+    human_words: usize,
+    budget: usize,
+    generations: u32,
+) -> Result<()> {
+    let first = budget.min(human_words);
+    let share = ((fraction * first as f64).round() as usize).max(1);
+    let pool = human_words - first;
+    let later = generations.saturating_sub(1) as usize;
+    if share * later <= pool {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        format!(
+            "fresh:{fraction} runs out of unused human text: generation 0 trains on {first} of the \
+             {human_words} words of the human training split and each later generation takes about \
+             {share} new ones, enough for {} generations after the first, not {later}",
+            pool / share
+        ),
+        "give generation 0 less (--train-tokens), fewer --generations, a smaller fraction, or a \
+         larger corpus",
+    ))
+}
+
 /// The indices (into `human.docs`) of generation `g`'s fresh documents: about `words` words
 /// each generation, from the documents generation 0 did not use (`used`, by id).
 pub fn fresh_docs(
@@ -94,6 +122,18 @@ mod tests {
             fresh_docs(&h, &used, 1, 8, 0.1, 7).unwrap(),
             fresh_docs(&h, &used, 1, 8, 0.1, 8).unwrap()
         );
+    }
+
+    #[test]
+    fn the_supply_is_checked_before_generation_0() {
+        assert!(check_supply(0.1, 700_000, 200_000, 10).is_ok()); // 9 × 20,000 <= 500,000
+        let e = check_supply(0.5, 10_000, 4_000, 5).unwrap_err().to_string();
+        assert!(
+            e.contains("enough for 3 generations after the first, not 4"),
+            "{e}"
+        );
+        // Generation 0 on the whole split leaves nothing.
+        assert!(check_supply(0.1, 10_000, usize::MAX, 2).is_err());
     }
 
     #[test]

@@ -258,3 +258,35 @@ fn bad_inputs_are_errors() {
     let r = compose(&Policy::Replace, 1, &named(&syn), &[named(&empty)], None, 1);
     assert!(matches!(r, Err(Error::EmptyCorpus { .. })));
 }
+
+#[test]
+fn fresh_takes_new_human_documents_never_in_generation_0s_draw() {
+    // Generation 0 of every policy draws 300 of the 1000 human tokens (30 documents).
+    let (gen0, _) = run("fresh:0.2", 0, Some(300), 4).unwrap();
+    let gen0_ids: HashSet<String> = gen0.docs.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(
+        gen0_ids,
+        run("replace", 0, Some(300), 4)
+            .unwrap()
+            .0
+            .docs
+            .iter()
+            .map(|d| d.id.clone())
+            .collect()
+    );
+    let mut seen = HashSet::new();
+    for g in 1..=3 {
+        let (c, shares) = run("fresh:0.2", g, Some(300), 4).unwrap();
+        // 20% of 300: 60 human tokens (6 fresh documents), the rest the previous generation's.
+        assert_eq!(shares[0].1, 6, "generation {g}: {shares:?}");
+        assert_eq!(tokens(&c), 300);
+        for d in c.docs.iter().filter(|d| d.id.starts_with('h')) {
+            assert!(
+                !gen0_ids.contains(&d.id),
+                "generation 0's {} came back",
+                d.id
+            );
+            assert!(seen.insert(d.id.clone()), "{} used twice", d.id);
+        }
+    }
+}

@@ -31,6 +31,8 @@ use std::borrow::Cow;
 
 /// Human samples per check: enough for a spread and a range, cheap enough for large references.
 pub const DEFAULT_DRAWS: usize = 16;
+/// More draws only cost time: each is a full measurement of a candidate-sized human sample.
+pub const MAX_DRAWS: usize = 1000;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -237,10 +239,19 @@ pub fn check(
     model: Option<&Checkpoint>,
     s: &Settings,
 ) -> Result<Verdict> {
-    if s.draws < 2 {
+    if !(2..=MAX_DRAWS).contains(&s.draws) {
         return Err(Error::invalid(
-            format!("--draws {} gives no spread", s.draws),
-            "use --draws 2 or more (default 8)",
+            format!("--draws {} is outside 2..={MAX_DRAWS}", s.draws),
+            format!(
+                "use --draws {DEFAULT_DRAWS} (the default): each draw measures a human sample as \
+                 large as the candidate, and the spread settles within a few dozen"
+            ),
+        ));
+    }
+    if reference.sha256.is_some() && reference.sha256 == candidate.sha256 {
+        return Err(Error::invalid(
+            format!("the candidate {} is the reference itself", candidate.source),
+            "give the human reference to --reference and the text to check to --corpus",
         ));
     }
     let (ref_info, cand_info) = (CorpusInfo::of(reference), CorpusInfo::of(candidate));

@@ -29,6 +29,8 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const LOG_FILE: &str = "train_log.json";
+/// No tokenizer needs more (GPT-2 has 50,257 tokens, the largest current ones about 256k).
+pub const MAX_VOCAB: usize = 1_000_000;
 
 /// A GPT chain's family: the size (`preset`: a preset name or a config.json path) and settings.
 pub struct GptFamily {
@@ -126,6 +128,38 @@ impl GptFamily {
 
 impl Family for GptFamily {
     type Model = GptModel;
+
+    /// The model's shape with the target vocabulary (a config file read, the overrides
+    /// checked), and the memory a training step needs: f32 weights, gradients and AdamW's two
+    /// moments, plus about nanoGPT's per-token activations (34·C + 5·H·T per layer, f32) and the
+    /// logits and their gradient.
+    fn preflight(&self) -> Result<()> {
+        let vocab = self.target_vocab()?;
+        if vocab > MAX_VOCAB {
+            return Err(Error::invalid(
+                format!("a vocabulary of {vocab} tokens is more than any tokenizer needs"),
+                format!("use --vocab-size {} or less (GPT-2 has 50257)", MAX_VOCAB),
+            ));
+        }
+        let cfg = self.config(vocab, 0)?;
+        let params: usize = crate::models::gpt2::params::shapes(&cfg)
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
+        let (b, t, c, h) = (
+            self.settings.micro_batch as f64,
+            cfg.n_positions as f64,
+            cfg.n_embd as f64,
+            cfg.n_head as f64,
+        );
+        let per_token = cfg.n_layer as f64 * (34.0 * c + 5.0 * h * t) * 2.0 + 8.0 * vocab as f64;
+        let bytes = 16.0 * params as f64 + b * t * per_token;
+        crate::memory::check(
+            &format!("training gpt:{} (micro batch {}, context {})", self.preset, b, t),
+            bytes,
+            "lower --micro-batch (gradients accumulate to --batch-size), --context or the model size",
+        )
+    }
 
     fn train(&self, corpus: &Corpus, first: Option<&GptModel>, ctx: &TrainCtx) -> Result<GptModel> {
         let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();

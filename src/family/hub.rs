@@ -175,6 +175,17 @@ impl<A: HubArch> HubFamily<A> {
 impl<A: HubArch> Family for HubFamily<A> {
     type Model = HubModel<A>;
 
+    /// Offline, the model must be in the cache already (online it is downloaded when
+    /// generation 0 starts, with its own errors).
+    fn preflight(&self) -> Result<()> {
+        match &self.repo {
+            Some(repo) if self.hub.offline => {
+                crate::hub::fetch_model_with(&self.hub, repo).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn train(
         &self,
         corpus: &Corpus,

@@ -124,6 +124,11 @@ pub struct TrainCtx<'a> {
 /// What the chain needs from a model family.
 pub trait Family {
     type Model;
+    /// Checks what would otherwise fail late (a config file, shapes, the memory training
+    /// needs, a Hub model missing offline), before the chain writes anything.
+    fn preflight(&self) -> Result<()> {
+        Ok(())
+    }
     /// Trains generation `g`'s model. `first` is generation 0's model (`None` while training
     /// it): families that fix their vocabulary or tokenizer at generation 0 take it from there.
     fn train(

@@ -102,6 +102,9 @@ impl Default for GptSettings {
     }
 }
 
+/// Sequences per optimizer step or per generation batch: far above any published run.
+pub const MAX_BATCH: usize = 65_536;
+
 impl GptSettings {
     /// Fine-tuning a pretrained Hub model as Shumailov et al. do with `transformers`' Trainer:
     /// 64-token blocks, 5 epochs, lr 2e-5 (a from-scratch lr of 1e-3 would wreck pretrained
@@ -183,6 +186,18 @@ impl GptSettings {
                 ),
                 "set --batch-size to a multiple of --micro-batch",
             );
+        }
+        for (name, v, most) in [
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("num_beams", self.num_beams, 64),
+            ("gen_batch", self.gen_batch, MAX_BATCH),
+        ] {
+            if v > most {
+                return bad(
+                    format!("GPT setting {name} {v} is more than a run can use"),
+                    &format!("use at most {most} (GPT-3 trained on 1,536 sequences a step)"),
+                );
+            }
         }
         let finite_pos = |x: f64| x.is_finite() && x > 0.0;
         if !finite_pos(self.epochs) || !finite_pos(self.lr) || !finite_pos(self.repetition_penalty)

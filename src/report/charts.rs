@@ -1,6 +1,6 @@
 //! The report's charts, built from the data (`data.rs`) and drawn by `crate::plot`.
 
-use super::compare::group_seeds;
+use super::compare::{group_seeds, seed_suffix};
 use super::data::{Arm, Histogram};
 use super::metrics_csv::ArmTable;
 use super::stats::Interval;
@@ -237,10 +237,7 @@ pub fn metric_chart(arms: &[Arm], column: &str) -> Chart {
 
 /// An arm label without its `-s<seed>` suffix.
 fn seedless(label: &str) -> &str {
-    match label.rsplit_once("-s") {
-        Some((stem, seed)) if !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit()) => stem,
-        _ => label,
-    }
+    seed_suffix(label).map_or(label, |(stem, _)| stem)
 }
 
 /// Generation `g`'s label and colour among `n` generations.

@@ -43,41 +43,45 @@ impl ArmGroup {
 }
 
 /// `name` as (stem, seed) when it ends in `-s<digits>`.
-fn seed_suffix(name: &str) -> Option<(&str, u64)> {
+pub(crate) fn seed_suffix(name: &str) -> Option<(&str, u64)> {
     let (stem, seed) = name.rsplit_once("-s")?;
     let ok = !stem.is_empty() && !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit());
     Some((stem, seed.parse().ok()?)).filter(|_| ok)
 }
 
 /// Chains grouped by arm, in the order their first chain comes: `<stem>-s<seed>` chains
-/// share a group when more than one of them is given; any other name is a group of its own.
+/// share a group when more than one of them is given; any other name (a chain named like a
+/// stem too) is a group of its own.
 pub fn group_seeds(chains: &[ArmTable]) -> Vec<ArmGroup> {
-    let stem_of = |name: &str| -> String {
-        match seed_suffix(name) {
-            Some((stem, _))
-                if chains
-                    .iter()
-                    .filter(|c| seed_suffix(&c.name).is_some_and(|(s, _)| s == stem))
-                    .count()
-                    > 1 =>
-            {
-                stem.to_string()
-            }
-            _ => name.to_string(),
-        }
+    let seeded = |name: &str| -> Option<String> {
+        let (stem, _) = seed_suffix(name)?;
+        let siblings = chains
+            .iter()
+            .filter(|c| seed_suffix(&c.name).is_some_and(|(s, _)| s == stem))
+            .count();
+        (siblings > 1).then(|| stem.to_string())
     };
-    let mut groups: Vec<ArmGroup> = Vec::new();
+    let mut groups: Vec<(bool, ArmGroup)> = Vec::new();
     for c in chains {
-        let stem = stem_of(&c.name);
-        match groups.iter_mut().find(|g| g.stem == stem) {
-            Some(g) => g.chains.push(c.clone()),
-            None => groups.push(ArmGroup {
-                stem,
-                chains: vec![c.clone()],
-            }),
+        let (is_seeded, stem) = match seeded(&c.name) {
+            Some(stem) => (true, stem),
+            None => (false, c.name.clone()),
+        };
+        match groups
+            .iter_mut()
+            .find(|(s, g)| *s == is_seeded && g.stem == stem)
+        {
+            Some((_, g)) => g.chains.push(c.clone()),
+            None => groups.push((
+                is_seeded,
+                ArmGroup {
+                    stem,
+                    chains: vec![c.clone()],
+                },
+            )),
         }
     }
-    groups
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// The side-by-side table: one row per generation, the chosen columns (by default
@@ -145,10 +149,12 @@ fn cell(group: &ArmGroup, g: usize, col: &str) -> String {
             .unwrap_or_else(|| "-".into());
     }
     let i = group.interval(g, col);
-    if i.n == 0 {
-        return "-".into();
+    match i.n {
+        0 => "-".into(),
+        // Seeds still running (or stopped early) would move the mean: say how many it has.
+        n if n < group.chains.len() => format!("{} (n={n})", i.compact()),
+        _ => i.compact(),
     }
-    i.compact()
 }
 
 /// The difference of `column` between every arm and the first, per generation, paired by
@@ -348,6 +354,20 @@ mod tests {
                                            // One seed each: plain values, no difference table.
         assert!(paired_differences(&chains[..1], "test_ppl").is_none());
         assert_eq!(group_seeds(&chains[..1])[0].stem, "qs-replace-s1");
+        // A chain named like the stem is not one of the seeds.
+        let mut with_plain = vec![chain("qs-replace", 42, &[100.0, 999.0])];
+        with_plain.extend_from_slice(&chains[..3]);
+        let g = group_seeds(&with_plain);
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].chains.len(), g[1].chains.len()), (1, 3));
+        // A seed that has not reached a generation is counted out loud.
+        let short = [
+            chains[0].clone(),
+            chains[1].clone(),
+            chain("qs-replace-s3", 3, &[100.0]),
+        ];
+        let t = compare_columns(&short, &[("test_ppl", "ppl")]);
+        assert!(t.rows[1][1].ends_with("(n=2)"), "{}", t.rows[1][1]);
     }
 
     #[test]

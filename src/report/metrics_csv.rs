@@ -164,6 +164,14 @@ impl ArmTable {
         let rows = lines
             .map(|l| l.split(',').map(String::from).collect())
             .collect();
+        // Files written before the headline perplexity held KenLM's including-OOV value under
+        // `test_ppl`: read it under its own name, so no table mixes the two.
+        let mut columns = columns;
+        if !columns.iter().any(|c| c == "test_ppl_incl_oov") {
+            if let Some(c) = columns.iter_mut().find(|c| *c == "test_ppl") {
+                *c = "test_ppl_incl_oov".into();
+            }
+        }
         // The seed, read as a plain field: the settings' types live with the chain, which
         // writes through this module.
         let seed = fsutil::read_json::<serde_json::Value>(path.with_file_name("chain.json"))

@@ -244,8 +244,10 @@ mod tests {
             arms.iter().map(|a| a.seed).collect::<Vec<_>>(),
             [3, 1, 3, 1]
         );
-        // The split is the data: every chain draws it with the first seed.
-        assert!(arms.iter().all(|a| a.split_seed() == 3));
+        // The split is the data: one split seed for every chain, whatever seeds are listed.
+        assert!(arms.iter().all(|a| a.split_seed() == 42));
+        let more = parse("seeds = [1, 3, 9]\nsplit_seed = 5\narms = [\"replace\"]\n").unwrap();
+        assert!(more.arms().unwrap().iter().all(|a| a.split_seed() == 5));
         // One seed keeps today's names and split.
         let one = parse("name = \"q\"\nseeds = [7]\narms = [\"replace\"]\n").unwrap();
         let a = &one.arms().unwrap()[0];
@@ -309,5 +311,37 @@ mod tests {
         let n = |i: usize| g[i].model.neural().cloned().unwrap();
         assert_eq!((n(0).num_beams, n(0).epochs), (5, 3.0));
         assert_eq!((n(1).num_beams, n(1).epochs), (1, 3.0));
+    }
+
+    #[test]
+    fn every_shipped_spec_parses() {
+        let specs = [
+            (
+                "quickstart.toml",
+                include_str!("../../experiments/quickstart.toml"),
+            ),
+            (
+                "gpt-small-cpu.toml",
+                include_str!("../../experiments/gpt-small-cpu.toml"),
+            ),
+            (
+                "decoding-arms.toml",
+                include_str!("../../experiments/decoding-arms.toml"),
+            ),
+            (
+                "fresh-vs-mix.toml",
+                include_str!("../../experiments/fresh-vs-mix.toml"),
+            ),
+            (
+                "shumailov2024-opt125m.toml",
+                include_str!("../../experiments/shumailov2024-opt125m.toml"),
+            ),
+        ];
+        for (name, text) in specs {
+            let spec = Spec::parse(text, Path::new(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for chain in spec.arms().unwrap() {
+                chain.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
     }
 }

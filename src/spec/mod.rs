@@ -71,9 +71,11 @@ pub struct Spec {
     pub generations: Option<u32>,
     /// The seed of a one-seed spec (default 42); `seeds` runs several.
     pub seed: Option<u64>,
-    /// Every arm runs once per seed, each its own chain; the human split is drawn with the
-    /// first seed, so all seeds of a spec see the same data.
+    /// Every arm runs once per seed, each its own chain, all on one human split.
     pub seeds: Option<Vec<u64>>,
+    /// The seed of the human split of a multi-seed spec (default 42): the split is the data,
+    /// not a chain's luck, so it does not depend on which seeds are listed or in what order.
+    pub split_seed: Option<u64>,
     /// The arms to compare: policies, or named tables of a policy and overrides.
     pub arms: ArmsSpec,
     pub valid_frac: Option<f64>,
@@ -213,7 +215,11 @@ impl Spec {
                     generations: self.generations.unwrap_or(DEFAULT_GENERATIONS),
                     policy: arm.policy,
                     seed,
-                    split_seed: (seeds.len() > 1).then_some(seeds[0]),
+                    split_seed: if seeds.len() > 1 {
+                        Some(self.split_seed.unwrap_or(DEFAULT_SEED))
+                    } else {
+                        self.split_seed
+                    },
                     valid_frac: self.valid_frac.unwrap_or(DEFAULT_VALID_FRAC),
                     test_frac: self.test_frac.unwrap_or(DEFAULT_TEST_FRAC),
                     sample_tokens: o.sample_tokens.or(self.sample_tokens),

@@ -330,3 +330,74 @@ fn bad_seeds_vocabularies_arms_and_fresh_fractions() {
         assert!(e.contains(want), "{name}: {e}");
     }
 }
+
+#[test]
+fn absurd_sizes_end_in_one_line_before_anything_is_written() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = small_corpus(tmp.path());
+    let c = arg(&corpus);
+    let chain = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["chain", "--experiment", "big", "--corpus", c]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (chain(&["--sample-tokens", "1000000000000"]), "of memory"),
+        (
+            chain(&["--model", "gpt:nano", "--vocab-size", "1000000000000"]),
+            "more than any tokenizer needs",
+        ),
+        (
+            chain(&["--model", "gpt:nano", "--batch-size", "1000000000"]),
+            "more than a run can use",
+        ),
+        (
+            chain(&[
+                "--model",
+                "gpt:nano",
+                "--batch-size",
+                "4096",
+                "--micro-batch",
+                "4096",
+                "--context",
+                "4096",
+            ]),
+            "of memory",
+        ),
+        (
+            chain(&["--generations", "4294967295"]),
+            "more than a chain can show",
+        ),
+        (chain(&["--test-frac", "0"]), "holds out no human text"),
+        (
+            vec![
+                "eval".into(),
+                "--reference".into(),
+                c.into(),
+                "--corpus".into(),
+                c.into(),
+                "--draws".into(),
+                "1000000000".into(),
+            ],
+            "outside 2..=1000",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let w = tmp.path().join("w");
+        let e = bad_input_in(&w, &args);
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(!w.join("evals/big").exists(), "{args:?} left evals/big");
+    }
+    // A reference given as its own candidate measures nothing.
+    let f = tmp.path().join("one.txt");
+    std::fs::write(&f, "some text here\n\nand more text there\n").unwrap();
+    let e = bad_input(
+        tmp.path(),
+        &["eval", "--reference", arg(&f), "--corpus", arg(&f)],
+    );
+    assert!(e.contains("is the reference itself"), "{e}");
+}

@@ -248,9 +248,11 @@ fn fresh_data_is_never_reused_and_runs_out_with_a_hint() {
     let out = cli(&w, &long);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
+    // Refused before generation 4 starts: the supply is checked against the split's size.
     assert!(
-        err.contains("fresh:0.2 ran out of unused human text at generation"),
+        err.contains("fresh:0.2 runs out of unused human text"),
         "{err}"
     );
+    assert!(!w.join("evals/fr/gen-04.json").exists());
     assert!(err.contains("hint:"), "{err}");
 }

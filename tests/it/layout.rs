@@ -46,7 +46,15 @@ fn is_test_file(file: &Path) -> bool {
 /// The code of a file before its tests, without comment lines.
 fn code(file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
-    let before_tests = text.split("#[cfg(test)]").next().unwrap_or_default();
+    // Tests start at `#[cfg(test)]` on a module (the attribute also marks test-only items).
+    let cut = text
+        .match_indices("#[cfg(test)]")
+        .find(|(i, m)| {
+            let rest = text[i + m.len()..].trim_start();
+            rest.starts_with("mod ") || rest.starts_with("#[path")
+        })
+        .map_or(text.len(), |(i, _)| i);
+    let before_tests = &text[..cut];
     before_tests
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
