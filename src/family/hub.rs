@@ -125,12 +125,24 @@ impl<A: HubArch> HubFamily<A> {
         self.settings.context.unwrap_or(DEFAULT_BLOCK)
     }
 
-    /// The Hub's model (downloaded, or read from the cache), in f32 on our device.
-    pub fn load_hub(&self) -> Result<HubModel<A>> {
-        let repo = self
+    /// The Hub's model (downloaded, or read from the cache), in f32 on our device: at `pin`
+    /// (a commit) when given, else at the repository's revision.
+    pub fn load_hub(&self, pin: Option<&str>) -> Result<HubModel<A>> {
+        let named = self
             .repo
             .as_ref()
             .ok_or_else(|| Error::invalid("no Hub model given", "use --model hf:<owner>/<name>"))?;
+        let pinned;
+        let repo = match pin {
+            Some(commit) => {
+                pinned = HubRepo {
+                    id: named.id.clone(),
+                    revision: commit.to_string(),
+                };
+                &pinned
+            }
+            None => named,
+        };
         let files = crate::hub::fetch_model_with(&self.hub, repo)?;
         let cfg: A = read_config(&files.config)?;
         let weights = match &files.weights {
@@ -189,12 +201,15 @@ impl<A: HubArch> Family for HubFamily<A> {
     fn train(
         &self,
         corpus: &Corpus,
-        _first: Option<&HubModel<A>>,
+        first: Option<&HubModel<A>>,
         ctx: &TrainCtx,
     ) -> Result<HubModel<A>> {
+        // Later generations start from the commit generation 0 started from, not from wherever
+        // the branch has moved since: only the data may differ between generations.
+        let pin = first.and_then(|m| m.base_commit.as_deref());
         let base = match (self.settings.init.as_str(), ctx.previous) {
             ("previous", Some(prev)) => self.load(prev)?,
-            _ => self.load_hub()?,
+            _ => self.load_hub(pin)?,
         };
         let mut cfg = base.cfg.clone();
         cfg.set_dropout(self.settings.dropout);
