@@ -102,9 +102,9 @@ impl Error {
                 "use a larger corpus or smaller --valid-frac/--test-frac".into()
             }
             Error::BadArpa { .. } => "rebuild the model with `collapse-lab ngram build`".into(),
-            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3) or gpt:<preset> (nano, tiny, small, gpt2)".into(),
+            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3), gpt:<preset> (nano, tiny, small, gpt2) or hf:<owner>/<name>[@rev] (e.g. hf:facebook/opt-125m)".into(),
             Error::UnknownPolicy { .. } => {
-                "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample".into()
+                "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample, fresh:<fraction>".into()
             }
             Error::UnknownSource { .. } => {
                 "use embedded:kjv (or akjv, asv, erv), a text/JSONL file, a folder, or hf:<owner>/<name>/<config>".into()

@@ -4,10 +4,37 @@
 //! nothing, while an interactive run shows what step it is in and how fast it goes.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// What the run as a whole is at (`[2/9]`: the second of nine chains), shown before each bar.
+static CONTEXT: Mutex<String> = Mutex::new(String::new());
+
+/// Sets the prefix of every bar's message (empty for none).
+pub fn set_context(context: &str) {
+    if let Ok(mut c) = CONTEXT.lock() {
+        *c = context.to_string();
+    }
+}
+
+/// `message` after the run's context, if any.
+pub fn with_context(message: &str) -> String {
+    match CONTEXT.lock() {
+        Ok(c) if !c.is_empty() => format!("{c} {message}"),
+        _ => message.to_string(),
+    }
+}
+
+/// A line for a log file: printed to stderr when stderr is not a terminal (a batch job, a
+/// pipe), where bars draw nothing; a terminal has the bar instead. Silenced by `--quiet`.
+pub fn log_line(line: &str) {
+    if !is_quiet() && !std::io::stderr().is_terminal() {
+        eprintln!("{}", with_context(line));
+    }
+}
 
 /// Turns every progress bar off (set once by the CLI for `--quiet`).
 pub fn set_quiet(quiet: bool) {
@@ -32,7 +59,7 @@ pub fn bar(len: u64, message: &str, unit: &str) -> ProgressBar {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    pb.set_message(message.to_string());
+    pb.set_message(with_context(message));
     pb.enable_steady_tick(Duration::from_millis(250));
     pb
 }

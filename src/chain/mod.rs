@@ -108,7 +108,11 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
             bar.inc(1);
             continue;
         }
-        let step = |what: &str| bar.set_message(format!("{} gen {g}: {what}", s.experiment));
+        let step = |what: &str| {
+            let m = format!("{} gen {g}: {what}", s.experiment);
+            bar.set_message(crate::progress::with_context(&m));
+        };
+        let started = std::time::Instant::now();
         step("composing corpus");
         let (train, summary) = chain.compose(g)?;
         step("training");
@@ -129,6 +133,13 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         }
         outcome.ran.push(g);
         bar.inc(1);
+        crate::progress::log_line(&format!(
+            "{} gen {g}/{}: finished in {:.0} s, test_ppl {:.2}",
+            s.experiment,
+            s.generations - 1,
+            started.elapsed().as_secs_f64(),
+            outcome.evals.last().map_or(f64::NAN, |e| e.test_ppl)
+        ));
     }
     bar.finish_and_clear();
     metrics_csv::write_metrics_csv(&layout.metrics_csv(), &outcome.evals)?;

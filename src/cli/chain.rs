@@ -225,10 +225,12 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
         }
     }
     let started = std::time::Instant::now();
-    for arm in &arms {
+    for (i, arm) in arms.iter().enumerate() {
+        collapse_lab::progress::set_context(&format!("[{}/{}]", i + 1, arms.len()));
         let outcome = run_chain(arm, workdir)?;
         report_chain(&outcome);
     }
+    collapse_lab::progress::set_context("");
     let names: Vec<String> = arms.iter().map(|a| a.experiment.clone()).collect();
     let seeds = spec.seed_list()?.len();
     let size = if seeds > 1 {

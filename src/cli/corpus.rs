@@ -18,14 +18,19 @@ pub enum CorpusCommand {
     },
     /// Split a corpus by document into train/valid/test under corpora/<NAME>/human/
     Split {
+        /// The corpus: embedded:kjv (or akjv, asv, erv), a text or JSONL file, a folder, or a
+        /// Hub dataset hf:OWNER/NAME/CONFIG[@REV] (which keeps its official split)
         source: String,
-        /// Name of the corpus directory under corpora/
+        /// Name of the corpus directory under corpora/ (a chain of this name reads the split)
         #[arg(long)]
         name: String,
+        /// Fraction of documents held out for validation
         #[arg(long, default_value_t = spec::DEFAULT_VALID_FRAC)]
         valid_frac: f64,
+        /// Fraction of documents held out for test (every generation's perplexity)
         #[arg(long, default_value_t = spec::DEFAULT_TEST_FRAC)]
         test_frac: f64,
+        /// Seed of the split: the same seed gives the same documents in each part
         #[arg(long, default_value_t = spec::DEFAULT_SEED)]
         seed: u64,
     },

@@ -36,7 +36,7 @@ pub struct Cli {
     /// Directory under which corpora/, checkpoints/ and evals/ are written and read
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub workdir: PathBuf,
-    /// No progress bars, only errors
+    /// No progress bars, notes or log lines on stderr, only errors (results still print to stdout)
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// More log output (-v: each stage's statistics, -vv: debug)

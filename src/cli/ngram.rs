@@ -43,13 +43,17 @@ pub enum NgramCommand {
     },
     /// Write text sampled from an ARPA model, one sentence per line
     Sample {
+        /// ARPA model to sample from (plain or .gz)
         #[arg(long)]
         arpa: PathBuf,
         /// Number of sentences
         #[arg(long, default_value_t = 10)]
         lines: usize,
+        /// Seed of the draws: the same seed writes the same sentences
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Sampling temperature: 1 is the model's own distribution, below 1 sharper, above
+        /// flatter (other than 1 renormalises the whole vocabulary per word: slower)
         #[arg(long, default_value_t = 1.0)]
         temperature: f64,
         /// Output file (default: standard output)

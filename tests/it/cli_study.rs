@@ -256,3 +256,39 @@ fn fresh_data_is_never_reused_and_runs_out_with_a_hint() {
     assert!(!w.join("evals/fr/gen-04.json").exists());
     assert!(err.contains("hint:"), "{err}");
 }
+
+#[test]
+fn without_a_terminal_each_finished_generation_is_one_line_on_stderr() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = small_corpus(tmp.path());
+    let spec = tmp.path().join("s.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"lg\"\ncorpus = \"{}\"\nmodel = \"ngram:2\"\ngenerations = 2\nseeds = [1, 2]\n\
+             arms = [\"replace\"]\n",
+            arg(&corpus)
+        ),
+    )
+    .unwrap();
+    // Not --quiet, and stderr is a pipe: the log a batch job keeps.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_collapse-lab"))
+        .args(["--workdir", arg(&tmp.path().join("w")), "run", arg(&spec)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains(": finished in"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(
+        lines[0].starts_with("[1/2] lg-replace-s1 gen 0/1: finished in"),
+        "{err}"
+    );
+    assert!(
+        lines[3].starts_with("[2/2] lg-replace-s2 gen 1/1: finished in"),
+        "{err}"
+    );
+}
