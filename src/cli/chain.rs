@@ -20,11 +20,21 @@ use std::path::{Path, PathBuf};
 collapse-lab run experiments/quickstart.toml --generations 3 --train-tokens 20000"
 )]
 pub struct RunArgs {
-    /// Experiment spec (TOML); without one, the built-in quickstart (experiments/quickstart.toml)
+    /// Experiment spec (TOML), or the name of a built-in one (quickstart, gpt-small-cpu,
+    /// decoding-arms, fresh-vs-mix, shumailov2024-opt125m); without one, the quickstart
     pub spec: Option<PathBuf>,
     /// Override the spec's number of generations
     #[arg(long, value_name = "G")]
     pub generations: Option<u32>,
+    /// Override the spec's human corpus (embedded:kjv, a file, a folder, hf:OWNER/NAME/CONFIG)
+    #[arg(long, value_name = "SRC")]
+    pub corpus: Option<String>,
+    /// Override the spec's model (ngram:N, gpt:PRESET, hf:OWNER/NAME)
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Run every arm once with this seed (instead of the spec's seed or seeds)
+    #[arg(long, value_name = "S", conflicts_with = "seeds")]
+    pub seed: Option<u64>,
     /// Override the spec's n-gram vocabulary: own or fixed (see `chain --help`)
     #[arg(long, value_name = "MODE")]
     pub vocab: Option<String>,
@@ -177,7 +187,7 @@ fn report_chain(o: &ChainOutcome) {
 
 pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
     let mut spec = match &a.spec {
-        Some(p) => Spec::read(p)?,
+        Some(p) => spec::load(p)?,
         None => Spec::parse(spec::QUICKSTART, Path::new("quickstart.toml"))?,
     };
     if a.generations.is_some() {
@@ -185,6 +195,15 @@ pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
     }
     if a.vocab.is_some() {
         spec.vocab = a.vocab.clone();
+    }
+    if a.corpus.is_some() {
+        spec.corpus = a.corpus.clone();
+    }
+    if a.model.is_some() {
+        spec.model = a.model.clone();
+    }
+    if let Some(seed) = a.seed {
+        (spec.seeds, spec.seed) = (None, Some(seed));
     }
     if let Some(seeds) = &a.seeds {
         (spec.seeds, spec.seed) = (Some(seeds.clone()), None);

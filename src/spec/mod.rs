@@ -23,6 +23,54 @@ use std::path::Path;
 /// The built-in default experiment, compiled in so `collapse-lab run` works anywhere.
 pub const QUICKSTART: &str = include_str!("../../experiments/quickstart.toml");
 
+/// Every spec shipped in `experiments/`, compiled in: `run <name>` (or its path in a checkout)
+/// works wherever the binary is.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("quickstart", QUICKSTART),
+    (
+        "gpt-small-cpu",
+        include_str!("../../experiments/gpt-small-cpu.toml"),
+    ),
+    (
+        "decoding-arms",
+        include_str!("../../experiments/decoding-arms.toml"),
+    ),
+    (
+        "fresh-vs-mix",
+        include_str!("../../experiments/fresh-vs-mix.toml"),
+    ),
+    (
+        "shumailov2024-opt125m",
+        include_str!("../../experiments/shumailov2024-opt125m.toml"),
+    ),
+];
+
+/// The spec at `path`, or the built-in one it names (`decoding-arms`,
+/// `experiments/decoding-arms.toml`) when there is no such file.
+pub fn load(path: &Path) -> Result<Spec> {
+    if path.exists() {
+        return Spec::read(path);
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    match BUILT_IN
+        .iter()
+        .find(|(name, _)| Some(*name) == stem.as_deref())
+    {
+        Some((name, text)) => Spec::parse(text, Path::new(&format!("{name}.toml"))),
+        None => Err(Error::invalid(
+            format!("{}: no such spec file, nor a built-in spec", path.display()),
+            format!(
+                "give a spec file's path, or a built-in spec: {}",
+                BUILT_IN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 /// Public-domain KJV text, compiled into the binary: works with no network and no files.
 pub const DEFAULT_CORPUS: &str = "embedded:kjv";
 /// A trigram: fast enough for a 3-minute quickstart, rich enough to lose a tail.
@@ -121,9 +169,19 @@ impl Spec {
         }
     }
 
+    /// Reads a spec file. A relative corpus path is read from the spec's folder when it is
+    /// there and not in the current folder (a spec names its data where it lives).
     pub fn read(path: &Path) -> Result<Spec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Spec::parse(&text, path)
+        let mut spec = Spec::parse(&text, path)?;
+        if let (Some(corpus), Some(dir)) = (&spec.corpus, path.parent()) {
+            let rel = Path::new(corpus);
+            let local = dir.join(rel);
+            if !corpus.contains(':') && rel.is_relative() && !rel.exists() && local.exists() {
+                spec.corpus = Some(local.to_string_lossy().into_owned());
+            }
+        }
+        Ok(spec)
     }
 
     /// The neural settings of an arm: the model family's defaults, then `[gpt]`, then the

@@ -292,3 +292,62 @@ fn without_a_terminal_each_finished_generation_is_one_line_on_stderr() {
         "{err}"
     );
 }
+
+#[test]
+fn run_takes_corpus_model_and_seed_and_a_spec_reads_its_corpus_beside_it() {
+    let tmp = TempDir::new().unwrap();
+    let specs = tmp.path().join("specs");
+    small_corpus(&specs); // specs/corpus/
+    std::fs::write(
+        specs.join("s.toml"),
+        "name = \"rel\"\ncorpus = \"corpus\"\nmodel = \"ngram:2\"\ngenerations = 1\narms = [\"replace\"]\n",
+    )
+    .unwrap();
+    let w = tmp.path().join("w");
+    // Run from another folder: `corpus` is found beside the spec.
+    cli_ok(&w, &["run", arg(&specs.join("s.toml"))]);
+    let chain = json(&w.join("evals/rel-replace/chain.json"));
+    assert!(
+        chain["corpus"].as_str().unwrap().ends_with("specs/corpus"),
+        "{chain}"
+    );
+    // Flags override the spec's corpus, model and seed.
+    let other = small_corpus(&tmp.path().join("other"));
+    let w2 = tmp.path().join("w2");
+    cli_ok(
+        &w2,
+        &[
+            "run",
+            arg(&specs.join("s.toml")),
+            "--corpus",
+            arg(&other),
+            "--model",
+            "ngram:3",
+            "--seed",
+            "9",
+        ],
+    );
+    let chain = json(&w2.join("evals/rel-replace/chain.json"));
+    assert_eq!(
+        (chain["model"].as_str(), chain["seed"].as_u64()),
+        (Some("ngram:3"), Some(9))
+    );
+    assert_eq!(chain["corpus"].as_str(), Some(arg(&other)));
+}
+
+#[test]
+fn shipped_specs_run_by_name_anywhere() {
+    let tmp = TempDir::new().unwrap();
+    // Outside the checkout there is no experiments/ folder: the name finds the built-in spec.
+    let out = cli(&tmp.path().join("w"), &["run", "experiments/nope.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("decoding-arms, fresh-vs-mix"), "{err}");
+    let out = cli(
+        &tmp.path().join("w"),
+        &["run", "fresh-vs-mix", "--generations", "0"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Found and parsed: it fails on the flag, not on the name.
+    assert!(err.contains("--generations 0 runs nothing"), "{err}");
+}
