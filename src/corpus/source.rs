@@ -11,6 +11,12 @@
 //! are joined with one space into one line, the unit an n-gram model brackets with `<s> </s>`.
 //! JSONL text is taken as written: its line breaks are the author's.
 //!
+//! Why groups of lines: the most common layout of LM corpora is one sentence per line with no
+//! blank lines (what `lmplz` reads). Joined as paragraphs, such a file would be one document,
+//! too few to split. A file with no blank line among at least [`LINES_PER_DOCUMENT`] · 2 lines
+//! is therefore read as sentences, each line kept, [`LINES_PER_DOCUMENT`] consecutive lines a
+//! document; the source description (in every manifest) says so.
+//!
 //! Why a sha256 of the input: a manifest must say exactly which bytes a run started from; for a
 //! folder that is the sorted list of (relative path, file sha256), so renaming a file counts.
 
@@ -24,6 +30,10 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Lines per document of a file written one sentence per line: enough context for a
+/// document-level metric, small enough that a 5% test split holds many documents.
+pub const LINES_PER_DOCUMENT: usize = 50;
 
 /// How many leading bytes the binary check looks at.
 const SNIFF_BYTES: usize = 8192;
@@ -73,10 +83,15 @@ fn load_path(path: &Path) -> Result<LoadedSource> {
     let is_jsonl = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
-    let docs = if is_jsonl {
-        jsonl_documents(path, &file_name, strip_bom(&text))?
+    let text = strip_bom(&text);
+    let (docs, source) = if is_jsonl {
+        (jsonl_documents(path, &file_name, text)?, source)
+    } else if is_line_per_sentence(text) {
+        let layout =
+            format!("{source} (one sentence per line, {LINES_PER_DOCUMENT} lines a document)");
+        (line_group_documents(&file_name, text), layout)
     } else {
-        paragraph_documents(&file_name, strip_bom(&text))
+        (paragraph_documents(&file_name, text), source)
     };
     Ok(LoadedSource {
         corpus: Corpus::new(docs),
@@ -158,6 +173,29 @@ fn join_paragraphs(text: &str) -> String {
         open = true;
     }
     out
+}
+
+/// Whether a text file is written one sentence per line: no blank line between its first and
+/// last text line, and at least two documents' worth of lines.
+fn is_line_per_sentence(text: &str) -> bool {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    lines.len() >= 2 * LINES_PER_DOCUMENT && lines.iter().all(|l| !l.trim().is_empty())
+}
+
+/// A file of sentences: every [`LINES_PER_DOCUMENT`] lines a document (the last may be
+/// shorter), lines kept as they are (trimmed), id `<file name>:<first line>-<last line>`.
+fn line_group_documents(file_name: &str, text: &str) -> Vec<Document> {
+    let lines: Vec<&str> = text.trim().lines().map(str::trim).collect();
+    lines
+        .chunks(LINES_PER_DOCUMENT)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let first = i * LINES_PER_DOCUMENT + 1;
+            let id = format!("{file_name}:{first}-{}", first + chunk.len() - 1);
+            Document::new(id, chunk.join("\n"))
+        })
+        .filter(|d| has_words(&d.text))
+        .collect()
 }
 
 /// A plain text file: one document per paragraph, id `<file name>:<paragraph number>`.

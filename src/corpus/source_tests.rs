@@ -197,3 +197,35 @@ fn embedded_and_hf_specs() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_file_of_sentences_gives_documents_of_fifty_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (1..=120)
+        .map(|i| format!("sentence number {i} .\n"))
+        .collect();
+    let p = write(dir.path(), "lm.txt", text.as_bytes());
+    let l = load_path_str(&p).unwrap();
+    assert_eq!(ids(&l), ["lm.txt:1-50", "lm.txt:51-100", "lm.txt:101-120"]);
+    assert_eq!(l.corpus.docs[0].lines().count(), 50);
+    assert_eq!(
+        l.corpus.docs[2].lines().next(),
+        Some("sentence number 101 .")
+    );
+    assert!(
+        l.source
+            .ends_with("(one sentence per line, 50 lines a document)"),
+        "{}",
+        l.source
+    );
+    // Too few lines, or a blank line anywhere: paragraphs, as before.
+    let short: String = (1..=60).map(|i| format!("line {i}\n")).collect();
+    let p = write(dir.path(), "short.txt", short.as_bytes());
+    assert_eq!(load_path_str(&p).unwrap().corpus.docs.len(), 1);
+    let p = write(
+        dir.path(),
+        "prose.txt",
+        format!("{text}\n{text}").as_bytes(),
+    );
+    assert_eq!(load_path_str(&p).unwrap().corpus.docs.len(), 2);
+}
