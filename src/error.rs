@@ -94,7 +94,17 @@ impl Error {
     pub fn hint(&self) -> String {
         match self {
             Error::MissingPath { .. } => "check the path; corpora are given as a file, a folder, embedded:<name> or hf:<owner>/<name>/<config>".into(),
-            Error::Io { .. } => "check permissions and free disk space".into(),
+            Error::Io { source, .. } => {
+                use std::io::ErrorKind as K;
+                match source.kind() {
+                    K::IsADirectory => "this command reads a file: give a file, not a folder".into(),
+                    K::NotADirectory => "a part of the path is a file, not a folder".into(),
+                    K::PermissionDenied => "check the file's permissions".into(),
+                    K::StorageFull => "free some disk space, then rerun (finished work resumes)".into(),
+                    K::NotFound => "check the path".into(),
+                    _ => "check the path, its permissions and free disk space".into(),
+                }
+            }
             Error::NotUtf8 { .. } => "convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)".into(),
             Error::Binary { .. } => "pass plain text (.txt) or JSONL with a `text` field".into(),
             Error::EmptyCorpus { .. } => "give a corpus with at least a few documents of text".into(),

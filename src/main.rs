@@ -18,9 +18,16 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
+            // One line, always: some errors (candle's, with a backtrace when CUDA fails) carry
+            // many; the first says what went wrong.
+            let first = |s: String| s.lines().next().unwrap_or_default().trim_end().to_string();
             match e.downcast_ref::<collapse_lab::Error>() {
-                Some(lib) => eprintln!("error: {lib} (hint: {})", lib.hint()),
-                None => eprintln!("error: {e:#}"),
+                Some(lib) => eprintln!(
+                    "error: {} (hint: {})",
+                    first(lib.to_string()),
+                    first(lib.hint())
+                ),
+                None => eprintln!("error: {}", first(format!("{e:#}"))),
             }
             ExitCode::from(2)
         }

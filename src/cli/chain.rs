@@ -8,7 +8,7 @@ use collapse_lab::corpus::policy::Policy;
 use collapse_lab::error::Error;
 use collapse_lab::family::ModelSpec;
 use collapse_lab::report::compare::{
-    compare_columns, long_csv, paired_differences, COMPARE_COLUMNS,
+    comparability, compare_columns, long_csv, paired_differences, COMPARE_COLUMNS,
 };
 use collapse_lab::report::metrics_csv::ArmTable;
 use collapse_lab::spec::{self, Spec};
@@ -295,6 +295,9 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
         .map(|(c, s)| (c.as_str(), s.as_str()))
         .collect();
     let t = compare_columns(&arms, &columns);
+    if let Some(warning) = comparability(&arms) {
+        eprintln!("warning: {warning}");
+    }
     if a.columns.is_none() {
         println!(
             "ppl: perplexity of the human test split over the human words (an OOV word costs \

@@ -239,6 +239,37 @@ pub fn long_csv(chains: &[ArmTable]) -> String {
     out
 }
 
+/// A one-line warning when the chains' perplexities cannot be compared: token perplexities of
+/// different models count different tokens (word perplexity and bits per byte divide the same
+/// log-likelihood by words and bytes, so they can), and no perplexity compares across test
+/// splits. `None` when every chain has the same model and test split (as far as recorded).
+pub fn comparability(chains: &[ArmTable]) -> Option<String> {
+    let distinct = |f: &dyn Fn(&ArmTable) -> Option<&String>| -> Vec<&String> {
+        let mut v: Vec<&String> = chains.iter().filter_map(f).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let models = distinct(&|c| c.model.as_ref());
+    let splits = distinct(&|c| c.test_sha256.as_ref());
+    if splits.len() > 1 {
+        return Some(format!(
+            "these chains were scored on {} different human test splits: no perplexity compares \
+             across them (use chains of one corpus, split and split seed)",
+            splits.len()
+        ));
+    }
+    if models.len() > 1 {
+        let names: Vec<&str> = models.iter().map(|m| m.as_str()).collect();
+        return Some(format!(
+            "models {} count different tokens, so their test_ppl columns are not comparable: \
+             compare test_word_ppl or test_bits_per_byte (--columns test_word_ppl,test_bits_per_byte)",
+            names.join(", ")
+        ));
+    }
+    None
+}
+
 /// Decimals for a number shown to people: 4 significant digits or so.
 fn digits(x: f64) -> usize {
     if x.abs() >= 100.0 {
@@ -293,12 +324,16 @@ mod tests {
             r
         };
         let a = ArmTable {
+            model: None,
+            test_sha256: None,
             seed: None,
             name: "qs-replace".into(),
             rows: vec![row("114.123"), row("169.4")],
             columns: cols.clone(),
         };
         let b = ArmTable {
+            model: None,
+            test_sha256: None,
             seed: None,
             name: "qs-accumulate".into(),
             rows: vec![row("114.123")],
@@ -316,6 +351,8 @@ mod tests {
         ArmTable {
             name: name.into(),
             seed: Some(seed),
+            model: None,
+            test_sha256: None,
             columns: vec!["generation".into(), "test_ppl".into()],
             rows: ppl
                 .iter()
@@ -379,5 +416,21 @@ mod tests {
              x-a,1,0,test_ppl,10.500000\n\
              x-a,2,0,test_ppl,11.250000\n"
         );
+    }
+
+    #[test]
+    fn different_models_or_test_splits_are_named() {
+        let mut a = chain("x-a", 1, &[10.0]);
+        let mut b = chain("x-b", 1, &[11.0]);
+        assert_eq!(comparability(&[a.clone(), b.clone()]), None);
+        (a.model, b.model) = (Some("ngram:3".into()), Some("gpt:tiny".into()));
+        let w = comparability(&[a.clone(), b.clone()]).unwrap();
+        assert!(
+            w.contains("gpt:tiny, ngram:3") && w.contains("test_word_ppl"),
+            "{w}"
+        );
+        (a.test_sha256, b.test_sha256) = (Some("1".into()), Some("2".into()));
+        let w = comparability(&[a, b]).unwrap();
+        assert!(w.contains("2 different human test splits"), "{w}");
     }
 }

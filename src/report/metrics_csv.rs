@@ -137,6 +137,10 @@ pub struct ArmTable {
     pub name: String,
     /// The chain's seed (from its `chain.json`), if known.
     pub seed: Option<u64>,
+    /// The chain's model (`ngram:3`, `gpt:tiny`, ...), if known: what its tokens are.
+    pub model: Option<String>,
+    /// The sha256 of the human test split it was scored on (from its first eval record).
+    pub test_sha256: Option<String>,
     pub rows: Vec<Vec<String>>,
     pub columns: Vec<String>,
 }
@@ -174,12 +178,17 @@ impl ArmTable {
         }
         // The seed, read as a plain field: the settings' types live with the chain, which
         // writes through this module.
-        let seed = fsutil::read_json::<serde_json::Value>(path.with_file_name("chain.json"))
-            .ok()
-            .and_then(|v| v.get("seed").and_then(|s| s.as_u64()));
+        let chain = fsutil::read_json::<serde_json::Value>(path.with_file_name("chain.json")).ok();
+        let field = |k: &str| chain.as_ref().and_then(|v| v.get(k)).cloned();
+        let first = fsutil::read_json::<serde_json::Value>(path.with_file_name("gen-00.json")).ok();
         Ok(ArmTable {
             name: name.to_string(),
-            seed,
+            seed: field("seed").and_then(|s| s.as_u64()),
+            model: field("model").and_then(|m| m.as_str().map(String::from)),
+            test_sha256: first.and_then(|v| {
+                v.get("test_sha256")
+                    .and_then(|s| s.as_str().map(String::from))
+            }),
             rows,
             columns,
         })

@@ -88,6 +88,8 @@ pub fn default_dir(workdir: &Path, names: &[String]) -> Result<PathBuf> {
         .map(|n| ArmTable {
             name: n.clone(),
             seed: None,
+            model: None,
+            test_sha256: None,
             rows: Vec::new(),
             columns: Vec::new(),
         })

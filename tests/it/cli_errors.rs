@@ -401,3 +401,24 @@ fn absurd_sizes_end_in_one_line_before_anything_is_written() {
     );
     assert!(e.contains("is the reference itself"), "{e}");
 }
+
+#[test]
+fn a_folder_given_for_a_file_gets_a_hint_about_folders() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = small_corpus(tmp.path());
+    let out = tmp.path().join("m.arpa");
+    let e = bad_input(
+        tmp.path(),
+        &[
+            "ngram",
+            "build",
+            "-o",
+            "2",
+            "--input",
+            arg(&corpus),
+            "--arpa",
+            arg(&out),
+        ],
+    );
+    assert!(e.contains("give a file, not a folder"), "{e}");
+}
