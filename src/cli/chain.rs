@@ -325,7 +325,26 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
     let groups: Vec<(String, usize)> = std::iter::once((String::new(), 1))
         .chain(t.arms.iter().map(|a| (a.clone(), columns.len())))
         .collect();
-    print_table(&groups, &t.header, &t.rows);
+    if columns.len() <= WIDE_TABLE_COLUMNS {
+        print_table(&groups, &t.header, &t.rows);
+    } else {
+        // Many columns (`--columns all`): one table per arm, a metric per row, a generation
+        // per column, which fits a terminal however many metrics there are.
+        let n = columns.len();
+        let mut header = vec!["metric".to_string()];
+        header.extend(t.rows.iter().map(|r| format!("gen {}", r[0])));
+        for (a, arm) in t.arms.iter().enumerate() {
+            let rows: Vec<Vec<String>> = (0..n)
+                .map(|c| {
+                    let mut row = vec![t.columns[c].clone()];
+                    row.extend(t.rows.iter().map(|r| r[1 + a * n + c].clone()));
+                    row
+                })
+                .collect();
+            println!("\n{}{arm}", t.prefix);
+            print_table(&[], &header, &rows);
+        }
+    }
     let first = columns.first().map(|c| c.0).unwrap_or("test_ppl");
     if let Some(d) = paired_differences(&arms, first) {
         println!(
@@ -344,6 +363,9 @@ pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Past this many columns per arm the table is printed one arm at a time, transposed.
+const WIDE_TABLE_COLUMNS: usize = 8;
 
 /// `--columns` as (column, short name) pairs: the defaults, every metrics.csv column (`all`),
 /// or the listed ones, each of which some experiment must have.

@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use std::path::Path;
 
-/// Six decimals: what every float column is written with.
-fn f6(x: f64) -> String {
-    format!("{x:.6}")
+/// Every float column is written in full: the shortest decimal that reads back as the same
+/// f64 (a small metric such as seq-rep-4 keeps its digits; six decimals left 0.001234 four).
+fn full(x: f64) -> String {
+    format!("{x}")
 }
 
 /// How one column's value is written from a generation's record.
@@ -25,72 +26,72 @@ pub const COLUMNS: &[(&str, Cell)] = &[
     ("train_tokens", |e| e.train.tokens.to_string()),
     // The headline, over the human words (before issue 11: KenLM's including-OOV value,
     // now `test_ppl_incl_oov`).
-    ("test_ppl", |e| f6(e.test_ppl)),
-    ("test_ppl_excl_oov", |e| f6(e.test.token_ppl_excl_oov)),
-    ("test_oov_rate", |e| f6(e.test.oov_rate)),
-    ("test_word_ppl", |e| f6(e.test.word_ppl)),
-    ("test_bits_per_byte", |e| f6(e.test.bits_per_byte)),
+    ("test_ppl", |e| full(e.test_ppl)),
+    ("test_ppl_excl_oov", |e| full(e.test.token_ppl_excl_oov)),
+    ("test_oov_rate", |e| full(e.test.oov_rate)),
+    ("test_word_ppl", |e| full(e.test.word_ppl)),
+    ("test_bits_per_byte", |e| full(e.test.bits_per_byte)),
     ("gen_tokens", |e| e.generated.tokens.to_string()),
     ("types", |e| e.generated.types.to_string()),
-    ("human_types_lost", |e| f6(e.generated.human_types_lost)),
-    ("rare_types_lost", |e| f6(e.generated.rare_types_lost)),
-    ("seq_rep_4", |e| f6(e.generated.seq_rep_4)),
-    ("distinct_1", |e| f6(e.generated.distinct_1)),
-    ("distinct_2", |e| f6(e.generated.distinct_2)),
-    ("unigram_kl", |e| f6(e.generated.unigram_kl)),
+    ("human_types_lost", |e| full(e.generated.human_types_lost)),
+    ("rare_types_lost", |e| full(e.generated.rare_types_lost)),
+    ("seq_rep_4", |e| full(e.generated.seq_rep_4)),
+    ("distinct_1", |e| full(e.generated.distinct_1)),
+    ("distinct_2", |e| full(e.generated.distinct_2)),
+    ("unigram_kl", |e| full(e.generated.unigram_kl)),
     ("gen0_ppl_of_generated", |e| {
-        f6(e.gen0_on_generated.token_ppl)
+        full(e.gen0_on_generated.token_ppl)
     }),
     ("discount_fallbacks", |e| e.notes.len().to_string()),
     // Added with the metric suite of issue 6 (appended, so older column positions hold).
-    ("test_byte_ppl", |e| f6(e.test.byte_ppl)),
-    ("seq_rep_1", |e| f6(e.generated.seq_rep_1)),
-    ("seq_rep_2", |e| f6(e.generated.seq_rep_2)),
-    ("seq_rep_3", |e| f6(e.generated.seq_rep_3)),
-    ("rep_16", |e| f6(e.generated.rep_16)),
-    ("rep_32", |e| f6(e.generated.rep_32)),
-    ("rep_128", |e| f6(e.generated.rep_128)),
+    ("test_byte_ppl", |e| full(e.test.byte_ppl)),
+    ("seq_rep_1", |e| full(e.generated.seq_rep_1)),
+    ("seq_rep_2", |e| full(e.generated.seq_rep_2)),
+    ("seq_rep_3", |e| full(e.generated.seq_rep_3)),
+    ("rep_16", |e| full(e.generated.rep_16)),
+    ("rep_32", |e| full(e.generated.rep_32)),
+    ("rep_128", |e| full(e.generated.rep_128)),
     ("distinct_2_per_ngram", |e| {
-        f6(e.generated.distinct_2_per_ngram)
+        full(e.generated.distinct_2_per_ngram)
     }),
     ("distinct_3_per_ngram", |e| {
-        f6(e.generated.distinct_3_per_ngram)
+        full(e.generated.distinct_3_per_ngram)
     }),
     ("distinct_4_per_ngram", |e| {
-        f6(e.generated.distinct_4_per_ngram)
+        full(e.generated.distinct_4_per_ngram)
     }),
     ("distinct_2_per_token", |e| {
-        f6(e.generated.distinct_2_per_token)
+        full(e.generated.distinct_2_per_token)
     }),
     ("distinct_3_per_token", |e| {
-        f6(e.generated.distinct_3_per_token)
+        full(e.generated.distinct_3_per_token)
     }),
     ("distinct_4_per_token", |e| {
-        f6(e.generated.distinct_4_per_token)
+        full(e.generated.distinct_4_per_token)
     }),
-    ("medium_types_lost", |e| f6(e.generated.medium_types_lost)),
+    ("medium_types_lost", |e| full(e.generated.medium_types_lost)),
     ("frequent_types_lost", |e| {
-        f6(e.generated.frequent_types_lost)
+        full(e.generated.frequent_types_lost)
     }),
-    ("unigram_js", |e| f6(e.generated.unigram_js)),
-    ("self_bleu", |e| f6(e.generated.self_bleu)),
+    ("unigram_js", |e| full(e.generated.unigram_js)),
+    ("self_bleu", |e| full(e.generated.self_bleu)),
     ("self_bleu_docs", |e| e.generated.self_bleu_docs.to_string()),
-    ("mattr", |e| f6(e.generated.mattr)),
-    ("mtld", |e| f6(e.generated.mtld)),
-    ("compression_ratio", |e| f6(e.generated.compression_ratio)),
-    ("zipf_coefficient", |e| f6(e.generated.zipf_coefficient)),
-    ("gen0_doc_ppl_mean", |e| f6(e.gen0_doc_ppl.mean)),
-    ("gen0_doc_ppl_p5", |e| f6(e.gen0_doc_ppl.p5)),
-    ("gen0_doc_ppl_p25", |e| f6(e.gen0_doc_ppl.p25)),
-    ("gen0_doc_ppl_p50", |e| f6(e.gen0_doc_ppl.p50)),
-    ("gen0_doc_ppl_p75", |e| f6(e.gen0_doc_ppl.p75)),
-    ("gen0_doc_ppl_p95", |e| f6(e.gen0_doc_ppl.p95)),
+    ("mattr", |e| full(e.generated.mattr)),
+    ("mtld", |e| full(e.generated.mtld)),
+    ("compression_ratio", |e| full(e.generated.compression_ratio)),
+    ("zipf_coefficient", |e| full(e.generated.zipf_coefficient)),
+    ("gen0_doc_ppl_mean", |e| full(e.gen0_doc_ppl.mean)),
+    ("gen0_doc_ppl_p5", |e| full(e.gen0_doc_ppl.p5)),
+    ("gen0_doc_ppl_p25", |e| full(e.gen0_doc_ppl.p25)),
+    ("gen0_doc_ppl_p50", |e| full(e.gen0_doc_ppl.p50)),
+    ("gen0_doc_ppl_p75", |e| full(e.gen0_doc_ppl.p75)),
+    ("gen0_doc_ppl_p95", |e| full(e.gen0_doc_ppl.p95)),
     // Added with the OPT family (issue 5); empty for families without it.
     ("test_block_ppl", |e| {
-        e.test_block_ppl.map(f6).unwrap_or_default()
+        e.test_block_ppl.map(full).unwrap_or_default()
     }),
     // Added with the vocabulary report (issue 11).
-    ("test_ppl_incl_oov", |e| f6(e.test.token_ppl)),
+    ("test_ppl_incl_oov", |e| full(e.test.token_ppl)),
     ("model_vocab", |e| {
         e.vocabulary
             .model_types
@@ -98,16 +99,16 @@ pub const COLUMNS: &[(&str, Cell)] = &[
             .unwrap_or_default()
     }),
     ("human_types_unnamed", |e| {
-        f6(e.vocabulary.human_types_unnamed)
+        full(e.vocabulary.human_types_unnamed)
     }),
     ("rare_types_unnamed", |e| {
-        f6(e.vocabulary.rare_types_unnamed)
+        full(e.vocabulary.rare_types_unnamed)
     }),
     ("medium_types_unnamed", |e| {
-        f6(e.vocabulary.medium_types_unnamed)
+        full(e.vocabulary.medium_types_unnamed)
     }),
     ("frequent_types_unnamed", |e| {
-        f6(e.vocabulary.frequent_types_unnamed)
+        full(e.vocabulary.frequent_types_unnamed)
     }),
     ("unnamed_human_words", |e| {
         e.vocabulary.unnamed_words.to_string()
@@ -262,28 +263,28 @@ mod tests {
         let t = ArmTable::read(dir.path(), "a").unwrap();
         let want = [
             ("generation", "3"),
-            ("test_ppl", "3.500000"),
-            ("test_ppl_incl_oov", "2.718282"), // exp(2/2)
+            ("test_ppl", "3.5"),
+            ("test_ppl_incl_oov", "2.718281828459045"), // exp(2/2)
             ("model_vocab", "12"),
-            ("rare_types_unnamed", "0.250000"),
+            ("rare_types_unnamed", "0.25"),
             ("unnamed_human_words", "9"),
-            ("test_byte_ppl", "1.648721"), // exp(2/4)
+            ("test_byte_ppl", "1.6487212707001282"), // exp(2/4)
             ("types", "3"),
-            ("rare_types_lost", "0.050000"),
-            ("seq_rep_1", "0.110000"),
-            ("seq_rep_4", "0.140000"),
-            ("rep_128", "0.128000"),
-            ("distinct_2", "0.200000"),
-            ("distinct_4_per_token", "0.440000"),
-            ("unigram_js", "0.500000"),
-            ("self_bleu", "0.600000"),
+            ("rare_types_lost", "0.05"),
+            ("seq_rep_1", "0.11"),
+            ("seq_rep_4", "0.14"),
+            ("rep_128", "0.128"),
+            ("distinct_2", "0.2"),
+            ("distinct_4_per_token", "0.44"),
+            ("unigram_js", "0.5"),
+            ("self_bleu", "0.6"),
             ("self_bleu_docs", "7"),
-            ("mattr", "0.700000"),
-            ("mtld", "80.000000"),
-            ("compression_ratio", "3.500000"),
-            ("zipf_coefficient", "1.100000"),
+            ("mattr", "0.7"),
+            ("mtld", "80"),
+            ("compression_ratio", "3.5"),
+            ("zipf_coefficient", "1.1"),
             ("medium_types_lost", "NaN"), // unset: NaN
-            ("gen0_doc_ppl_p50", "2.718282"),
+            ("gen0_doc_ppl_p50", "2.718281828459045"),
         ];
         for (col, v) in want {
             assert_eq!(t.get(0, col), Some(v), "{col}");

@@ -70,7 +70,7 @@ fn unconditional(
             // end-of-text (or to the budget), never pieces of two samples stitched together.
             for (&i, out) in active.iter().zip(outs) {
                 let new: Vec<u32> = out.into_iter().take_while(|&t| t != eot).collect();
-                let text = tok.decode(&new)?;
+                let text = printable(&tok.decode(&new)?);
                 let (kept, words) = truncate_words(&text, remaining[i]);
                 bar.inc(words as u64);
                 remaining[i] -= words;
@@ -155,7 +155,7 @@ fn continuations(
     let mut lines: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
     for ((d, _), out) in prompts.iter().zip(outs) {
         let new: Vec<u32> = out.into_iter().take_while(|&t| t != eot).collect();
-        let text = tok.decode(&new)?;
+        let text = printable(&tok.decode(&new)?);
         if !text.trim().is_empty() {
             lines[*d].push(text.trim().replace('\n', " "));
         }
@@ -184,6 +184,16 @@ fn tokens_per_word(tok: &Bpe, template: &Corpus) -> Result<f64> {
 
 /// The longest prefix of `text` with at most `n` words (whitespace-separated, as KenLM counts
 /// them), without trailing whitespace; and how many words it has.
+/// The text a generated document may hold: byte-level BPE can end a sample inside a UTF-8
+/// sequence or write a byte token for a control character, which decode as U+FFFD and control
+/// codes; those are dropped (line breaks and tabs kept), so a corpus is printable text that
+/// every later stage reads the same way.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|&c| c != '\u{FFFD}' && (!c.is_control() || c == '\n' || c == '\t'))
+        .collect()
+}
+
 pub fn truncate_words(text: &str, n: usize) -> (&str, usize) {
     let mut words = 0;
     let mut in_word = false;
@@ -212,6 +222,14 @@ fn is_space(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::truncate_words;
+
+    #[test]
+    fn generated_text_is_printable() {
+        assert_eq!(
+            super::printable("a\u{FFFD}b\u{4}c\u{1d}\nd\te"),
+            "abc\nd\te"
+        );
+    }
 
     #[test]
     fn truncation_counts_whitespace_words_and_keeps_lines() {
