@@ -16,6 +16,10 @@ use crate::sampling::Protocol;
 use crate::spec::{DEFAULT_MIN_COUNT, DEFAULT_VOCAB};
 use serde::{Deserialize, Serialize};
 
+/// Fewer words than this in a generation's training or generated text measure nothing (a model
+/// of one word scores a perplexity near 1 on it).
+pub const MIN_WORDS: usize = 100;
+
 /// More generations than any study runs: beyond this a typo is likelier than a plan.
 pub const MAX_GENERATIONS: u32 = 10_000;
 
@@ -186,10 +190,13 @@ impl ChainSettings {
             ("--train-tokens", self.train_tokens),
             ("--human-tokens", self.human_tokens),
         ] {
-            if v == Some(0) {
+            if v.is_some_and(|n| n < MIN_WORDS) {
                 return Err(Error::invalid(
-                    format!("{what} 0 leaves nothing"),
-                    format!("give {what} a positive number of words"),
+                    format!(
+                        "{what} {} is too few words to train or measure anything",
+                        v.unwrap_or(0)
+                    ),
+                    format!("give {what} {MIN_WORDS} or more (a smoke run: --train-tokens 20000)"),
                 ));
             }
         }

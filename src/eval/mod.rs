@@ -31,6 +31,8 @@ use std::borrow::Cow;
 
 /// Human samples per check: enough for a spread and a range, cheap enough for large references.
 pub const DEFAULT_DRAWS: usize = 16;
+/// Fewer human words than this give samples too small to show a spread worth a threshold.
+pub const MIN_REFERENCE_WORDS: usize = 2_000;
 /// More draws only cost time: each is a full measurement of a candidate-sized human sample.
 pub const MAX_DRAWS: usize = 1000;
 
@@ -265,7 +267,7 @@ pub fn check(
             "give a larger human reference, ideally many times the candidate's size",
         )
     };
-    if size == 0 {
+    if size == 0 || ref_info.tokens < MIN_REFERENCE_WORDS {
         return Err(too_small());
     }
     let subsampled = size < cand_info.tokens;

@@ -372,6 +372,7 @@ fn absurd_sizes_end_in_one_line_before_anything_is_written() {
             "more than a chain can show",
         ),
         (chain(&["--test-frac", "0"]), "holds out no human text"),
+        (chain(&["--train-tokens", "1"]), "too few words"),
         (
             vec![
                 "eval".into(),
@@ -392,6 +393,18 @@ fn absurd_sizes_end_in_one_line_before_anything_is_written() {
         assert!(e.contains(want), "{args:?}: {e}");
         assert!(!w.join("evals/big").exists(), "{args:?} left evals/big");
     }
+    // A reference of a few dozen words has no spread to measure against.
+    let tiny = tmp.path().join("tiny.txt");
+    std::fs::write(
+        &tiny,
+        "a few dozen words of reference text\n\nand a second paragraph\n",
+    )
+    .unwrap();
+    let e = bad_input(
+        tmp.path(),
+        &["eval", "--reference", arg(&tiny), "--corpus", c],
+    );
+    assert!(e.contains("too small to draw human samples"), "{e}");
     // A reference given as its own candidate measures nothing.
     let f = tmp.path().join("one.txt");
     std::fs::write(&f, "some text here\n\nand more text there\n").unwrap();
