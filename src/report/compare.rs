@@ -145,7 +145,7 @@ fn cell(group: &ArmGroup, g: usize, col: &str) -> String {
     if let [one] = group.chains.as_slice() {
         return one
             .get(g, col)
-            .map(short_number)
+            .map(super::short)
             .unwrap_or_else(|| "-".into());
     }
     let i = group.interval(g, col);
@@ -270,17 +270,6 @@ pub fn comparability(chains: &[ArmTable]) -> Option<String> {
     None
 }
 
-/// Decimals for a number shown to people: 4 significant digits or so.
-fn digits(x: f64) -> usize {
-    if x.abs() >= 100.0 {
-        1
-    } else if x.abs() >= 1.0 {
-        3
-    } else {
-        4
-    }
-}
-
 /// The longest common prefix of several names that ends with `-` (none for a single name).
 fn common_prefix(names: &[&str]) -> String {
     if names.len() < 2 {
@@ -297,17 +286,6 @@ fn common_prefix(names: &[&str]) -> String {
         }
     }
     first[..end].to_string()
-}
-
-/// Numbers printed for people: 4 significant digits at most.
-fn short_number(s: &str) -> String {
-    match s.parse::<f64>() {
-        // Decimal columns keep their decimals even when a value is whole (0.000000 → 0.0000).
-        Ok(x) if x.fract() != 0.0 || s.contains('.') => {
-            format!("{x:.d$}", d = digits(x))
-        }
-        _ => s.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -224,17 +224,11 @@ pub(crate) fn first_last(arm: &Arm, column: &str) -> Option<(String, String)> {
     Some((f(0)?, f(last)?))
 }
 
-/// Numbers for tables: about 4 significant digits.
+/// Numbers for tables (compare, the report's summary): about 4 significant digits; whole
+/// numbers and text as written.
 pub(crate) fn short(s: &str) -> String {
     match s.parse::<f64>() {
-        Ok(x) if x.fract() != 0.0 => {
-            let d = match x.abs() {
-                a if a >= 100.0 => 1,
-                a if a >= 1.0 => 3,
-                _ => 4,
-            };
-            format!("{x:.d$}")
-        }
+        Ok(x) => format!("{x:.d$}", d = stats::short_digits(x)),
         _ => s.to_string(),
     }
 }

@@ -47,8 +47,9 @@ impl Interval {
     }
 }
 
-/// Decimals for about 4 significant digits.
-fn short_digits(x: f64) -> usize {
+/// Decimals for about 4 significant digits (none for a whole number): the one rule every
+/// table of the report module rounds by.
+pub(crate) fn short_digits(x: f64) -> usize {
     if x.fract() == 0.0 {
         0
     } else if x.abs() >= 100.0 {
