@@ -72,28 +72,34 @@ pub enum ChainModel {
 }
 
 impl ChainModel {
-    /// The model `spec` with its family's settings: `min_count` and `vocab` (default
-    /// [`DEFAULT_VOCAB`]) for n-grams, `neural` (or the family's defaults) for the neural
-    /// families. Settings of another family are refused rather than ignored.
+    /// The model `spec` with its family's settings: `min_count` (default
+    /// [`DEFAULT_MIN_COUNT`]) and `vocab` (default [`DEFAULT_VOCAB`]) for n-grams, `neural` (or
+    /// the family's defaults) for the neural families. Settings of another family are refused
+    /// rather than ignored.
     pub fn new(
         spec: ModelSpec,
-        min_count: u32,
+        min_count: Option<u32>,
         vocab: Option<VocabMode>,
         neural: Option<GptSettings>,
     ) -> Result<Self> {
-        if let (Some(v), false) = (vocab, matches!(spec, ModelSpec::Ngram { .. })) {
-            return Err(Error::invalid(
-                format!(
-                    "--vocab {v} is an n-gram setting; {spec} keeps its tokenizer's vocabulary"
-                ),
-                "drop --vocab (or `vocab` in the spec), or use an ngram: model",
-            ));
+        if !matches!(spec, ModelSpec::Ngram { .. }) {
+            let given = match (vocab, min_count) {
+                (Some(v), _) => Some(format!("--vocab {v}")),
+                (None, Some(n)) => Some(format!("--min-count {n}")),
+                (None, None) => None,
+            };
+            if let Some(flag) = given {
+                return Err(Error::invalid(
+                    format!("{flag} is an n-gram setting; {spec} keeps its tokenizer's vocabulary"),
+                    "drop it (or `vocab`/`min_count` in the spec), or use an ngram: model",
+                ));
+            }
         }
         let settings = neural.or_else(|| spec.default_settings());
         Ok(match (spec, settings) {
             (ModelSpec::Ngram { order }, None) => ChainModel::Ngram {
                 order,
-                min_count,
+                min_count: min_count.unwrap_or(DEFAULT_MIN_COUNT),
                 vocab: vocab.unwrap_or(DEFAULT_VOCAB),
             },
             (ModelSpec::Ngram { order }, Some(_)) => {
@@ -356,7 +362,7 @@ impl TryFrom<ChainFile> for ChainSettings {
         let is_ngram = matches!(spec, ModelSpec::Ngram { .. });
         let vocab = f.vocab.or(is_ngram.then_some(VocabMode::Fixed));
         Ok(ChainSettings {
-            model: ChainModel::new(spec, f.min_count, vocab, f.gpt)?,
+            model: ChainModel::new(spec, is_ngram.then_some(f.min_count), vocab, f.gpt)?,
             experiment: f.experiment,
             corpus: f.corpus,
             generations: f.generations,

@@ -5,7 +5,7 @@ fn ngram_chain() -> ChainSettings {
     ChainSettings {
         experiment: "x".into(),
         corpus: "embedded:kjv".into(),
-        model: ChainModel::new("ngram:3".parse().unwrap(), 2, None, None).unwrap(),
+        model: ChainModel::new("ngram:3".parse().unwrap(), Some(2), None, None).unwrap(),
         generations: 3,
         policy: Policy::Replace,
         seed: 1,
@@ -51,14 +51,24 @@ fn chain_json_keeps_its_flat_form_and_reads_back() {
 fn neural_settings_for_an_ngram_model_are_refused() {
     let e = ChainModel::new(
         "ngram:3".parse().unwrap(),
-        1,
+        None,
         None,
         Some(GptSettings::default()),
     );
     assert!(matches!(e, Err(Error::Invalid { .. })));
-    let e = ChainModel::new("gpt:tiny".parse().unwrap(), 1, Some(VocabMode::Own), None);
+    let e = ChainModel::new(
+        "gpt:tiny".parse().unwrap(),
+        None,
+        Some(VocabMode::Own),
+        None,
+    );
     assert!(matches!(e, Err(Error::Invalid { .. })));
-    let hf = ChainModel::new("hf:a/b".parse().unwrap(), 1, None, None).unwrap();
+    let e = ChainModel::new("gpt:tiny".parse().unwrap(), Some(2), None, None).unwrap_err();
+    assert!(
+        e.to_string().contains("--min-count 2 is an n-gram setting"),
+        "{e}"
+    );
+    let hf = ChainModel::new("hf:a/b".parse().unwrap(), None, None, None).unwrap();
     assert_eq!(hf.neural(), Some(&GptSettings::fine_tune()));
 }
 
@@ -77,7 +87,7 @@ fn a_resume_names_only_the_keys_that_differ() {
         let mut s = GptSettings::default();
         s.epochs = epochs;
         let mut c = old.clone();
-        c.model = ChainModel::new("gpt:nano".parse().unwrap(), 1, None, Some(s)).unwrap();
+        c.model = ChainModel::new("gpt:nano".parse().unwrap(), None, None, Some(s)).unwrap();
         c
     };
     let e = gpt(3.0).check_same_as(&gpt(2.0)).unwrap_err();

@@ -101,8 +101,9 @@ pub struct ChainArgs {
     pub test_frac: f64,
     /// n-grams: a vocabulary built from text keeps words seen at least this often (rarer ones
     /// become <unk>); with --vocab own that is every generation's, with fixed generation 0's
-    #[arg(long, default_value_t = spec::DEFAULT_MIN_COUNT, value_name = "N")]
-    pub min_count: u32,
+    /// [default: 1]
+    #[arg(long, value_name = "N")]
+    pub min_count: Option<u32>,
     /// n-grams: own (each generation knows the words of its own training text, as lmplz
     /// builds a model: words no generation wrote are gone for good) or fixed (generation 0's
     /// vocabulary throughout, every word kept with a floor, as a neural model keeps its

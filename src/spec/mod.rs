@@ -256,7 +256,7 @@ impl Spec {
             let vocab = o.vocab.as_deref().or(self.vocab.as_deref());
             let model = ChainModel::new(
                 self.model_spec()?,
-                o.min_count.or(self.min_count).unwrap_or(DEFAULT_MIN_COUNT),
+                o.min_count.or(self.min_count),
                 vocab.map(str::parse).transpose()?,
                 self.settings(&arm.name, arm.neural.as_ref())?,
             )?;
