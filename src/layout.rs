@@ -32,6 +32,7 @@ impl Layout {
     pub fn check_name(name: &str) -> Result<()> {
         let ok = !name.is_empty()
             && !name.starts_with('.')
+            && !name.starts_with('-') // read as a flag by every command that takes names
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));

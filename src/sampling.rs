@@ -86,3 +86,54 @@ pub fn plan<'a>(
         }
     }
 }
+
+/// `continue:K` for an n-gram model gives each line's first K words as its prompt (all but the
+/// last word of a shorter line). A K at or above the median line length leaves most lines one
+/// word or none to write, so the next generation learns line endings, not language: refused.
+pub fn check_continue_words(template: &Corpus, k: usize) -> crate::Result<()> {
+    let mut lengths: Vec<usize> = template
+        .lines()
+        .map(|l| crate::tokenize::words(l).count())
+        .filter(|&n| n > 0)
+        .collect();
+    if lengths.is_empty() {
+        return Ok(());
+    }
+    let mid = lengths.len() / 2;
+    let median = *lengths.select_nth_unstable(mid).1;
+    if k >= median {
+        return Err(crate::Error::invalid(
+            format!(
+                "continue:{k} prompts with {k} words, but half of the human lines have {median} \
+                 words or fewer: most lines would leave nothing to continue"
+            ),
+            format!(
+                "use continue:{} or less (half the median line length), or unconditional",
+                (median / 2).max(1)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Document;
+
+    #[test]
+    fn continue_longer_than_the_lines_is_refused() {
+        let c = Corpus::new(vec![Document::new(
+            "a",
+            "one two three four five six\nan eight word line of text here now\nshort one",
+        )]);
+        assert!(check_continue_words(&c, 2).is_ok());
+        let e = check_continue_words(&c, 6).unwrap_err();
+        let what = e.to_string();
+        assert!(
+            what.contains("continue:6") && what.contains("6 words or fewer"),
+            "{what}"
+        );
+        assert!(e.hint().contains("continue:3 or less"), "{}", e.hint());
+    }
+}

@@ -21,6 +21,7 @@ use crate::layout::Layout;
 use crate::metrics::corpus_metrics::HumanReference;
 use crate::report::metrics_csv;
 use crate::report::record::GenerationEval;
+use crate::sampling::Protocol;
 use stages::ChainState;
 use std::path::Path;
 
@@ -78,6 +79,10 @@ fn run_with<F: Family>(family: &F, s: &ChainSettings, layout: &Layout) -> Result
         let words = human.train.stats().tokens;
         let budget = s.train_tokens.unwrap_or(usize::MAX);
         crate::corpus::fresh::check_supply(f, words, budget, s.generations)?;
+    }
+    if let (ChainModel::Ngram { .. }, Protocol::Continue { prompt_words }) = (&s.model, &s.protocol)
+    {
+        crate::sampling::check_continue_words(&human.train, *prompt_words)?;
     }
     // chain.json is written once the human corpus is in place, so a typo in --corpus never
     // pins an experiment to settings that cannot run.

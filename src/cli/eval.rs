@@ -14,7 +14,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
 collapse-lab eval --reference corpora/kjv/human/train.jsonl --corpus corpora/kjv/gen-03/generated.jsonl\n  \
-collapse-lab eval --reference embedded:kjv --corpus synthetic.jsonl --model checkpoints/kjv/gen-00 --fail-on --json v.json\n\n\
+collapse-lab eval --reference corpora/kjv/human/test.jsonl --corpus synthetic.jsonl --model checkpoints/kjv/gen-00 --fail-on --json v.json\n\n\
 The candidate is compared with human samples of its own size held out from the reference \
 (--draws of them); a metric is flagged when it lies beyond the human mean by more than 4 \
 standard deviations of those samples and a fixed tolerance (docs/monitor.md). Exit code: 0, or \
@@ -73,6 +73,9 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let reference = source::load(&a.reference)?;
     let candidate = source::load(&a.corpus)?;
     let model = a.model.as_deref().map(Checkpoint::open).transpose()?;
+    if let Some(dir) = &a.model {
+        eval::contamination::check(dir, &reference.corpus, &a.reference)?;
+    }
     let settings = Settings {
         draws: a.draws,
         seed: a.seed,

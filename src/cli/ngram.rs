@@ -1,7 +1,7 @@
 //! `ngram build`, `ngram query`, `ngram sample`: KenLM's command-line conventions.
 
 use anyhow::Result;
-use collapse_lab::corpus::{source, Corpus, Document};
+use collapse_lab::corpus::source;
 use collapse_lab::ngram::sample::Sampler;
 use collapse_lab::ngram::vocab::VocabPolicy;
 use collapse_lab::ngram::{arpa, build_lines, query, BuildOptions};
@@ -123,6 +123,15 @@ pub fn run(c: NgramCommand) -> Result<()> {
             let text = source::read_text_file(&input)?;
             pb.finish_and_clear();
             let s = query::summarize(&model, text.par_lines());
+            if model.lacks_unk() && s.oovs > 0 {
+                eprintln!(
+                    "warning: {} has no `<unk>` unigram, so each of the {} OOV words scores \
+                     p = 10^-100 (as in KenLM) and dominates the perplexity including OOVs; \
+                     compare perplexities excluding OOVs, or build with `<unk>` (ngram build does)",
+                    model_path.display(),
+                    s.oovs
+                );
+            }
             println!(
                 "Perplexity including OOVs:\t{}",
                 s.perplexity_including_oovs
@@ -150,22 +159,15 @@ pub fn run(c: NgramCommand) -> Result<()> {
             }
             let model = arpa::read_arpa(&model_path)?;
             let sampler = Sampler::new(&model);
-            // One single-line template document per sentence, so each has its own seed stream.
-            let template = Corpus::new(
-                (0..lines)
-                    .map(|i| Document::new(i.to_string(), ""))
-                    .collect(),
-            );
             let settings = SampleSettings {
                 protocol: Protocol::Unconditional,
                 temperature,
                 seed,
                 ..Default::default()
             };
-            let out = sampler.sample(&template, &vec![1; lines], &settings);
             let mut text = String::new();
-            for d in &out.docs {
-                text.push_str(&d.text);
+            for line in sampler.sentences(lines, &settings) {
+                text.push_str(&line);
                 text.push('\n');
             }
             match output {

@@ -12,6 +12,7 @@
 //! fresh seeded draw each time). The mean and spread of the human samples are the baseline;
 //! `signs` says how far beyond it a value must lie to be flagged. Details: `docs/monitor.md`.
 
+pub mod contamination;
 pub mod draws;
 pub mod signs;
 

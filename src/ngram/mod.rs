@@ -134,6 +134,12 @@ impl NgramModel {
         self.tables.len()
     }
 
+    /// Whether the model gives `<unk>` no probability of its own: an ARPA without a `<unk>`
+    /// unigram reads as p(<unk>) = 10^-100 (as in KenLM), so every OOV word costs 100 decades.
+    pub fn lacks_unk(&self) -> bool {
+        self.tables[0].log_prob[vocab::UNK as usize] <= -99.0
+    }
+
     /// Index of an n-gram (word ids, in order) in `tables[ids.len() - 1]`, if present.
     pub fn lookup(&self, ids: &[u32]) -> Option<usize> {
         let (&first, rest) = ids.split_first()?;

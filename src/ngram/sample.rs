@@ -187,56 +187,120 @@ impl<'m> Sampler<'m> {
     /// each, in whole lines) or by continuing each template line's prompt.
     pub fn sample(&self, template: &Corpus, words: &[usize], s: &SampleSettings) -> Corpus {
         assert_eq!(template.docs.len(), words.len());
-        let docs = template
-            .docs
-            .par_iter()
-            .zip(words)
-            .enumerate()
-            .map(|(i, (doc, &target))| {
-                let mut rng = Rng::derive(s.seed, "ngram-sample", i as u64);
-                let mut text = String::with_capacity(target * 6);
-                let mut buf = Vec::new();
-                match s.protocol {
-                    Protocol::Unconditional => {
-                        let mut written = 0;
-                        while written < target.max(1) {
-                            let before = text.len();
-                            written +=
-                                self.sentence(State::begin(), s, &mut rng, &mut text, &mut buf);
-                            if text.len() > before {
-                                text.push('\n');
-                            } else if written == 0 && text.is_empty() {
-                                // A model that ends every sentence at once: avoid spinning forever.
-                                break;
+        let indices: Vec<usize> = (0..words.len()).collect();
+        let docs: Vec<Document> = indices
+            .par_chunks(PLAN_GROUP)
+            .flat_map_iter(|group| {
+                // Words planned and written by this group's documents so far.
+                let (mut planned, mut written) = (0usize, 0usize);
+                group
+                    .iter()
+                    .map(|&i| {
+                        let mut rng = Rng::derive(s.seed, "ngram-sample", i as u64);
+                        let text = match s.protocol {
+                            Protocol::Unconditional => {
+                                planned += words[i];
+                                let (text, n) = self.unconditional(
+                                    planned.saturating_sub(written),
+                                    s,
+                                    &mut rng,
+                                );
+                                written += n;
+                                text
                             }
-                        }
-                    }
-                    Protocol::Continue { prompt_words } => {
-                        for line in doc.lines() {
-                            let toks: Vec<&str> = tokenize::words(line).collect();
-                            let keep = prompt_words.min(toks.len().saturating_sub(1));
-                            let mut state = State::begin();
-                            for w in &toks[..keep] {
-                                state = advance(self.model, &state, self.model.vocab.id_or_unk(w));
+                            Protocol::Continue { prompt_words } => {
+                                self.continuations(&template.docs[i], prompt_words, s, &mut rng)
                             }
-                            let before = text.len();
-                            self.sentence(state, s, &mut rng, &mut text, &mut buf);
-                            if text.len() > before {
-                                text.push('\n');
-                            }
-                        }
-                    }
-                }
-                if text.ends_with('\n') {
-                    text.pop();
-                }
-                Document::new(format!("sample-{i:06}"), text)
+                        };
+                        Document::new(format!("sample-{i:06}"), text)
+                    })
+                    .collect::<Vec<_>>()
             })
             .filter(|d| !d.text.is_empty())
             .collect();
         Corpus::new(docs)
     }
+
+    /// `n` sentences, one per line, each from its own random stream (`ngram sample`).
+    pub fn sentences(&self, n: usize, s: &SampleSettings) -> Vec<String> {
+        (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut rng = Rng::derive(s.seed, "ngram-sample", i as u64);
+                self.unconditional(1, s, &mut rng).0
+            })
+            .collect()
+    }
+
+    /// Whole sentences while fewer than `budget` words are written. Whether to start another
+    /// sentence is decided before it is drawn, so sentence lengths keep the model's
+    /// distribution (cutting or dropping the sentence that crosses the budget would favour
+    /// short ones and fake a collapse of sentence length).
+    fn unconditional(&self, budget: usize, s: &SampleSettings, rng: &mut Rng) -> (String, usize) {
+        let mut text = String::with_capacity(budget * 6);
+        let mut buf = Vec::new();
+        let (mut written, mut empty_in_a_row) = (0, 0);
+        while written < budget {
+            let before = text.len();
+            written += self.sentence(State::begin(), s, rng, &mut text, &mut buf);
+            if text.len() > before {
+                text.push('\n');
+                empty_in_a_row = 0;
+            } else {
+                // A model that ends (almost) every sentence at once: do not spin forever.
+                empty_in_a_row += 1;
+                if empty_in_a_row == MAX_EMPTY_SENTENCES {
+                    break;
+                }
+            }
+        }
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        (text, written)
+    }
+
+    /// Every line of `doc` continued after its first `prompt_words` words (all but the last
+    /// word of a shorter line); only the new words are kept.
+    fn continuations(
+        &self,
+        doc: &Document,
+        prompt_words: usize,
+        s: &SampleSettings,
+        rng: &mut Rng,
+    ) -> String {
+        let mut text = String::new();
+        let mut buf = Vec::new();
+        for line in doc.lines() {
+            let toks: Vec<&str> = tokenize::words(line).collect();
+            let keep = prompt_words.min(toks.len().saturating_sub(1));
+            let mut state = State::begin();
+            for w in &toks[..keep] {
+                state = advance(self.model, &state, self.model.vocab.id_or_unk(w));
+            }
+            let before = text.len();
+            self.sentence(state, s, rng, &mut text, &mut buf);
+            if text.len() > before {
+                text.push('\n');
+            }
+        }
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        text
+    }
 }
+
+/// Documents planned together. A document planned shorter than a sentence (one-line documents)
+/// would otherwise still get a whole sentence, and the corpus would come out up to twice its
+/// planned size. Within a group, a document writes sentences while the group's words so far
+/// are below the plan of its documents so far, so a group overshoots by at most one sentence.
+/// Groups are fixed by document index, not by thread: the output is the same whatever the
+/// number of threads.
+const PLAN_GROUP: usize = 64;
+
+/// Empty sentences in a row after which a document is ended.
+const MAX_EMPTY_SENTENCES: u32 = 64;
 
 #[cfg(test)]
 mod tests {
@@ -295,7 +359,7 @@ mod tests {
         let a = one.install(|| sampler.sample(&template, &[50, 20], &s));
         let b = sampler.sample(&template, &[50, 20], &s);
         assert_eq!(a, b);
-        assert!(a.docs[0].words() >= 50 && a.docs[1].words() >= 20);
+        assert!(a.docs.iter().map(Document::words).sum::<usize>() >= 70);
         let c = sampler.sample(
             &template,
             &[50, 20],
@@ -311,6 +375,29 @@ mod tests {
                 assert!(m.vocab.get(w).is_some_and(|id| id > EOS), "{w}");
             }
         }
+    }
+
+    #[test]
+    fn documents_shorter_than_a_sentence_keep_the_planned_size() {
+        // One-line documents planned at 2 words, from a model whose sentences are 3-4 words:
+        // one whole sentence each would write about 1.7x the plan.
+        let m = model();
+        let sampler = Sampler::new(&m);
+        let docs = 10 * PLAN_GROUP;
+        let template = Corpus::new(
+            (0..docs)
+                .map(|i| Document::new(format!("{i}"), "x y"))
+                .collect(),
+        );
+        let s = SampleSettings {
+            seed: 4,
+            ..Default::default()
+        };
+        let out = sampler.sample(&template, &vec![2; docs], &s);
+        let words: usize = out.docs.iter().map(Document::words).sum();
+        // At most one sentence over the plan per group of documents (the model's sentences
+        // are 4-5 words on average; one whole sentence per document would write over 4,000).
+        assert!((2 * docs..=2 * docs * 13 / 10).contains(&words), "{words}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::chain::{ChainModel, ChainSettings};
 use crate::error::{Error, Result};
 use crate::family::ngram::VocabMode;
 use crate::family::ModelSpec;
+use crate::layout::Layout;
 use crate::lm::settings::GptSettings;
 use crate::sampling::Protocol;
 use serde::Deserialize;
@@ -161,6 +162,15 @@ impl Spec {
             path: path.into(),
             what,
         };
+        if let Some(name) = &spec.name {
+            // Each arm's chain is `<name>-<arm>`: an empty or odd name fails here, not later.
+            Layout::check_name(name).map_err(|_| {
+                bad(format!(
+                    "`name = \"{name}\"` is not a plain file name (letters, digits, '.', '_', \
+                     '-'; not starting with '.' or '-')"
+                ))
+            })?;
+        }
         // Every arm resolves now, so a bad key fails before anything runs; an unknown policy
         // is left to `arms()`, whose error names the policies there are.
         match spec.arms() {

@@ -63,6 +63,58 @@ fn ngram_build_query_sample_round_trip() {
         "ARPA did not round-trip"
     );
 
+    // Without a `<unk>` unigram each OOV costs 10^-100: scored as KenLM does, with a warning.
+    // The header's unigram count drops by one with the line.
+    let arpa_text = std::fs::read_to_string(&m).unwrap();
+    let unigrams = arpa_text
+        .lines()
+        .find(|l| l.starts_with("ngram 1="))
+        .unwrap();
+    let n: usize = unigrams["ngram 1=".len()..].parse().unwrap();
+    let no_unk: String = arpa_text
+        .lines()
+        .filter(|l| !l.contains("\t<unk>"))
+        .map(|l| {
+            if l == unigrams {
+                format!("ngram 1={}\n", n - 1)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(d.join("no-unk.arpa"), no_unk).unwrap();
+    let o = cli(
+        d,
+        &[
+            "ngram",
+            "query",
+            "--arpa",
+            arg(&d.join("no-unk.arpa")),
+            "--input",
+            arg(&d.join("test.txt")),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("has no `<unk>` unigram") && err.contains("1 OOV"),
+        "{err}"
+    );
+    assert!(!cli(
+        d,
+        &[
+            "ngram",
+            "query",
+            "--arpa",
+            arg(&m),
+            "--input",
+            arg(&d.join("test.txt"))
+        ]
+    )
+    .stderr
+    .windows(7)
+    .any(|w| w == b"warning"));
+
     // A gzip model scores the same.
     let gz = d.join("m.arpa.gz");
     cli_ok(

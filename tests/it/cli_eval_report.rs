@@ -195,6 +195,13 @@ fn run_writes_a_report_and_report_redraws_it() {
         html.contains(m["sha256"].as_str().unwrap()),
         "sha256 of gen 1 missing"
     );
+    for split in ["train", "valid", "test"] {
+        let m = json(&w.join(format!("corpora/small-replace/human/{split}.manifest.json")));
+        assert!(
+            html.contains(m["sha256"].as_str().unwrap()),
+            "{split} split missing"
+        );
+    }
     assert!(
         html.contains("&quot;policy&quot;: &quot;replace&quot;"),
         "spec missing"
@@ -240,14 +247,34 @@ fn run_writes_a_report_and_report_redraws_it() {
     let out = cli(&w, &["compare", "small-replace", "--columns", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 
-    // eval --model with a chain's checkpoint: per-document perplexities in the JSON.
+    // eval --model with a chain's checkpoint: per-document perplexities in the JSON. Its own
+    // training text as the reference is refused (the human baseline would be contaminated).
     let j = tmp.path().join("m.json");
     let gen = w.join("corpora/small-replace/gen-01/generated.jsonl");
+    let gen0 = w.join("checkpoints/small-replace/gen-00");
+    let train = w.join("corpora/small-replace/human/train.jsonl");
+    let (code, _, stderr) = eval(
+        &w,
+        &[
+            "--reference",
+            arg(&train),
+            "--corpus",
+            arg(&gen),
+            "--model",
+            arg(&gen0),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was trained on 100% of the lines") && stderr.contains("test.jsonl"),
+        "{stderr}"
+    );
+    let other = write_corpus(&tmp.path().join("other"), 10, 4, 60, 99);
     let (code, stdout, stderr) = eval(
         &w,
         &[
             "--reference",
-            arg(&w.join("corpora/small-replace/human/train.jsonl")),
+            arg(&other),
             "--corpus",
             arg(&gen),
             "--model",
