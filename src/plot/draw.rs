@@ -101,31 +101,40 @@ fn render<DB: DrawingBackend>(chart: &Chart, root: &DrawingArea<DB, Shift>) -> R
         .map(|p| p.1)
         .chain(bands().flat_map(|&(_, lo, hi)| [lo, hi]));
     let (y0, y1) = range(ys, chart.y_log);
-    let (xs, ys) = ((x0, x1), (y0, y1));
+    let log = |lo: f64, hi: f64| (lo..hi).log_scale().with_key_points(log_ticks(lo, hi));
     match (chart.x_log, chart.y_log) {
-        (false, false) => plot(chart, root, (x0..x1, xs), (y0..y1, ys)),
-        (false, true) => plot(chart, root, (x0..x1, xs), ((y0..y1).log_scale(), ys)),
-        (true, false) => plot(chart, root, ((x0..x1).log_scale(), xs), (y0..y1, ys)),
-        (true, true) => plot(
-            chart,
-            root,
-            ((x0..x1).log_scale(), xs),
-            ((y0..y1).log_scale(), ys),
-        ),
+        (false, false) => plot(chart, root, x0..x1, y0..y1),
+        (false, true) => plot(chart, root, x0..x1, log(y0, y1)),
+        (true, false) => plot(chart, root, log(x0, x1), y0..y1),
+        (true, true) => plot(chart, root, log(x0, x1), log(y0, y1)),
     }
+}
+
+/// A log axis's ticks: every decade, and 2..9 × 10^k too when the axis spans up to three and
+/// a half decades (labelled at 1, 2 and 5 × 10^k by [`log_tick`]). Ours, not plotters': its
+/// own ticks put each decade in twice (as 10 × 10^(k-1) and as 10^k), so those labels were
+/// drawn twice, bolder than the rest.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let few = (hi / lo).log10() < 3.5;
+    let mut ticks = Vec::new();
+    let mut k = lo.log10().floor() as i32;
+    while 10f64.powi(k) <= hi {
+        for m in 1..=9 {
+            let v = f64::from(m) * 10f64.powi(k);
+            if (m == 1 || few) && v >= lo && v <= hi {
+                ticks.push(v);
+            }
+        }
+        k += 1;
+    }
+    ticks
 }
 
 fn color(c: Rgb) -> RGBColor {
     RGBColor(c.0, c.1, c.2)
 }
 
-/// `x_span`, `y_span`: the axes' ranges (for choosing tick counts).
-fn plot<DB, X, Y>(
-    chart: &Chart,
-    root: &DrawingArea<DB, Shift>,
-    (x, x_span): (X, (f64, f64)),
-    (y, y_span): (Y, (f64, f64)),
-) -> Result<()>
+fn plot<DB, X, Y>(chart: &Chart, root: &DrawingArea<DB, Shift>, x: X, y: Y) -> Result<()>
 where
     DB: DrawingBackend,
     X: AsRangedCoord<Value = f64>,
@@ -155,26 +164,17 @@ where
         .map(|s| s.points.len())
         .max()
         .unwrap_or(0);
-    // A log axis spanning up to three decades gets ticks at 1..9 × 10^k (labelled at 1, 2 and
-    // 5), not at decades only: plotters adds them when asked for enough labels.
-    let few_decades = |log: bool, lo: f64, hi: f64| log && (hi / lo).log10() < 3.5;
+    // (A log axis has its own ticks, from `log_ticks`.)
     let x_labels = if chart.x_integer {
         max_x_points.clamp(2, 12)
-    } else if few_decades(chart.x_log, x_span.0, x_span.1) {
-        30
     } else {
         10
-    };
-    let y_labels = if few_decades(chart.y_log, y_span.0, y_span.1) {
-        30
-    } else {
-        8
     };
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .x_labels(x_labels)
-        .y_labels(y_labels)
+        .y_labels(8)
         .max_light_lines(if chart.x_log || chart.y_log { 0 } else { 4 })
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)

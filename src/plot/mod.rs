@@ -51,20 +51,24 @@ pub fn category(i: usize) -> Rgb {
     PALETTE[i % PALETTE.len()]
 }
 
-/// A colour for step `i` of `n` on a sequential scale (viridis, dark purple to green; its
-/// yellow end is left out, as it is unreadable on white), for generations 0..n.
+/// A colour for step `i` of `n` on a sequential scale, for generations 0..n: plasma (dark blue,
+/// purple, red, orange), without its yellow end, which is unreadable on white. Plasma, not
+/// viridis: viridis's second half is shades of green, and generations 5-9 of a ten-generation
+/// chain could not be told apart.
 pub fn sequential(i: usize, n: usize) -> Rgb {
     const STOPS: &[(f64, f64, f64)] = &[
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (170.0, 220.0, 50.0),
+        (13.0, 8.0, 135.0),
+        (106.0, 0.0, 168.0),
+        (177.0, 42.0, 144.0),
+        (225.0, 100.0, 98.0),
+        (252.0, 166.0, 54.0),
     ];
+    // t^0.7: plasma's dark end changes slowly to the eye, so early steps are made longer and
+    // neighbours of ten generations stay 15+ apart in CIELAB distance.
     let t = if n <= 1 {
         0.0
     } else {
-        i as f64 / (n - 1) as f64
+        (i as f64 / (n - 1) as f64).powf(0.7)
     };
     let x = t * (STOPS.len() - 1) as f64;
     let k = (x.floor() as usize).min(STOPS.len() - 2);
@@ -243,6 +247,38 @@ mod tests {
         assert!(png_bytes(&c).is_ok());
     }
 
+    /// CIE 1976 colour difference of two sRGB colours (D65).
+    fn cielab_distance(a: Rgb, b: Rgb) -> f64 {
+        let lab = |c: Rgb| {
+            let lin = |u: u8| {
+                let u = f64::from(u) / 255.0;
+                if u <= 0.04045 {
+                    u / 12.92
+                } else {
+                    ((u + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            let (r, g, b) = (lin(c.0), lin(c.1), lin(c.2));
+            let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+            let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+            let f = |t: f64| {
+                if t > 0.008856 {
+                    t.cbrt()
+                } else {
+                    7.787 * t + 16.0 / 116.0
+                }
+            };
+            [
+                116.0 * f(y) - 16.0,
+                500.0 * (f(x) - f(y)),
+                200.0 * (f(y) - f(z)),
+            ]
+        };
+        let (p, q) = (lab(a), lab(b));
+        (0..3).map(|i| (p[i] - q[i]).powi(2)).sum::<f64>().sqrt()
+    }
+
     #[test]
     fn ticks_colours_and_decades() {
         assert_eq!(tick(114.1234), "114.1");
@@ -253,8 +289,24 @@ mod tests {
         assert_eq!(tick(-2e-18), "0");
         assert!(spans_decades([1.0, 50.0]) && !spans_decades([1.0, 20.0]));
         assert!(!spans_decades([0.0, 100.0]));
-        assert_eq!(sequential(0, 10), Rgb(68, 1, 84));
-        assert_ne!(sequential(9, 10), sequential(0, 10));
+        assert_eq!(sequential(0, 10), Rgb(13, 8, 135));
+        assert_eq!(sequential(9, 10), Rgb(252, 166, 54));
+        // Neighbouring generations of ten differ clearly: 15+ in CIELAB distance (viridis,
+        // used before, had 13.8 between generations 0 and 1 and only shades of green after 5).
+        for g in 0..9 {
+            let (a, b) = (sequential(g, 10), sequential(g + 1, 10));
+            let d = cielab_distance(a, b);
+            assert!(d >= 15.0, "gen {g} and {}: {a:?} {b:?} {d:.1}", g + 1);
+        }
+        // Log ticks: each decade once, 2..9 × 10^k when few decades, decades only when many.
+        let t = draw::log_ticks(50.0, 20_000.0);
+        assert_eq!(&t[..3], &[50.0, 60.0, 70.0]);
+        assert_eq!(t.iter().filter(|&&v| v == 1000.0).count(), 1);
+        assert!(t.contains(&10_000.0) && t.contains(&20_000.0) && !t.contains(&30_000.0));
+        assert_eq!(
+            draw::log_ticks(0.5, 1e6),
+            vec![1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+        );
         assert_eq!(category(0).hex(), "#0072b2");
     }
 }

@@ -26,7 +26,7 @@ pub struct Arm {
     pub chain: Value,
     /// `evals/<exp>/gen-NN.json` of every finished generation.
     pub evals: Vec<Value>,
-    /// `corpora/<exp>/human/{train,test}.manifest.json` (with the split's id lists counted,
+    /// `corpora/<exp>/human/{train,valid,test}.manifest.json` (with the split's id lists counted,
     /// not listed).
     pub human: Vec<(String, Value)>,
     /// Per finished generation: its training-mix manifest and its generated corpus's manifest.
@@ -52,7 +52,7 @@ pub fn read_arm(workdir: &Path, name: &str, label: &str) -> Result<Arm> {
         generated_manifests.push(read_value(&layout.generated_manifest(g)).unwrap_or(Value::Null));
     }
     let mut human = Vec::new();
-    for split in ["train", "test"] {
+    for split in ["train", "valid", "test"] {
         let p = layout.human_dir().join(format!("{split}.manifest.json"));
         if let Ok(mut m) = read_value(&p) {
             count_id_lists(&mut m);

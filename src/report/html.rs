@@ -12,7 +12,8 @@ text-align:right;vertical-align:top}th{background:#f3f3f3}td.l,th.l{text-align:l
 code,pre,.mono{font-family:'DejaVu Sans Mono',monospace;font-size:.85em}pre{background:#f7f7f7;padding:.6em;\
 overflow-x:auto}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:1em}\
 figure{margin:0;border:1px solid #eee;padding:.3em}figure svg{width:100%;height:auto}\
-figcaption{font-size:.85em;color:#555}nav a{margin-right:1em}.sum td{white-space:nowrap}.note{color:#555;font-size:.9em}";
+figcaption{font-size:.85em;color:#555}nav a{margin-right:1em}.nw{white-space:nowrap}\
+.scroll{max-width:100%;overflow-x:auto}.note{color:#555;font-size:.9em}";
 
 /// HTML-escapes text.
 pub fn esc(s: &str) -> String {
@@ -85,25 +86,51 @@ fn summary(out: &mut String, arms: &[Arm]) {
         .copied()
         .filter(|c| arms.iter().any(|a| a.table.columns.iter().any(|x| x == c)))
         .collect();
-    out.push_str("<table class=\"sum\"><tr><th class=\"l\">experiment</th><th>generations</th>");
+    // Experiments are named without the prefix they share (shown once, in the header).
+    let prefix = arms.first().map_or("", |a| {
+        a.name
+            .strip_suffix(a.label.as_str())
+            .filter(|_| !a.label.is_empty())
+            .unwrap_or("")
+    });
+    let shared = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("<br><small>{}…</small>", esc(prefix))
+    };
+    let _ = write!(
+        out,
+        "<div class=\"scroll\"><table class=\"sum\"><tr><th class=\"l\">experiment{shared}</th>\
+         <th>generations</th>"
+    );
     for c in &cols {
-        let _ = write!(out, "<th>{}<br><small>gen 0 → last</small></th>", esc(c));
+        // Long column names may break after an underscore.
+        let name = esc(c).replace('_', "_<wbr>");
+        let _ = write!(out, "<th>{name}<br><small>gen 0 → last</small></th>");
     }
     out.push_str("</tr>\n");
     for a in arms {
         let _ = write!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{}</td>",
+            "<tr><td class=\"l nw\" title=\"{}\">{}</td><td>{}</td>",
             esc(&a.name),
+            esc(a.name.strip_prefix(prefix).unwrap_or(&a.name)),
             a.table.rows.len()
         );
         for c in &cols {
-            let v = first_last(a, c).map_or("-".into(), |(x, y)| format!("{x} → {y}"));
-            let _ = write!(out, "<td>{}</td>", esc(&v));
+            // Breaks only after the arrow, when the window is narrow.
+            let v = first_last(a, c).map_or("-".into(), |(x, y)| {
+                format!(
+                    "<span class=\"nw\">{} →</span> <span class=\"nw\">{}</span>",
+                    esc(&x),
+                    esc(&y)
+                )
+            });
+            let _ = write!(out, "<td>{v}</td>");
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 fn provenance(out: &mut String, a: &Arm) {
@@ -116,7 +143,7 @@ fn provenance(out: &mut String, a: &Arm) {
         esc(&spec)
     );
     out.push_str(
-        "<p>Human corpus (<code>corpora/&lt;exp&gt;/human/</code>):</p><table><tr><th class=\"l\">split</th>\
+        "<p>Human corpus (<code>corpora/&lt;exp&gt;/human/</code>):</p><div class=\"scroll\"><table><tr><th class=\"l\">split</th>\
          <th class=\"l\">source</th><th>documents</th><th>words</th><th class=\"l\">sha256</th>\
          <th class=\"l\">split settings</th></tr>\n",
     );
@@ -133,9 +160,9 @@ fn provenance(out: &mut String, a: &Arm) {
             entries(m.get("split"))
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
     out.push_str(
-        "<p>Generations (<code>corpora/&lt;exp&gt;/gen-NN/*.manifest.json</code>):</p><table><tr>\
+        "<p>Generations (<code>corpora/&lt;exp&gt;/gen-NN/*.manifest.json</code>):</p><div class=\"scroll\"><table><tr>\
          <th>gen</th><th class=\"l\">trained on (sha256)</th><th class=\"l\">parents: corpus (documents, words)</th>\
          <th>words</th><th class=\"l\">wrote (sha256)</th><th>words</th><th class=\"l\">model</th>\
          <th class=\"l\">sampling</th></tr>\n",
@@ -174,13 +201,13 @@ fn provenance(out: &mut String, a: &Arm) {
             entries(m.get("sampling"))
         );
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
 }
 
 fn metrics_table(out: &mut String, a: &Arm) {
     let _ = write!(
         out,
-        "<details><summary>{} — <code>evals/{}/metrics.csv</code></summary><table><tr>",
+        "<details><summary>{} — <code>evals/{}/metrics.csv</code></summary><div class=\"scroll\"><table><tr>",
         esc(&a.name),
         esc(&a.name)
     );
@@ -195,7 +222,7 @@ fn metrics_table(out: &mut String, a: &Arm) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table></details>\n");
+    out.push_str("</table></div></details>\n");
 }
 
 /// The whole page.
