@@ -27,7 +27,8 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        // Host and process: processes on two hosts of a cluster share a file system, not pids.
+        let tmp = dest.with_file_name(format!(".{name}.tmp-{}-{}", host(), std::process::id()));
         let file = File::create(&tmp).map_err(|e| writable_error(&tmp, e))?;
         Ok(AtomicFile {
             dest,
@@ -67,6 +68,15 @@ impl Drop for AtomicFile {
             let _ = fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`), or `host` where it cannot be read.
+pub fn host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "host".into())
 }
 
 /// Writes `bytes` to `dest` atomically.

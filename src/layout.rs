@@ -94,7 +94,7 @@ impl Layout {
             .into_owned()
     }
 
-    /// Removes temporary files a killed run left (`.<name>.tmp-<pid>`); they never look
+    /// Removes temporary files a killed run left (`.<name>.tmp-<host>-<pid>`); they never look
     /// finished, but they take space.
     pub fn remove_stale_temporaries(&self) {
         let roots = [

@@ -39,6 +39,7 @@ pub mod report;
 pub mod rng;
 pub mod sampling;
 pub mod spec;
+pub mod study;
 pub mod tokenize;
 
 pub use error::{Error, Result};

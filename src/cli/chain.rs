@@ -11,42 +11,8 @@ use collapse_lab::report::compare::{
     comparability, compare_columns, long_csv, paired_differences, COMPARE_COLUMNS,
 };
 use collapse_lab::report::metrics_csv::ArmTable;
-use collapse_lab::spec::{self, Spec};
+use collapse_lab::spec;
 use std::path::{Path, PathBuf};
-
-#[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Example:\n  collapse-lab run                          # the built-in quickstart\n  \
-collapse-lab run experiments/quickstart.toml --generations 3 --train-tokens 20000"
-)]
-pub struct RunArgs {
-    /// Experiment spec (TOML), or the name of a built-in one (quickstart, gpt-small-cpu,
-    /// decoding-arms, fresh-vs-mix, shumailov2024-opt125m); without one, the quickstart
-    pub spec: Option<PathBuf>,
-    /// Override the spec's number of generations
-    #[arg(long, value_name = "G")]
-    pub generations: Option<u32>,
-    /// Override the spec's human corpus (embedded:kjv, a file, a folder, hf:OWNER/NAME/CONFIG)
-    #[arg(long, value_name = "SRC")]
-    pub corpus: Option<String>,
-    /// Override the spec's model (ngram:N, gpt:PRESET, hf:OWNER/NAME)
-    #[arg(long, value_name = "MODEL")]
-    pub model: Option<String>,
-    /// Run every arm once with this seed (instead of the spec's seed or seeds)
-    #[arg(long, value_name = "S", conflicts_with = "seeds")]
-    pub seed: Option<u64>,
-    /// Override the spec's n-gram vocabulary: own or fixed (see `chain --help`)
-    #[arg(long, value_name = "MODE")]
-    pub vocab: Option<String>,
-    /// Run every arm once per seed (e.g. 1,2,3), each its own chain `<spec>-<arm>-s<seed>`;
-    /// compare and report then show means with 95% intervals over the seeds
-    #[arg(long, value_name = "S,S,...", value_delimiter = ',')]
-    pub seeds: Option<Vec<u64>>,
-    #[command(flatten)]
-    pub sizes: SizeArgs,
-    #[command(flatten)]
-    pub gpt: GptArgs,
-}
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -169,7 +135,7 @@ pub fn chain(a: ChainArgs, workdir: &Path) -> Result<()> {
     )
 }
 
-fn report_chain(o: &ChainOutcome) {
+pub fn report_chain(o: &ChainOutcome) {
     if collapse_lab::progress::is_quiet() {
         return;
     }
@@ -184,104 +150,6 @@ fn report_chain(o: &ChainOutcome) {
             eprintln!("{} gen {}: {n}", o.layout.name, e.generation);
         }
     }
-}
-
-pub fn run(a: RunArgs, workdir: &Path) -> Result<()> {
-    let mut spec = match &a.spec {
-        Some(p) => spec::load(p)?,
-        None => Spec::parse(spec::QUICKSTART, Path::new("quickstart.toml"))?,
-    };
-    if a.generations.is_some() {
-        spec.generations = a.generations;
-    }
-    if a.vocab.is_some() {
-        spec.vocab = a.vocab.clone();
-    }
-    if a.corpus.is_some() {
-        spec.corpus = a.corpus.clone();
-    }
-    if a.model.is_some() {
-        spec.model = a.model.clone();
-    }
-    if let Some(seed) = a.seed {
-        (spec.seeds, spec.seed) = (None, Some(seed));
-    }
-    if let Some(seeds) = &a.seeds {
-        (spec.seeds, spec.seed) = (Some(seeds.clone()), None);
-        spec.seed_list()?;
-    }
-    if a.sizes.sample_tokens.is_some() {
-        spec.sample_tokens = a.sizes.sample_tokens;
-    }
-    if a.sizes.train_tokens.is_some() {
-        spec.train_tokens = a.sizes.train_tokens;
-    }
-    if a.sizes.human_tokens.is_some() {
-        spec.human_tokens = a.sizes.human_tokens;
-    }
-    let mut arms = spec.arms()?;
-    // Flags win over the spec's [gpt], [arm] and [arms.<name>] tables, in every arm.
-    let vocab = a.vocab.as_deref().map(str::parse).transpose()?;
-    for arm in &mut arms {
-        if let (Some(v), ChainModel::Ngram { vocab, .. }) = (vocab, &mut arm.model) {
-            *vocab = v;
-        }
-        for (flag, field) in [
-            (a.sizes.sample_tokens, &mut arm.sample_tokens),
-            (a.sizes.train_tokens, &mut arm.train_tokens),
-            (a.sizes.human_tokens, &mut arm.human_tokens),
-        ] {
-            if flag.is_some() {
-                *field = flag;
-            }
-        }
-        let neural = a
-            .gpt
-            .for_model(&arm.model.spec(), arm.model.neural().cloned())?;
-        if let (ChainModel::Gpt { settings, .. } | ChainModel::Hf { settings, .. }, Some(n)) =
-            (&mut arm.model, neural)
-        {
-            *settings = n;
-        }
-    }
-    let started = std::time::Instant::now();
-    for (i, arm) in arms.iter().enumerate() {
-        collapse_lab::progress::set_context(&format!("[{}/{}]", i + 1, arms.len()));
-        let outcome = run_chain(arm, workdir)?;
-        report_chain(&outcome);
-    }
-    collapse_lab::progress::set_context("");
-    let names: Vec<String> = arms.iter().map(|a| a.experiment.clone()).collect();
-    let seeds = spec.seed_list()?.len();
-    let size = if seeds > 1 {
-        format!("{} arms × {seeds} seeds", arms.len() / seeds)
-    } else {
-        format!("{} arms", arms.len())
-    };
-    println!(
-        "{} ({size}, {:.0} s)\n",
-        spec.name.as_deref().unwrap_or("experiment"),
-        started.elapsed().as_secs_f64()
-    );
-    compare(
-        CompareArgs {
-            experiments: names.clone(),
-            csv: None,
-            columns: None,
-        },
-        workdir,
-    )?;
-    println!("\nPer-generation metrics (CSV):");
-    for n in &names {
-        println!(
-            "  {}",
-            workdir.join("evals").join(n).join("metrics.csv").display()
-        );
-    }
-    println!();
-    let files = collapse_lab::report::write_report(workdir, &names, None)?;
-    super::report::print_written(&files);
-    Ok(())
 }
 
 pub fn compare(a: CompareArgs, workdir: &Path) -> Result<()> {

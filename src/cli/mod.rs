@@ -5,8 +5,11 @@ mod chain;
 mod corpus;
 mod eval;
 mod gpt_args;
+mod jobs;
 mod ngram;
+mod plan;
 mod report;
+mod study;
 
 use clap::{Parser, Subcommand};
 use collapse_lab::spec;
@@ -49,9 +52,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run an experiment spec: several arms (corpus policies), each a chain, then compare them
-    Run(chain::RunArgs),
+    Run(study::RunArgs),
     /// Run (or resume) one chain of generations under one corpus policy
     Chain(chain::ChainArgs),
+    /// The chains a spec makes, numbered for job arrays (Slurm, Kubernetes, AWS Batch)
+    Plan(plan::PlanArgs),
     /// Print the side-by-side table of finished experiments (and optionally write it as CSV)
     Compare(chain::CompareArgs),
     /// Check any corpus for the early signs of collapse against size-matched human samples
@@ -74,7 +79,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let done = match cli.command {
         Command::Eval(a) => return eval::run(a),
-        Command::Run(a) => chain::run(a, &cli.workdir),
+        Command::Run(a) => study::run(a, &cli.workdir),
+        Command::Plan(a) => plan::run(a, &cli.workdir),
         Command::Chain(a) => chain::chain(a, &cli.workdir),
         Command::Compare(a) => chain::compare(a, &cli.workdir),
         Command::Report(a) => report::run(a, &cli.workdir),

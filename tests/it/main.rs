@@ -6,6 +6,7 @@
 
 mod cli;
 mod cli_chain;
+mod cli_cluster;
 mod cli_degenerate;
 mod cli_errors;
 mod cli_eval_report;
