@@ -85,16 +85,20 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
             r.bar.finish_and_clear();
             finished += 1;
             let last = r.last.lock().map(|l| l.clone()).unwrap_or_default();
-            if status.success() {
-                log(
-                    quiet,
-                    &format!("[{finished}/{total}] {} finished", r.experiment),
-                );
+            let line = if status.success() {
+                format!("[{finished}/{total}] {} finished", r.experiment)
             } else {
-                log(
-                    quiet,
-                    &format!("[{finished}/{total}] {} failed: {last}", r.experiment),
-                );
+                format!("[{finished}/{total}] {} failed: {last}", r.experiment)
+            };
+            if !quiet {
+                // Above the bars when they are drawn; a plain line otherwise.
+                if multi.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    let _ = multi.println(&line);
+                }
+            }
+            if !status.success() {
                 failed.push((r.experiment, last));
             }
         }
@@ -112,12 +116,6 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
         .into());
     }
     Ok(())
-}
-
-fn log(quiet: bool, line: &str) {
-    if !quiet {
-        eprintln!("{line}");
-    }
 }
 
 /// Starts `run ... --task index` as this process was started, less `--jobs`.

@@ -47,7 +47,12 @@ pub struct RunArgs {
     /// was started; `env` reads I from a job array's variable (SLURM_ARRAY_TASK_ID,
     /// JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, AWS_BATCH_JOB_ARRAY_INDEX), `env:VAR`
     /// from VAR. With `env`, `plan` must have been run on this workdir first
-    #[arg(long, value_name = "I|env|env:VAR", conflicts_with = "jobs", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "I|env|env:VAR",
+        conflicts_with = "jobs",
+        allow_hyphen_values = true
+    )]
     pub task: Option<String>,
     /// Run up to N chains at once, each in its own process with its share of the cores (one
     /// progress line per running chain)
