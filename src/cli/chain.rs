@@ -33,8 +33,8 @@ pub struct ChainArgs {
     /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or gpt:PRESET, a
     /// GPT-2 trained from scratch each generation: gpt:nano (2×64, tests), gpt:tiny (4 layers × 256,
     /// context 128: CPU chains), gpt:small (6×512, context 256), gpt:gpt2 (GPT-2 small's shape), or
-    /// gpt:path/to/config.json (a Hugging Face GPT-2 config); or hf:OWNER/NAME[@REV], an OPT model
-    /// from the Hugging Face Hub fine-tuned each generation (hf:facebook/opt-125m; HF_ENDPOINT,
+    /// gpt:path/to/config.json (a Hugging Face GPT-2 config); or hf:OWNER/NAME[@REV], an OPT or GPT-2 model
+    /// from the Hugging Face Hub fine-tuned each generation (hf:facebook/opt-125m, hf:openai-community/gpt2; HF_ENDPOINT,
     /// HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE=1 work as for Python; a request or
     /// transfer silent for HF_HUB_ETAG_TIMEOUT or HF_HUB_DOWNLOAD_TIMEOUT seconds, 10, fails)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]

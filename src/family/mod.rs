@@ -13,6 +13,34 @@ pub use gpt::GptFamily;
 pub use ngram::NgramFamily;
 /// The Hub architectures `hf:` fine-tunes, one line each.
 pub type OptFamily = hub::HubFamily<crate::models::opt::config::OptConfig>;
+pub type Gpt2HubFamily = hub::HubFamily<crate::models::gpt2::config::Config>;
+/// The `model_type`s of `config.json` that `hf:` serves, in [`hub_model_type`]'s message.
+pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2"];
+
+/// The `model_type` of a Hub model's `config.json` (the repository is fetched into the Hub
+/// cache, or read from it offline), refused in one line when `hf:` does not serve it.
+pub fn hub_model_type(repo: &str) -> Result<String> {
+    let repo: crate::hub::HubRepo = repo.parse()?;
+    let files = crate::hub::fetch_model_with(&crate::hub::HubConfig::from_env(), &repo)?;
+    let config: serde_json::Value = crate::fsutil::read_json(&files.config)?;
+    let model_type = config["model_type"].as_str().unwrap_or("").to_string();
+    if HUB_MODEL_TYPES.contains(&model_type.as_str()) {
+        return Ok(model_type);
+    }
+    Err(Error::invalid(
+        format!(
+            "hf:{repo} is a `{}` model; hf: fine-tunes {} models",
+            if model_type.is_empty() {
+                "(no model_type)"
+            } else {
+                &model_type
+            },
+            HUB_MODEL_TYPES.join(" and ")
+        ),
+        "use e.g. hf:facebook/opt-125m or hf:openai-community/gpt2 (Llama and GPT-NeoX are not \
+         served yet)",
+    ))
+}
 
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};

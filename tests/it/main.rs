@@ -11,6 +11,7 @@ mod cli_degenerate;
 mod cli_errors;
 mod cli_eval_report;
 mod cli_gpt;
+mod cli_hub_gpt2;
 mod cli_inputs;
 mod cli_opt;
 mod cli_study;

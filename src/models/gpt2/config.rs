@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// `transformers.GPT2Config` (the fields that shape the model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,10 @@ pub struct Config {
     pub model_type: String,
     #[serde(default = "default_architectures")]
     pub architectures: Vec<String>,
+    /// Everything else in a Hub `config.json` (`n_ctx`, `task_specific_params`, ...), written
+    /// back unchanged when a fine-tuned generation is saved.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn default_activation() -> String {
@@ -155,6 +160,7 @@ impl Config {
             scale_attn_weights: true,
             model_type: default_model_type(),
             architectures: default_architectures(),
+            extra: Map::new(),
         };
         cfg.check()?;
         Ok(cfg)

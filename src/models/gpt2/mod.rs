@@ -27,5 +27,46 @@ impl Arch for Config {
     }
 }
 
+/// GPT-2 from the Hub (`hf:openai-community/gpt2`, its sizes, distilgpt2), fine-tuned each
+/// generation as OPT is: the same model as `gpt:` chains train from scratch.
+impl crate::lm::HubArch for Config {
+    const MODEL_TYPE: &'static str = "gpt2";
+    /// GPT-2's one special token: the end of a document, and what a document starts after.
+    const EOS: &'static str = "<|endoftext|>";
+    const SPECIALS: &'static [&'static str] = &["<|endoftext|>"];
+    fn check(&self) -> crate::Result<()> {
+        Config::check(self)?;
+        // Variants transformers' GPT-2 has and ours does not (off in every released GPT-2).
+        for key in [
+            "scale_attn_by_inverse_layer_idx",
+            "reorder_and_upcast_attn",
+            "add_cross_attention",
+        ] {
+            if self.extra.get(key) == Some(&serde_json::Value::Bool(true)) {
+                return Err(crate::Error::invalid(
+                    format!("this GPT-2 config sets `{key}`, which collapse-lab's GPT-2 does not model"),
+                    "use a GPT-2 whose config.json leaves it false (openai-community/gpt2 and its sizes)",
+                ));
+            }
+        }
+        Ok(())
+    }
+    fn max_positions(&self) -> usize {
+        self.n_positions
+    }
+    fn bos_token_id(&self) -> u32 {
+        self.bos_token_id
+    }
+    fn set_dropout(&mut self, p: f64) {
+        (self.resid_pdrop, self.embd_pdrop, self.attn_pdrop) = (p, p, p);
+    }
+    fn shape_note(&self) -> String {
+        format!("{} layers × {}", self.n_layer, self.n_embd)
+    }
+    fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value> {
+        &mut self.extra
+    }
+}
+
 #[cfg(test)]
 mod model_tests;

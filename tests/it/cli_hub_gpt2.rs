@@ -1,0 +1,146 @@
+//! `hf:` dispatches on the repository's `model_type`: a tiny random GPT-2 served by the fake
+//! Hub is fine-tuned for two generations as OPT is (download, Hub-layout checkpoints, resume
+//! offline), and a model type `hf:` does not serve is refused in one line.
+
+use crate::fake_hub::{commit, FakeHub};
+use crate::hub_datasets::{env_cli as hub_cli, serve_wikitext, CONFIG};
+use crate::util::{json, run_ok};
+use candle_core::Device;
+use collapse_lab::models::gpt2::config::Config;
+use std::path::{Path, PathBuf};
+
+/// OPT's tokenizer fixture (GPT-2's byte-level BPE, 308 tokens) with GPT-2's end-of-text token
+/// added as id 308, and a random GPT-2 sized to it.
+fn tiny_gpt2_files(tmp: &Path, model_type: &str) -> Vec<(String, Vec<u8>)> {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(fixture.join("opt_tokenizer/vocab.json")).unwrap())
+            .unwrap();
+    vocab.insert("<|endoftext|>".into(), 308.into());
+    let mut cfg: Config =
+        serde_json::from_value(json(&fixture.join("gpt2_tiny/config.json"))).unwrap();
+    (
+        cfg.vocab_size,
+        cfg.n_positions,
+        cfg.bos_token_id,
+        cfg.eos_token_id,
+    ) = (309, 64, 308, 308);
+    let weights = tmp.join("model.safetensors");
+    collapse_lab::models::gpt2::params::init(&cfg, 3, &Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    let mut config = serde_json::to_value(&cfg).unwrap();
+    config["model_type"] = model_type.into();
+    vec![
+        ("config.json".into(), serde_json::to_vec(&config).unwrap()),
+        ("model.safetensors".into(), std::fs::read(&weights).unwrap()),
+        ("vocab.json".into(), serde_json::to_vec(&vocab).unwrap()),
+        (
+            "merges.txt".into(),
+            std::fs::read(fixture.join("opt_tokenizer/merges.txt")).unwrap(),
+        ),
+    ]
+}
+
+fn args<'a>(corpus: &'a str, model: &'a str, generations: &'a str) -> Vec<&'a str> {
+    vec![
+        "chain",
+        "--experiment",
+        "g2",
+        "--model",
+        model,
+        "--corpus",
+        corpus,
+        "--generations",
+        generations,
+        "--train-tokens",
+        "1500",
+        "--sample-tokens",
+        "400",
+        "--context",
+        "16",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--seed",
+        "5",
+    ]
+}
+
+#[test]
+fn gpt2_from_the_hub_fine_tunes_and_other_types_are_refused() {
+    let (tmp, home, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let hub = FakeHub::start();
+    let own = |files: Vec<(String, Vec<u8>)>| files;
+    for (repo, model_type) in [("test/tiny-gpt2", "gpt2"), ("test/tiny-bert", "bert")] {
+        let files = own(tiny_gpt2_files(tmp.path(), model_type));
+        let borrowed: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        hub.add("models", repo, &commit(repo), &borrowed);
+    }
+    serve_wikitext(&hub, &commit("wikitext"));
+    let corpus = format!("hf:test/wikitext/{CONFIG}");
+
+    run_ok(&mut hub_cli(
+        &hub.url,
+        home.path(),
+        work.path(),
+        &args(&corpus, "hf:test/tiny-gpt2", "2"),
+    ));
+    for g in ["gen-00", "gen-01"] {
+        let dir = work.path().join("checkpoints/g2").join(g);
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "vocab.json",
+            "merges.txt",
+            "train_log.json",
+        ] {
+            assert!(dir.join(f).exists(), "{g}/{f}");
+        }
+        let cfg = json(&dir.join("config.json"));
+        assert_eq!(cfg["model_type"], "gpt2");
+        // The Hub's keys we do not model are written back (transformers reads them).
+        assert_eq!(cfg["summary_type"], "cls_index");
+    }
+    let gen1 = json(&work.path().join("evals/g2/gen-01.json"));
+    assert!(gen1["test_block_ppl"]
+        .as_f64()
+        .is_some_and(|p| p.is_finite() && p > 1.0));
+    // Resumed offline from the cache: one more generation.
+    let mut offline = hub_cli(
+        &hub.url,
+        home.path(),
+        work.path(),
+        &args(&corpus, "hf:test/tiny-gpt2", "3"),
+    );
+    run_ok(offline.env("HF_HUB_OFFLINE", "1"));
+    assert!(work
+        .path()
+        .join("checkpoints/g2/gen-02/model.safetensors")
+        .exists());
+
+    let out = hub_cli(&hub.url, home.path(), work.path(), &{
+        let mut a = args(&corpus, "hf:test/tiny-bert", "1");
+        a[2] = "bert";
+        a
+    })
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("is a `bert` model; hf: fine-tunes opt and gpt2 models"),
+        "{err}"
+    );
+    assert!(!work.path().join("evals/bert/chain.json").exists());
+}
