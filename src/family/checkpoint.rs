@@ -8,11 +8,12 @@ use super::gpt::{GptFamily, GptModel, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE}
 use super::hub::HubModel;
 use super::ngram::{NgramFamily, ARPA_FILE, META_FILE};
 use super::Family;
-use super::OptFamily;
+use super::{LlamaFamily, OptFamily};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::lm::settings::GptSettings;
 use crate::metrics::Scores;
+use crate::models::llama::config::Config as LlamaConfig;
 use crate::models::opt::config::OptConfig;
 use crate::ngram::NgramModel;
 use std::path::Path;
@@ -22,6 +23,7 @@ pub enum Checkpoint {
     Ngram(Box<NgramModel>),
     Gpt(Box<GptModel>, GptFamily),
     Opt(Box<HubModel<OptConfig>>, OptFamily),
+    Llama(Box<HubModel<LlamaConfig>>, LlamaFamily),
 }
 
 impl Checkpoint {
@@ -40,10 +42,15 @@ impl Checkpoint {
             };
             return Ok(Checkpoint::Ngram(Box::new(family.load(dir)?)));
         }
-        if has(&[CONFIG_FILE, WEIGHTS_FILE]) && is_opt(&dir.join(CONFIG_FILE)) {
+        if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "opt" {
             let family = OptFamily::for_checkpoints();
             let model = family.load(dir)?;
             return Ok(Checkpoint::Opt(Box::new(model), family));
+        }
+        if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "llama" {
+            let family = LlamaFamily::for_checkpoints();
+            let model = family.load(dir)?;
+            return Ok(Checkpoint::Llama(Box::new(model), family));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE]) {
             let family = GptFamily::new("checkpoint", GptSettings::default())?;
@@ -66,6 +73,7 @@ impl Checkpoint {
             Checkpoint::Ngram(m) => Ok(crate::ngram::query::score_corpus(m, corpus)),
             Checkpoint::Gpt(m, family) => family.score(m, corpus),
             Checkpoint::Opt(m, family) => family.score(m, corpus),
+            Checkpoint::Llama(m, family) => family.score(m, corpus),
         }
     }
 
@@ -78,16 +86,21 @@ impl Checkpoint {
                 "opt ({} layers × {})",
                 m.cfg.num_hidden_layers, m.cfg.hidden_size
             ),
+            Checkpoint::Llama(m, _) => format!(
+                "llama ({} layers × {})",
+                m.cfg.num_hidden_layers, m.cfg.hidden_size
+            ),
         }
     }
 }
 
-/// Whether a `config.json` says `"model_type": "opt"`.
-fn is_opt(config: &Path) -> bool {
+/// The `model_type` a `config.json` names (empty when it cannot be read).
+fn model_type(config: &Path) -> String {
     std::fs::read_to_string(config)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["model_type"] == "opt")
+        .and_then(|v| v["model_type"].as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ const PROVENANCE: &str = "collapse_lab";
 /// Reads an architecture's tokenizer: `tokenizer.json`, else `vocab.json` + `merges.txt`.
 pub fn load_tokenizer<A: HubArch>(files: &TokenizerFiles) -> Result<Bpe> {
     match files {
+        // An architecture without one end-of-text token (Llama's) takes it from the config.
+        TokenizerFiles::Json(p) if A::EOS.is_empty() => Bpe::load_any(p),
         TokenizerFiles::Json(p) => Bpe::load_with(p, A::EOS),
         TokenizerFiles::VocabMerges { vocab, merges } => {
             Bpe::from_vocab_merges_with(vocab, merges, A::SPECIALS, A::EOS)
@@ -148,13 +150,15 @@ impl<A: HubArch> HubFamily<A> {
         let weights = match &files.weights {
             Weights::Safetensors(p) | Weights::PytorchBin(p) => p,
         };
+        let tok = load_tokenizer::<A>(&files.tokenizer)?
+            .with_ids(Some(cfg.bos_token_id()), cfg.eos_token_id())?;
         let sp = crate::progress::spinner(&format!("loading {repo}"));
         let params = Params::load(weights, &cfg, DType::F32, &self.device)?;
         sp.finish_and_clear();
         Ok(HubModel {
             cfg,
             params,
-            tok: Arc::new(load_tokenizer::<A>(&files.tokenizer)?),
+            tok: Arc::new(tok),
             files_from: files
                 .config
                 .parent()
@@ -294,7 +298,10 @@ impl<A: HubArch> Family for HubFamily<A> {
                 .map(String::from)
         });
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
-        let tok = Arc::new(load_tokenizer::<A>(&tokenizer_in(dir))?);
+        let tok = Arc::new(
+            load_tokenizer::<A>(&tokenizer_in(dir))?
+                .with_ids(Some(cfg.bos_token_id()), cfg.eos_token_id())?,
+        );
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
         if self.is_saved(dir) {
             train::clear_state(dir); // as in the GPT family: a crash's leftovers

@@ -14,8 +14,9 @@ pub use ngram::NgramFamily;
 /// The Hub architectures `hf:` fine-tunes, one line each.
 pub type OptFamily = hub::HubFamily<crate::models::opt::config::OptConfig>;
 pub type Gpt2HubFamily = hub::HubFamily<crate::models::gpt2::config::Config>;
+pub type LlamaFamily = hub::HubFamily<crate::models::llama::config::Config>;
 /// The `model_type`s of `config.json` that `hf:` serves, in [`hub_model_type`]'s message.
-pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2"];
+pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2", "llama"];
 
 /// The `model_type` of a Hub model's `config.json` (the repository is fetched into the Hub
 /// cache, or read from it offline), refused in one line when `hf:` does not serve it.
@@ -35,10 +36,10 @@ pub fn hub_model_type(repo: &str) -> Result<String> {
             } else {
                 &model_type
             },
-            HUB_MODEL_TYPES.join(" and ")
+            HUB_MODEL_TYPES.join(", ")
         ),
-        "use e.g. hf:facebook/opt-125m or hf:openai-community/gpt2 (Llama and GPT-NeoX are not \
-         served yet)",
+        "use e.g. hf:facebook/opt-125m, hf:openai-community/gpt2 or hf:HuggingFaceTB/SmolLM2-135M \
+         (GPT-NeoX, Pythia's, is not served yet)",
     ))
 }
 

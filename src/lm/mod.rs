@@ -122,6 +122,11 @@ pub trait HubArch: Arch {
     fn max_positions(&self) -> usize;
     /// The token every training document starts with (`run_clm`'s grouping).
     fn bos_token_id(&self) -> u32;
+    /// The end-of-text id from `config.json`, for architectures whose token differs between
+    /// models (Llama's); `None`: [`HubArch::EOS`] names it.
+    fn eos_token_id(&self) -> Option<u32> {
+        None
+    }
     /// Fine-tuning's dropout, wherever the config keeps it.
     fn set_dropout(&mut self, p: f64);
     /// The model's shape for a note: `12 layers × 768`.

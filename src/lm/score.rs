@@ -35,7 +35,7 @@ pub fn score_corpus(
     let mut windows: Vec<(usize, Vec<u32>)> = Vec::new(); // (doc, ids)
     for (d, doc) in ids.iter().enumerate() {
         let mut seq = Vec::with_capacity(doc.len() + 1);
-        seq.push(tok.eot());
+        seq.push(tok.bos());
         seq.extend_from_slice(doc);
         let mut start = 0;
         while start + 1 < seq.len() {

@@ -31,6 +31,9 @@ pub const EOT: &str = "<|endoftext|>";
 pub struct Bpe {
     tok: Tokenizer,
     eot: u32,
+    /// What a document starts after: `eot` (GPT-2, OPT, SmolLM2), or a BOS of its own (`<s>` of
+    /// Llama 2, `<|begin_of_text|>` of Llama 3).
+    bos: u32,
 }
 
 impl std::fmt::Debug for Bpe {
@@ -119,7 +122,7 @@ impl Bpe {
         let eot = tok
             .token_to_id(eot)
             .ok_or_else(|| tok_err(format!("{origin}: has no {eot} token")))?;
-        Ok(Bpe { tok, eot })
+        Ok(Bpe { tok, eot, bos: eot })
     }
 
     /// Reads a Hugging Face `tokenizer.json` (ours, or GPT-2's).
@@ -167,6 +170,52 @@ impl Bpe {
         self.tok
             .decode(ids, false)
             .map_err(|e| tok_err(format!("cannot decode: {e}")))
+    }
+
+    /// Reads any `tokenizer.json` (byte-level or SentencePiece-style BPE); its end-of-text
+    /// and start tokens must then be given by id ([`Bpe::with_ids`]), as a model's
+    /// `config.json` names them.
+    pub fn load_any(path: &Path) -> Result<Bpe> {
+        let tok = Tokenizer::from_file(path)
+            .map_err(|e| tok_err(format!("{}: cannot read: {e}", path.display())))?;
+        Ok(Bpe {
+            tok,
+            eot: u32::MAX,
+            bos: u32::MAX,
+        })
+    }
+
+    /// The end-of-text and start ids a model's config gives (`None` keeps the current one).
+    pub fn with_ids(mut self, bos: Option<u32>, eos: Option<u32>) -> Result<Bpe> {
+        let n = self.vocab_size() as u32;
+        for (what, id) in [("bos_token_id", bos), ("eos_token_id", eos)] {
+            if id.is_some_and(|i| i >= n) {
+                return Err(tok_err(format!(
+                    "{what} {} is past the tokenizer's {n} tokens",
+                    id.unwrap_or(0)
+                )));
+            }
+        }
+        if let Some(e) = eos {
+            self.eot = e;
+        }
+        if let Some(b) = bos {
+            self.bos = b;
+        }
+        if self.eot == u32::MAX {
+            return Err(tok_err(
+                "the model names no end-of-text token (eos_token_id)",
+            ));
+        }
+        if self.bos == u32::MAX {
+            self.bos = self.eot;
+        }
+        Ok(self)
+    }
+
+    /// What a document starts after (the end-of-text token, or the model's own BOS).
+    pub fn bos(&self) -> u32 {
+        self.bos
     }
 
     /// The id of `<|endoftext|>`.

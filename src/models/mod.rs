@@ -4,4 +4,5 @@
 //! [`crate::family`].
 
 pub mod gpt2;
+pub mod llama;
 pub mod opt;

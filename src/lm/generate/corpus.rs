@@ -64,7 +64,7 @@ fn unconditional(
             }
             let most = active.iter().map(|&i| remaining[i]).max().unwrap_or(0);
             let max_new = (most as f64 * tokens_per_word * 1.3).ceil() as usize + 8;
-            let prompts = vec![vec![eot]; active.len()];
+            let prompts = vec![vec![tok.bos()]; active.len()];
             let outs = generate::sample(model, &prompts, max_new, Some(eot), cfg, rng)?;
             // Every round's text is a document of its own: one sample from end-of-text to
             // end-of-text (or to the budget), never pieces of two samples stitched together.
@@ -105,7 +105,7 @@ fn continuations(
         .enumerate()
         .flat_map(|(d, t)| {
             t.chunks(k).enumerate().map(move |(i, c)| {
-                let bos = (i == 0).then_some(eot);
+                let bos = (i == 0).then_some(tok.bos());
                 (d, bos.into_iter().chain(c.iter().copied()).collect())
             })
         })

@@ -1,6 +1,7 @@
-//! `hf:` dispatches on the repository's `model_type`: a tiny random GPT-2 served by the fake
-//! Hub is fine-tuned for two generations as OPT is (download, Hub-layout checkpoints, resume
-//! offline), and a model type `hf:` does not serve is refused in one line.
+//! `hf:` dispatches on the repository's `model_type`: a tiny random GPT-2 and a tiny random
+//! Llama (grouped-query attention, its own BOS) served by the fake Hub are fine-tuned as OPT is
+//! (download, Hub-layout checkpoints, resume offline, `eval --model`), and a model type `hf:`
+//! does not serve is refused in one line.
 
 use crate::fake_hub::{commit, FakeHub};
 use crate::hub_datasets::{env_cli as hub_cli, serve_wikitext, CONFIG};
@@ -139,8 +140,92 @@ fn gpt2_from_the_hub_fine_tunes_and_other_types_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("is a `bert` model; hf: fine-tunes opt and gpt2 models"),
+        err.contains("is a `bert` model; hf: fine-tunes opt, gpt2, llama models"),
         "{err}"
     );
     assert!(!work.path().join("evals/bert/chain.json").exists());
+}
+
+/// A random Llama sized to OPT's tokenizer fixture (`tokenizer.json`, 308 tokens): `<s>` (0)
+/// starts documents, `</s>` (2) ends them, as in Llama 2.
+fn tiny_llama_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut cfg: collapse_lab::models::llama::config::Config =
+        serde_json::from_value(json(&fixture.join("llama_tiny/config.json"))).unwrap();
+    cfg.vocab_size = 308;
+    (cfg.bos_token_id, cfg.eos_token_id) = (Some(0), Some(2.into()));
+    let weights = tmp.join("llama.safetensors");
+    collapse_lab::models::llama::params::init(&cfg, 4, &Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    vec![
+        ("config.json".into(), serde_json::to_vec(&cfg).unwrap()),
+        ("model.safetensors".into(), std::fs::read(&weights).unwrap()),
+        (
+            "tokenizer.json".into(),
+            std::fs::read(fixture.join("opt_tokenizer/tokenizer.json")).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn llama_from_the_hub_fine_tunes_resumes_and_scores() {
+    let (tmp, home, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let hub = FakeHub::start();
+    let files = tiny_llama_files(tmp.path());
+    let borrowed: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    hub.add(
+        "models",
+        "test/tiny-llama",
+        &commit("tiny-llama"),
+        &borrowed,
+    );
+    serve_wikitext(&hub, &commit("wikitext"));
+    let corpus = format!("hf:test/wikitext/{CONFIG}");
+    let mut a = args(&corpus, "hf:test/tiny-llama", "2");
+    a.extend(["--protocol", "continue:8", "--num-beams", "2"]);
+    run_ok(&mut hub_cli(&hub.url, home.path(), work.path(), &a));
+    let dir = work.path().join("checkpoints/g2");
+    for g in ["gen-00", "gen-01"] {
+        for f in [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "train_log.json",
+        ] {
+            assert!(dir.join(g).join(f).exists(), "{g}/{f}");
+        }
+        let cfg = json(&dir.join(g).join("config.json"));
+        assert_eq!(
+            (
+                cfg["model_type"].as_str(),
+                cfg["num_key_value_heads"].as_u64()
+            ),
+            (Some("llama"), Some(2))
+        );
+        assert_eq!(cfg["rope_parameters"]["rope_type"], "llama3");
+    }
+    let gen1 = json(&work.path().join("evals/g2/gen-01.json"));
+    assert!(gen1["test_block_ppl"]
+        .as_f64()
+        .is_some_and(|p| p.is_finite() && p > 1.0));
+    let generated =
+        std::fs::read_to_string(work.path().join("corpora/g2/gen-01/generated.jsonl")).unwrap();
+    assert!(generated.lines().count() > 3, "{generated}");
+    // Resumed offline from the cache, and the checkpoint scores text on its own (eval --model).
+    a[8] = "3";
+    run_ok(hub_cli(&hub.url, home.path(), work.path(), &a).env("HF_HUB_OFFLINE", "1"));
+    assert!(dir.join("gen-02/model.safetensors").exists());
+    let model = collapse_lab::family::checkpoint::Checkpoint::open(&dir.join("gen-02")).unwrap();
+    assert!(
+        model.describe().starts_with("llama (2 layers × 32)"),
+        "{}",
+        model.describe()
+    );
 }

@@ -1,0 +1,337 @@
+//! Llama in candle, read bottom-up: RMSNorm, rotary positions, grouped-query attention, the
+//! SwiGLU MLP, the decoder layer, the model. From `transformers`' modeling_llama.py:
+//! - pre-norm layers with RMSNorm (no mean, no bias), in f32 on f32 weights;
+//! - rotary positions on q and k, the two halves of each head rotated together
+//!   (`rotate_half`), frequencies `theta^(-2i/d)` with the config's scaling;
+//! - `num_key_value_heads` key/value heads shared by groups of query heads;
+//! - MLP `down(silu(gate(x)) * up(x))`; no dropout but the attention's.
+//!
+//! Tensor names are `LlamaForCausalLM`'s (`model.layers.0.self_attn.q_proj.weight`, ...);
+//! `lm_head.weight` exists only when the head is not tied to `embed_tokens`. A pad token's
+//! embedding row is trained like any other (PyTorch's `padding_idx` drops the gradient of its
+//! lookups; our chains never pad, so lookups of it come only from text that spells it).
+
+use super::config::{Config, RopeKind};
+use crate::lm::layers::{causal_mask, dropout, Dropout, KvCache, Linear};
+use crate::lm::CausalLm;
+use crate::nn::{fused, ops};
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::VarBuilder;
+
+/// A `torch.nn.Linear`, with its bias or a constant zero one.
+fn linear(vb: &VarBuilder, n_in: usize, n_out: usize, bias: bool) -> Result<Linear> {
+    let w = vb.get((n_out, n_in), "weight")?;
+    let b = match bias {
+        true => vb.get(n_out, "bias")?,
+        false => Tensor::zeros(n_out, w.dtype(), w.device())?,
+    };
+    Ok(Linear::torch(vec![w], vec![b]))
+}
+
+/// `LlamaRMSNorm`: x / sqrt(mean(x²) + eps) · weight, computed in f32.
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn load(vb: VarBuilder, n: usize, eps: f64) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: vb.get(n, "weight")?,
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let var = x.sqr()?.mean_keepdim(D::Minus1)?; // (b, t, 1)
+        let x = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        x.to_dtype(dtype)?.broadcast_mul(&self.weight)
+    }
+}
+
+/// Rotary frequencies (d/2,), with the config's scaling (`_compute_*_parameters`).
+pub fn inv_freq(cfg: &Config) -> crate::Result<Vec<f64>> {
+    let rope = cfg.rope()?;
+    let d = cfg.head_dim();
+    let base: Vec<f64> = (0..d / 2)
+        .map(|i| 1.0 / rope.theta.powf((2 * i) as f64 / d as f64))
+        .collect();
+    Ok(match rope.kind {
+        RopeKind::Default => base,
+        RopeKind::Linear { factor } => base.iter().map(|f| f / factor).collect(),
+        RopeKind::Llama3 {
+            factor,
+            low_freq_factor: lo,
+            high_freq_factor: hi,
+            original_max_position_embeddings: old,
+        } => base
+            .iter()
+            .map(|&f| {
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                if wavelen < old / hi {
+                    f
+                } else if wavelen > old / lo {
+                    f / factor
+                } else {
+                    let smooth = (old / wavelen - lo) / (hi - lo);
+                    (1.0 - smooth) * f / factor + smooth * f
+                }
+            })
+            .collect(),
+    })
+}
+
+/// cos and sin (t, d) for positions `first..first + t`, in f32 as transformers computes them.
+fn rotary(inv_freq: &[f64], first: usize, t: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
+    let half: Vec<f32> = inv_freq.iter().map(|&f| f as f32).collect();
+    let mut angles = Vec::with_capacity(t * half.len() * 2);
+    for p in first..first + t {
+        let row: Vec<f32> = half.iter().map(|&f| p as f32 * f).collect();
+        angles.extend_from_slice(&row);
+        angles.extend_from_slice(&row); // cat(freqs, freqs)
+    }
+    let angles = Tensor::from_vec(angles, (t, half.len() * 2), dev)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+/// `apply_rotary_pos_emb` on (b, t, h, d): x·cos + rotate_half(x)·sin.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let d = x.dim(3)?;
+    let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
+    let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?); // (t, 1, d)
+    let x1 = x.narrow(3, 0, d / 2)?;
+    let x2 = x.narrow(3, d / 2, d / 2)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // (b, t, h, d)
+    x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
+}
+
+/// Key/value heads (b, t, kv, d) repeated for their query heads (b, t, kv·rep, d).
+fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
+    if rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, t, kv, d) = x.dims4()?;
+    x.unsqueeze(3)?
+        .broadcast_as((b, t, kv, rep, d))?
+        .reshape((b, t, kv * rep, d))
+}
+
+/// `self_attn`: grouped-query attention with rotary positions.
+pub struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    attn_pdrop: f64,
+}
+
+impl Attention {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let (e, d) = (cfg.hidden_size, cfg.head_dim());
+        let (h, kv, bias) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.attention_bias);
+        Ok(Attention {
+            q: linear(&vb.pp("q_proj"), e, h * d, bias)?,
+            k: linear(&vb.pp("k_proj"), e, kv * d, bias)?,
+            v: linear(&vb.pp("v_proj"), e, kv * d, bias)?,
+            o: linear(&vb.pp("o_proj"), h * d, e, bias)?,
+            heads: h,
+            kv_heads: kv,
+            head_dim: d,
+            attn_pdrop: cfg.attention_dropout,
+        })
+    }
+
+    /// `x` (b, t, e); `cos`/`sin` (t, d) of the new positions; `mask` (t, T) or `None`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        (cos, sin): (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        drop: &mut Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
+        let q = rope(&self.q.forward(x)?.reshape((b, t, h, d))?, cos, sin)?; // (b, t, h, d)
+        let k = rope(&self.k.forward(x)?.reshape((b, t, kv, d))?, cos, sin)?; // (b, t, kv, d)
+        let v = self.v.forward(x)?.reshape((b, t, kv, d))?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
+        let packed = |q: &Tensor, k: &Tensor, v: &Tensor| -> Result<Tensor> {
+            let flat = |x: Tensor| x.reshape((b, t, h * d));
+            Tensor::cat(
+                &[
+                    flat(q.clone())?,
+                    flat(repeat_kv(k, h / kv)?)?,
+                    flat(repeat_kv(v, h / kv)?)?,
+                ],
+                2,
+            )
+        };
+        if cache.is_none() && !attn_dropout && fused::usable(&q) {
+            // Training and full passes: GPT-2's fused causal attention on [q | k | v], the
+            // key/value heads repeated for their groups.
+            let y = fused::attention::causal_attention(&packed(&q, &k, &v)?, h, scale)?; // (b, t, h·d)
+            return self.o.forward(&y);
+        }
+        let (q, mut k, mut v) = (
+            q.transpose(1, 2)?.contiguous()?, // (b, h, t, d)
+            k.transpose(1, 2)?.contiguous()?, // (b, kv, t, d)
+            v.transpose(1, 2)?.contiguous()?,
+        );
+        if let Some(slot) = cache {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?; // (b, kv, T, d)
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let total = k.dim(2)?;
+        let expand = |x: &Tensor| -> Result<Tensor> {
+            x.unsqueeze(2)?
+                .broadcast_as((b, kv, h / kv, total, d))?
+                .reshape((b, h, total, d))
+        };
+        let (k, v) = (expand(&k)?, expand(&v)?); // (b, h, T, d)
+        let mut att = (q.matmul(&k.t()?)? * scale)?; // (b, h, t, T)
+        if let Some(m) = mask {
+            att = att.broadcast_add(m)?;
+        }
+        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h * d))?; // (b, t, h·d)
+        self.o.forward(&y)
+    }
+}
+
+/// `mlp`: down(silu(gate(x)) · up(x)).
+pub struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let (e, f, bias) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
+        Ok(Mlp {
+            gate: linear(&vb.pp("gate_proj"), e, f, bias)?,
+            up: linear(&vb.pp("up_proj"), e, f, bias)?,
+            down: linear(&vb.pp("down_proj"), f, e, bias)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.gate.forward(x)?.silu()?;
+        self.down.forward(&(g * self.up.forward(x)?)?)
+    }
+}
+
+/// One decoder layer: x + attn(norm(x)), then h + mlp(norm(h)).
+pub struct Layer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl Layer {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let (e, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        Ok(Layer {
+            input_layernorm: RmsNorm::load(vb.pp("input_layernorm"), e, eps)?,
+            self_attn: Attention::load(vb.pp("self_attn"), cfg)?,
+            post_attention_layernorm: RmsNorm::load(vb.pp("post_attention_layernorm"), e, eps)?,
+            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rot: (&Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        drop: &mut Option<Dropout>,
+    ) -> Result<Tensor> {
+        let h = self.input_layernorm.forward(x)?;
+        let x = (x + self.self_attn.forward(&h, rot, mask, cache, drop)?)?; // (b, t, e)
+        let h = self.post_attention_layernorm.forward(&x)?;
+        x + self.mlp.forward(&h)?
+    }
+}
+
+/// `LlamaForCausalLM`: embeddings, layers, final norm, the (tied or own) output head.
+pub struct Llama {
+    embed_tokens: Tensor, // (vocab, e)
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Tensor, // (vocab, e): embed_tokens itself when tied
+    inv_freq: Vec<f64>,
+    pub cfg: Config,
+}
+
+impl Llama {
+    pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        let m = vb.pp("model");
+        let e = cfg.hidden_size;
+        let embed_tokens = m.pp("embed_tokens").get((cfg.vocab_size, e), "weight")?;
+        let lm_head = match cfg.tie_word_embeddings {
+            true => embed_tokens.clone(),
+            false => vb.pp("lm_head").get((cfg.vocab_size, e), "weight")?,
+        };
+        let inv_freq = inv_freq(cfg).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        Ok(Llama {
+            embed_tokens,
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| Layer::load(m.pp("layers").pp(i), cfg))
+                .collect::<Result<Vec<_>>>()?,
+            norm: RmsNorm::load(m.pp("norm"), e, cfg.rms_norm_eps)?,
+            lm_head,
+            inv_freq,
+            cfg: cfg.clone(),
+        })
+    }
+}
+
+impl CausalLm for Llama {
+    fn hidden(
+        &self,
+        ids: &Tensor,
+        mut cache: Option<&mut KvCache>,
+        mut drop: Option<Dropout>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = KvCache::past(&cache, t, self.cfg.max_position_embeddings)?;
+        let mut x = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, ()))?; // (b, t, e)
+        let (cos, sin) = rotary(&self.inv_freq, past, t, self.device())?;
+        let mask = match t > 1 {
+            true => Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?),
+            false => None,
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = layer.forward(&x, (&cos, &sin), mask.as_ref(), slot, &mut drop)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        self.norm.forward(&x)
+    }
+    fn tied_head(&self) -> &Tensor {
+        &self.lm_head
+    }
+    fn n_positions(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+    fn n_layer(&self) -> usize {
+        self.cfg.num_hidden_layers
+    }
+}
