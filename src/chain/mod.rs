@@ -16,7 +16,8 @@ pub use settings::{ChainModel, ChainSettings};
 use crate::corpus::policy::Policy;
 use crate::error::Result;
 use crate::family::{
-    hub_model_type, Family, Gpt2HubFamily, GptFamily, LlamaFamily, NgramFamily, OptFamily,
+    hub_model_type, Family, Gpt2HubFamily, GptFamily, GptNeoxFamily, LlamaFamily, NgramFamily,
+    OptFamily,
 };
 use crate::fsutil::{self, Lock};
 use crate::layout::Layout;
@@ -60,6 +61,7 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
         ChainModel::Hf { repo, settings } => match hub_model_type(repo)?.as_str() {
             "gpt2" => start(&Gpt2HubFamily::new(repo, settings.clone())?, s, workdir),
             "llama" => start(&LlamaFamily::new(repo, settings.clone())?, s, workdir),
+            "gpt_neox" => start(&GptNeoxFamily::new(repo, settings.clone())?, s, workdir),
             _ => start(&OptFamily::new(repo, settings.clone())?, s, workdir),
         },
     }

@@ -8,11 +8,12 @@ use super::gpt::{GptFamily, GptModel, CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE}
 use super::hub::HubModel;
 use super::ngram::{NgramFamily, ARPA_FILE, META_FILE};
 use super::Family;
-use super::{LlamaFamily, OptFamily};
+use super::{GptNeoxFamily, LlamaFamily, OptFamily};
 use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::lm::settings::GptSettings;
 use crate::metrics::Scores;
+use crate::models::gpt_neox::config::Config as NeoxConfig;
 use crate::models::llama::config::Config as LlamaConfig;
 use crate::models::opt::config::OptConfig;
 use crate::ngram::NgramModel;
@@ -24,6 +25,7 @@ pub enum Checkpoint {
     Gpt(Box<GptModel>, GptFamily),
     Opt(Box<HubModel<OptConfig>>, OptFamily),
     Llama(Box<HubModel<LlamaConfig>>, LlamaFamily),
+    GptNeox(Box<HubModel<NeoxConfig>>, GptNeoxFamily),
 }
 
 impl Checkpoint {
@@ -52,6 +54,11 @@ impl Checkpoint {
             let model = family.load(dir)?;
             return Ok(Checkpoint::Llama(Box::new(model), family));
         }
+        if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "gpt_neox" {
+            let family = GptNeoxFamily::for_checkpoints();
+            let model = family.load(dir)?;
+            return Ok(Checkpoint::GptNeox(Box::new(model), family));
+        }
         if has(&[CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE]) {
             let family = GptFamily::new("checkpoint", GptSettings::default())?;
             let model = family.load(dir)?;
@@ -74,6 +81,7 @@ impl Checkpoint {
             Checkpoint::Gpt(m, family) => family.score(m, corpus),
             Checkpoint::Opt(m, family) => family.score(m, corpus),
             Checkpoint::Llama(m, family) => family.score(m, corpus),
+            Checkpoint::GptNeox(m, family) => family.score(m, corpus),
         }
     }
 
@@ -88,6 +96,10 @@ impl Checkpoint {
             ),
             Checkpoint::Llama(m, _) => format!(
                 "llama ({} layers × {})",
+                m.cfg.num_hidden_layers, m.cfg.hidden_size
+            ),
+            Checkpoint::GptNeox(m, _) => format!(
+                "gpt_neox ({} layers × {})",
                 m.cfg.num_hidden_layers, m.cfg.hidden_size
             ),
         }

@@ -15,8 +15,9 @@ pub use ngram::NgramFamily;
 pub type OptFamily = hub::HubFamily<crate::models::opt::config::OptConfig>;
 pub type Gpt2HubFamily = hub::HubFamily<crate::models::gpt2::config::Config>;
 pub type LlamaFamily = hub::HubFamily<crate::models::llama::config::Config>;
+pub type GptNeoxFamily = hub::HubFamily<crate::models::gpt_neox::config::Config>;
 /// The `model_type`s of `config.json` that `hf:` serves, in [`hub_model_type`]'s message.
-pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2", "llama"];
+pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2", "llama", "gpt_neox"];
 
 /// The `model_type` of a Hub model's `config.json` (the repository is fetched into the Hub
 /// cache, or read from it offline), refused in one line when `hf:` does not serve it.
@@ -38,8 +39,8 @@ pub fn hub_model_type(repo: &str) -> Result<String> {
             },
             HUB_MODEL_TYPES.join(", ")
         ),
-        "use e.g. hf:facebook/opt-125m, hf:openai-community/gpt2 or hf:HuggingFaceTB/SmolLM2-135M \
-         (GPT-NeoX, Pythia's, is not served yet)",
+        "use e.g. hf:facebook/opt-125m, hf:openai-community/gpt2, hf:HuggingFaceTB/SmolLM2-135M \
+         or hf:EleutherAI/pythia-70m",
     ))
 }
 

@@ -11,6 +11,7 @@ pub mod data;
 pub mod generate;
 pub mod layers;
 pub mod params;
+pub mod rotary;
 pub mod score;
 pub mod settings;
 pub mod tokenizer;

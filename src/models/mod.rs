@@ -4,5 +4,6 @@
 //! [`crate::family`].
 
 pub mod gpt2;
+pub mod gpt_neox;
 pub mod llama;
 pub mod opt;

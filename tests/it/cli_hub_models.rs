@@ -1,5 +1,6 @@
-//! `hf:` dispatches on the repository's `model_type`: a tiny random GPT-2 and a tiny random
-//! Llama (grouped-query attention, its own BOS) served by the fake Hub are fine-tuned as OPT is
+//! `hf:` dispatches on the repository's `model_type`: a tiny random GPT-2, Llama (grouped-query
+//! attention, its own BOS) and GPT-NeoX (Pythia's layout) served by the fake Hub are fine-tuned
+//! as OPT is
 //! (download, Hub-layout checkpoints, resume offline, `eval --model`), and a model type `hf:`
 //! does not serve is refused in one line.
 
@@ -112,6 +113,10 @@ fn gpt2_from_the_hub_fine_tunes_and_other_types_are_refused() {
         // The Hub's keys we do not model are written back (transformers reads them).
         assert_eq!(cfg["summary_type"], "cls_index");
     }
+    export(
+        &work.path().join("checkpoints/g2/gen-01"),
+        "gpt2-chain-gen-01",
+    );
     let gen1 = json(&work.path().join("evals/g2/gen-01.json"));
     assert!(gen1["test_block_ppl"]
         .as_f64()
@@ -140,7 +145,7 @@ fn gpt2_from_the_hub_fine_tunes_and_other_types_are_refused() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("is a `bert` model; hf: fine-tunes opt, gpt2, llama models"),
+        err.contains("is a `bert` model; hf: fine-tunes opt, gpt2, llama, gpt_neox models"),
         "{err}"
     );
     assert!(!work.path().join("evals/bert/chain.json").exists());
@@ -222,10 +227,95 @@ fn llama_from_the_hub_fine_tunes_resumes_and_scores() {
     a[8] = "3";
     run_ok(hub_cli(&hub.url, home.path(), work.path(), &a).env("HF_HUB_OFFLINE", "1"));
     assert!(dir.join("gen-02/model.safetensors").exists());
+    export(&dir.join("gen-02"), "llama-chain-gen-02");
     let model = collapse_lab::family::checkpoint::Checkpoint::open(&dir.join("gen-02")).unwrap();
     assert!(
         model.describe().starts_with("llama (2 layers × 32)"),
         "{}",
         model.describe()
     );
+}
+
+/// A random GPT-NeoX (Pythia's layout) on OPT's byte-level BPE with Pythia's two specials added.
+fn tiny_neox_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(fixture.join("opt_tokenizer/vocab.json")).unwrap())
+            .unwrap();
+    vocab.insert("<|endoftext|>".into(), 308.into());
+    vocab.insert("<|padding|>".into(), 309.into());
+    let mut cfg: collapse_lab::models::gpt_neox::config::Config =
+        serde_json::from_value(json(&fixture.join("neox_tiny/config.json"))).unwrap();
+    (cfg.vocab_size, cfg.bos_token_id, cfg.eos_token_id) = (310, Some(308), Some(308));
+    let weights = tmp.join("neox.safetensors");
+    collapse_lab::models::gpt_neox::params::init(&cfg, 6, &Device::Cpu)
+        .unwrap()
+        .save(&weights)
+        .unwrap();
+    vec![
+        ("config.json".into(), serde_json::to_vec(&cfg).unwrap()),
+        ("model.safetensors".into(), std::fs::read(&weights).unwrap()),
+        ("vocab.json".into(), serde_json::to_vec(&vocab).unwrap()),
+        (
+            "merges.txt".into(),
+            std::fs::read(fixture.join("opt_tokenizer/merges.txt")).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn gpt_neox_from_the_hub_fine_tunes_and_scores() {
+    let (tmp, home, work) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let hub = FakeHub::start();
+    let files = tiny_neox_files(tmp.path());
+    let borrowed: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    hub.add(
+        "models",
+        "test/tiny-pythia",
+        &commit("tiny-pythia"),
+        &borrowed,
+    );
+    serve_wikitext(&hub, &commit("wikitext"));
+    let corpus = format!("hf:test/wikitext/{CONFIG}");
+    run_ok(&mut hub_cli(
+        &hub.url,
+        home.path(),
+        work.path(),
+        &args(&corpus, "hf:test/tiny-pythia", "2"),
+    ));
+    let dir = work.path().join("checkpoints/g2/gen-01");
+    let cfg = json(&dir.join("config.json"));
+    assert_eq!(cfg["model_type"], "gpt_neox");
+    // The head is saved under the name the Hub's Pythia files and save_pretrained use.
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    assert!(tensors.contains_key("embed_out.weight") && !tensors.contains_key("lm_head.weight"));
+    let gen1 = json(&work.path().join("evals/g2/gen-01.json"));
+    assert!(gen1["test_block_ppl"]
+        .as_f64()
+        .is_some_and(|p| p.is_finite() && p > 1.0));
+    let model = collapse_lab::family::checkpoint::Checkpoint::open(&dir).unwrap();
+    assert!(
+        model.describe().starts_with("gpt_neox (2 layers × 32)"),
+        "{}",
+        model.describe()
+    );
+    export(&dir, "neox-chain-gen-01");
+}
+
+/// For scripts/arch_reference.py --verify-checkpoint: transformers loads the folder as saved.
+fn export(dir: &Path, name: &str) {
+    if let Some(out) = std::env::var_os("COLLAPSE_LAB_EXPORT_DIR") {
+        let to = PathBuf::from(out).join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! when `../shared` is present. Ignored tests named `venv_*` need a dev-time Python venv
 //! (`.venv`), which CI never has: CI skips them by that prefix.
 
+mod arch_reference;
 mod cli;
 mod cli_chain;
 mod cli_cluster;
@@ -24,7 +25,6 @@ mod hub_datasets;
 mod hub_failures;
 mod kenlm_reference;
 mod layout;
-mod llama_reference;
 mod metrics_reference;
 mod opt_reference;
 mod util;

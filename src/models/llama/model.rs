@@ -13,9 +13,10 @@
 
 use super::config::{Config, RopeKind};
 use crate::lm::layers::{causal_mask, dropout, Dropout, KvCache, Linear};
+use crate::lm::rotary::{rope, rotary};
 use crate::lm::CausalLm;
 use crate::nn::{fused, ops};
-use candle_core::{DType, Device, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
 /// A `torch.nn.Linear`, with its bias or a constant zero one.
@@ -54,10 +55,7 @@ impl RmsNorm {
 /// Rotary frequencies (d/2,), with the config's scaling (`_compute_*_parameters`).
 pub fn inv_freq(cfg: &Config) -> crate::Result<Vec<f64>> {
     let rope = cfg.rope()?;
-    let d = cfg.head_dim();
-    let base: Vec<f64> = (0..d / 2)
-        .map(|i| 1.0 / rope.theta.powf((2 * i) as f64 / d as f64))
-        .collect();
+    let base = crate::lm::rotary::frequencies(rope.theta, cfg.head_dim());
     Ok(match rope.kind {
         RopeKind::Default => base,
         RopeKind::Linear { factor } => base.iter().map(|f| f / factor).collect(),
@@ -81,30 +79,6 @@ pub fn inv_freq(cfg: &Config) -> crate::Result<Vec<f64>> {
             })
             .collect(),
     })
-}
-
-/// cos and sin (t, d) for positions `first..first + t`, in f32 as transformers computes them.
-fn rotary(inv_freq: &[f64], first: usize, t: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
-    let half: Vec<f32> = inv_freq.iter().map(|&f| f as f32).collect();
-    let mut angles = Vec::with_capacity(t * half.len() * 2);
-    for p in first..first + t {
-        let row: Vec<f32> = half.iter().map(|&f| p as f32 * f).collect();
-        angles.extend_from_slice(&row);
-        angles.extend_from_slice(&row); // cat(freqs, freqs)
-    }
-    let angles = Tensor::from_vec(angles, (t, half.len() * 2), dev)?;
-    Ok((angles.cos()?, angles.sin()?))
-}
-
-/// `apply_rotary_pos_emb` on (b, t, h, d): x·cos + rotate_half(x)·sin.
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let d = x.dim(3)?;
-    let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
-    let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?); // (t, 1, d)
-    let x1 = x.narrow(3, 0, d / 2)?;
-    let x2 = x.narrow(3, d / 2, d / 2)?;
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // (b, t, h, d)
-    x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
 }
 
 /// Key/value heads (b, t, kv, d) repeated for their query heads (b, t, kv·rep, d).

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch / transformers reference for our Llama (src/models/llama/), as opt_reference.py is for OPT.
+"""PyTorch / transformers reference for our Llama and GPT-NeoX (src/models/llama/, gpt_neox/), as
+opt_reference.py is for OPT.
 
-Dev-time only: CI does not run Python. Writes tests/fixtures/llama_tiny/:
+Dev-time only: CI does not run Python. Writes tests/fixtures/llama_tiny/ and neox_tiny/:
 
   config.json            the full LlamaConfig (to_json_file(use_diff=False): rope_parameters,
                          transformers 5's spelling)
@@ -13,19 +14,29 @@ Dev-time only: CI does not run Python. Writes tests/fixtures/llama_tiny/:
                          losses (10,), grad_norms (10,) and final.<name> after 10 AdamW steps
   hyperparams.json       the optimizer and schedule, as opt_reference.py's
 
-The model: LlamaForCausalLM, vocab 96, hidden 32, intermediate 64, 2 layers, 4 query heads and 2
+llama_tiny: LlamaForCausalLM, vocab 96, hidden 32, intermediate 64, 2 layers, 4 query heads and 2
 key/value heads (grouped-query attention, head_dim 8), max_position_embeddings 32, rms_norm_eps
 1e-6, tied embeddings, eager attention, no biases, and Llama 3's rotary scaling (rope_type
 llama3, theta 10000, factor 4, low_freq_factor 1, high_freq_factor 4, original context 16), so
 that the 4 frequencies of a head fall in all three of its cases (kept, scaled, smoothed).
+neox_tiny: GPTNeoXForCausalLM, vocab 96, hidden 32, intermediate 64, 2 layers, 4 heads,
+max_position_embeddings 32, rotary on a quarter of each head (partial_rotary_factor 0.25, head_dim
+8: 2 dimensions, as Pythia's 0.25), use_parallel_residual, exact GELU, untied head, biases.
+
 Initialisation is HF's with initializer_range 0.2 (logits far from uniform), then every
-RMSNorm weight 1 + N(0, 0.1^2). Training is opt_reference.py's: AdamW with a decay group
+norm weight 1 + N(0, 0.1^2) and every bias N(0, 0.05^2). Training is opt_reference.py's: AdamW with a decay group
 (>= 2 dims, 0.1) and a no-decay group, betas (0.9, 0.95), eps 1e-8, clipping at 1.0, warmup 3 /
 total 10 / peak 1e-2 / min 1e-3, the same batch every step.
 
 Suggested tolerances (f32 both sides): those of tests/it/opt_reference.rs.
 
-  .venv/bin/python scripts/llama_reference.py
+  .venv/bin/python scripts/arch_reference.py            # both fixtures
+  COLLAPSE_LAB_EXPORT_DIR=/tmp/x cargo test --test it cli_hub_models
+  .venv/bin/python scripts/arch_reference.py --verify-checkpoint /tmp/x/llama-chain-gen-02
+
+--verify-checkpoint loads a checkpoint our chain saved (the fake-Hub tests export one per
+architecture) with AutoModelForCausalLM.from_pretrained and fails on any missing or unexpected
+weight (the reference tests above cover the arithmetic).
 """
 
 import json
@@ -37,11 +48,11 @@ import tempfile
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURE = os.path.join(HERE, "..", "tests", "fixtures", "llama_tiny")
-SEED = 20241205
+FIXTURES = os.path.join(HERE, "..", "tests", "fixtures")
+SEEDS = {"llama": 20241205, "gpt_neox": 20241206}
 VOCAB, BATCH, BLOCK, CACHED = 96, 3, 17, 4
 STEPS, WARMUP, PEAK_LR, MIN_LR = 10, 3, 1e-2, 1e-3
 BETAS, EPS, WEIGHT_DECAY, MAX_NORM = (0.9, 0.95), 1e-8, 0.1, 1.0
@@ -54,7 +65,33 @@ def lr_at(step):
     return MIN_LR + 0.5 * (1.0 + math.cos(math.pi * progress)) * (PEAK_LR - MIN_LR)
 
 
-def config():
+def neox_config():
+    cfg = GPTNeoXConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=32,
+        rotary_pct=0.25,
+        rotary_emb_base=10000,
+        use_parallel_residual=True,
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
+        initializer_range=0.2,
+        tie_word_embeddings=False,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        bos_token_id=0,
+        eos_token_id=0,
+        architectures=["GPTNeoXForCausalLM"],
+        dtype="float32",
+    )
+    cfg._attn_implementation = "eager"
+    return cfg
+
+
+def llama_config():
     cfg = LlamaConfig(
         vocab_size=VOCAB,
         hidden_size=32,
@@ -89,20 +126,27 @@ def logits_and_loss(model, blocks):
     return logits, loss
 
 
-def main():
-    torch.manual_seed(SEED)
+def main(kind):
+    seed, fixture = SEEDS[kind], os.path.join(FIXTURES, {"llama": "llama_tiny", "gpt_neox": "neox_tiny"}[kind])
+    torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
-    cfg = config()
-    model = LlamaForCausalLM(cfg).float()
+    cfg = llama_config() if kind == "llama" else neox_config()
+    cls = LlamaForCausalLM if kind == "llama" else GPTNeoXForCausalLM
+    model = cls(cfg).float()
     model.train()
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
+            if "norm" in name and name.endswith("weight"):
                 p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            elif kind == "gpt_neox" and p.dim() == 1:
+                p.copy_(0.05 * torch.randn_like(p))
     named = dict(model.named_parameters())
-    assert "lm_head.weight" not in named and model.lm_head.weight is model.model.embed_tokens.weight
+    if kind == "llama":
+        assert "lm_head.weight" not in named and model.lm_head.weight is model.model.embed_tokens.weight
+    else:
+        assert "lm_head.weight" in named, sorted(named)
     initial = {k: v.detach().clone().contiguous() for k, v in named.items()}
-    g = torch.Generator().manual_seed(SEED + 1)
+    g = torch.Generator().manual_seed(seed + 1)
     blocks = torch.randint(0, VOCAB, (BATCH, BLOCK), generator=g, dtype=torch.int64)
     blocks[:, 0] = cfg.bos_token_id
 
@@ -150,15 +194,15 @@ def main():
     for k, p in named.items():
         ref["final." + k] = p.detach().clone().contiguous()
 
-    os.makedirs(FIXTURE, exist_ok=True)
-    fresh = LlamaForCausalLM(cfg)
+    os.makedirs(fixture, exist_ok=True)
+    fresh = cls(cfg)
     missing, unexpected = fresh.load_state_dict(initial, strict=False)
     assert set(missing) <= {"lm_head.weight"} and not unexpected, (missing, unexpected)
     with tempfile.TemporaryDirectory() as tmp:
         fresh.save_pretrained(tmp, safe_serialization=True)
-        shutil.copyfile(os.path.join(tmp, "model.safetensors"), os.path.join(FIXTURE, "model.safetensors"))
-    cfg.to_json_file(os.path.join(FIXTURE, "config.json"), use_diff=False)
-    save_file(ref, os.path.join(FIXTURE, "reference.safetensors"), metadata={"format": "pt"})
+        shutil.copyfile(os.path.join(tmp, "model.safetensors"), os.path.join(fixture, "model.safetensors"))
+    cfg.to_json_file(os.path.join(fixture, "config.json"), use_diff=False)
+    save_file(ref, os.path.join(fixture, "reference.safetensors"), metadata={"format": "pt"})
     hyper = {
         "steps": STEPS,
         "schedule": {"kind": "warmup_cosine", "warmup": WARMUP, "total": STEPS, "peak": PEAK_LR, "min": MIN_LR},
@@ -169,15 +213,31 @@ def main():
         "weight_decay": WEIGHT_DECAY,
         "decay_rule": "parameters with >= 2 dims",
         "max_grad_norm": MAX_NORM,
-        "seed": SEED,
+        "seed": seed,
         "torch": torch.__version__,
     }
-    with open(os.path.join(FIXTURE, "hyperparams.json"), "w") as f:
+    with open(os.path.join(fixture, "hyperparams.json"), "w") as f:
         json.dump(hyper, f, indent=2)
         f.write("\n")
-    size = sum(os.path.getsize(os.path.join(FIXTURE, n)) for n in os.listdir(FIXTURE))
-    print(f"wrote {FIXTURE} ({size} bytes); losses {losses[0]:.4f} -> {losses[-1]:.4f}, norms {norms[0]:.3f} -> {norms[-1]:.3f}")
+    size = sum(os.path.getsize(os.path.join(fixture, n)) for n in os.listdir(fixture))
+    print(f"wrote {fixture} ({size} bytes); losses {losses[0]:.4f} -> {losses[-1]:.4f}, norms {norms[0]:.3f} -> {norms[-1]:.3f}")
+
+
+def verify_checkpoint(path):
+    from transformers import AutoModelForCausalLM
+
+    model, info = AutoModelForCausalLM.from_pretrained(path, output_loading_info=True)
+    bad = {k: v for k, v in info.items() if v and k != "mismatched_keys" or (k == "mismatched_keys" and v)}
+    assert not bad, bad
+    print(f"{path}: {type(model).__name__}, {sum(p.numel() for p in model.parameters())} parameters, "
+          "no missing, unexpected or mismatched weights")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--verify-checkpoint":
+        verify_checkpoint(sys.argv[2])
+    else:
+        for kind in ("llama", "gpt_neox"):
+            main(kind)
