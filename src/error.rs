@@ -112,7 +112,7 @@ impl Error {
                 "use a larger corpus or smaller --valid-frac/--test-frac".into()
             }
             Error::BadArpa { .. } => "rebuild the model with `collapse-lab ngram build`".into(),
-            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3), gpt:<preset> (nano, tiny, small, gpt2) or hf:<owner>/<name>[@rev] (e.g. hf:facebook/opt-125m)".into(),
+            Error::UnknownModel { .. } => "models are ngram:<order> (e.g. ngram:3), gpt:<preset> (nano, tiny, small, gpt2), llama:<preset> (nano, tiny, 15m, 42m) or hf:<owner>/<name>[@rev] (e.g. hf:facebook/opt-125m)".into(),
             Error::UnknownPolicy { .. } => {
                 "policies are replace, accumulate, mix:<fraction> (e.g. mix:0.1), accumulate-subsample, fresh:<fraction>".into()
             }

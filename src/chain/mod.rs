@@ -16,8 +16,8 @@ pub use settings::{ChainModel, ChainSettings};
 use crate::corpus::policy::Policy;
 use crate::error::Result;
 use crate::family::{
-    hub_model_type, Family, Gpt2HubFamily, GptFamily, GptNeoxFamily, LlamaFamily, NgramFamily,
-    OptFamily,
+    hub_model_type, Family, Gpt2HubFamily, GptFamily, GptNeoxFamily, LlamaFamily,
+    LlamaScratchFamily, NgramFamily, OptFamily, ScratchKind,
 };
 use crate::fsutil::{self, Lock};
 use crate::layout::Layout;
@@ -55,9 +55,20 @@ pub fn run_chain(s: &ChainSettings, workdir: &Path) -> Result<ChainOutcome> {
             s,
             workdir,
         ),
-        ChainModel::Gpt { preset, settings } => {
-            start(&GptFamily::new(preset, settings.clone())?, s, workdir)
-        }
+        ChainModel::Scratch {
+            arch: ScratchKind::Gpt,
+            preset,
+            settings,
+        } => start(&GptFamily::new(preset, settings.clone())?, s, workdir),
+        ChainModel::Scratch {
+            arch: ScratchKind::Llama,
+            preset,
+            settings,
+        } => start(
+            &LlamaScratchFamily::new(preset, settings.clone())?,
+            s,
+            workdir,
+        ),
         ChainModel::Hf { repo, settings } => match hub_model_type(repo)?.as_str() {
             "gpt2" => start(&Gpt2HubFamily::new(repo, settings.clone())?, s, workdir),
             "llama" => start(&LlamaFamily::new(repo, settings.clone())?, s, workdir),

@@ -9,7 +9,7 @@
 use crate::corpus::policy::Policy;
 use crate::error::{Error, Result};
 use crate::family::ngram::VocabMode;
-use crate::family::{GptFamily, ModelSpec};
+use crate::family::{ModelSpec, ScratchKind};
 use crate::layout::Layout;
 use crate::lm::settings::GptSettings;
 use crate::sampling::Protocol;
@@ -62,8 +62,9 @@ pub enum ChainModel {
         min_count: u32,
         vocab: VocabMode,
     },
-    /// `gpt:<preset or config.json>`, trained from scratch every generation.
-    Gpt {
+    /// `gpt:` or `llama:<preset or config.json>`, trained from scratch every generation.
+    Scratch {
+        arch: ScratchKind,
         preset: String,
         settings: GptSettings,
     },
@@ -110,7 +111,8 @@ impl ChainModel {
                     "drop them, or choose a neural model (--model gpt:tiny or hf:<owner>/<name>)",
                 ))
             }
-            (ModelSpec::Gpt { preset }, s) => ChainModel::Gpt {
+            (ModelSpec::Scratch { arch, preset }, s) => ChainModel::Scratch {
+                arch,
                 preset,
                 settings: s.unwrap_or_default(),
             },
@@ -125,7 +127,8 @@ impl ChainModel {
     pub fn spec(&self) -> ModelSpec {
         match self {
             ChainModel::Ngram { order, .. } => ModelSpec::Ngram { order: *order },
-            ChainModel::Gpt { preset, .. } => ModelSpec::Gpt {
+            ChainModel::Scratch { arch, preset, .. } => ModelSpec::Scratch {
+                arch: *arch,
                 preset: preset.clone(),
             },
             ChainModel::Hf { repo, .. } => ModelSpec::Hf { repo: repo.clone() },
@@ -136,7 +139,9 @@ impl ChainModel {
     pub fn neural(&self) -> Option<&GptSettings> {
         match self {
             ChainModel::Ngram { .. } => None,
-            ChainModel::Gpt { settings, .. } | ChainModel::Hf { settings, .. } => Some(settings),
+            ChainModel::Scratch { settings, .. } | ChainModel::Hf { settings, .. } => {
+                Some(settings)
+            }
         }
     }
 }
@@ -217,10 +222,14 @@ impl ChainSettings {
                     ));
                 }
             }
-            ChainModel::Gpt { preset, settings } => {
+            ChainModel::Scratch {
+                arch,
+                preset,
+                settings,
+            } => {
                 settings.check()?;
                 if let Protocol::Continue { prompt_words: k } = self.protocol {
-                    let context = GptFamily::context(preset, settings)?;
+                    let context = arch.context(preset, settings)?;
                     if k == 0 || k >= context {
                         return Err(Error::invalid(
                             format!("continue:{k} needs 0 < K < the context length {context} (K prompt tokens + K new ones)"),

@@ -30,11 +30,14 @@ pub struct ChainArgs {
     /// or a Hub dataset hf:OWNER/NAME/CONFIG[@REV] with its own splits (hf:Salesforce/wikitext/wikitext-2-raw-v1)
     #[arg(long, default_value = DEFAULT_CORPUS, value_name = "SRC")]
     pub corpus: String,
-    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8) or gpt:PRESET, a
+    /// Model family and size: ngram:N (interpolated modified Kneser-Ney, N = 1..8); gpt:PRESET, a
     /// GPT-2 trained from scratch each generation: gpt:nano (2×64, tests), gpt:tiny (4 layers × 256,
     /// context 128: CPU chains), gpt:small (6×512, context 256), gpt:gpt2 (GPT-2 small's shape), or
-    /// gpt:path/to/config.json (a Hugging Face GPT-2 config); or hf:OWNER/NAME[@REV], an OPT or GPT-2 model
-    /// from the Hugging Face Hub fine-tuned each generation (hf:facebook/opt-125m, hf:openai-community/gpt2; HF_ENDPOINT,
+    /// gpt:path/to/config.json (a Hugging Face GPT-2 config); llama:PRESET, a Llama trained from
+    /// scratch (llama:nano, llama:tiny, llama:15m and llama:42m: llama2.c's TinyStories shapes, or
+    /// a config.json); or hf:OWNER/NAME[@REV], a Hub model fine-tuned each generation, of type
+    /// opt, gpt2, llama or gpt_neox (hf:facebook/opt-125m, hf:openai-community/gpt2,
+    /// hf:HuggingFaceTB/SmolLM2-135M, hf:EleutherAI/pythia-70m; HF_ENDPOINT,
     /// HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE=1 work as for Python; a request or
     /// transfer silent for HF_HUB_ETAG_TIMEOUT or HF_HUB_DOWNLOAD_TIMEOUT seconds, 10, fails)
     #[arg(long, default_value = DEFAULT_MODEL, value_name = "MODEL")]

@@ -117,7 +117,7 @@ fn chains_of(a: &RunArgs) -> Result<(Spec, Vec<ChainSettings>)> {
         let neural = a
             .gpt
             .for_model(&arm.model.spec(), arm.model.neural().cloned())?;
-        if let (ChainModel::Gpt { settings, .. } | ChainModel::Hf { settings, .. }, Some(n)) =
+        if let (ChainModel::Scratch { settings, .. } | ChainModel::Hf { settings, .. }, Some(n)) =
             (&mut arm.model, neural)
         {
             *settings = n;

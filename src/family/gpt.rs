@@ -1,6 +1,7 @@
-//! The GPT family (`gpt:<preset>`): a GPT-2-architecture model trained from scratch each
-//! generation on that generation's corpus, with a byte-level BPE tokenizer trained once on
-//! generation 0's human text (Gerstgrasser et al. 2024 train every generation from scratch).
+//! The from-scratch families (`gpt:<preset>`, `llama:<preset>`): a GPT-2 or Llama model trained
+//! from scratch each generation on that generation's corpus, with a byte-level BPE tokenizer
+//! trained once on generation 0's human text (Gerstgrasser et al. 2024 train every generation
+//! from scratch). Generic over the architecture ([`ScratchArch`]).
 //!
 //! A checkpoint is a Hugging Face model folder (`config.json`, `model.safetensors`,
 //! `tokenizer.json`) plus our `train_log.json`, written last: its presence marks the
@@ -17,11 +18,13 @@ use crate::lm::score;
 use crate::lm::settings::GptSettings;
 use crate::lm::tokenizer::Bpe;
 use crate::lm::train::{self, TrainJob, TrainLog};
+use crate::lm::ScratchArch;
 use crate::metrics::Scores;
 use crate::models::gpt2::config::Config;
 use crate::rng::Rng;
 use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,21 +35,30 @@ pub const LOG_FILE: &str = "train_log.json";
 /// No tokenizer needs more (GPT-2 has 50,257 tokens, the largest current ones about 256k).
 pub const MAX_VOCAB: usize = 1_000_000;
 
-/// A GPT chain's family: the size (`preset`: a preset name or a config.json path) and settings.
-pub struct GptFamily {
+/// A from-scratch chain's family: the size (`preset`: a preset name or a config.json path)
+/// and settings; `A` is the architecture.
+pub struct ScratchFamily<A: ScratchArch> {
     pub preset: String,
     pub settings: GptSettings,
     pub device: Device,
+    arch: PhantomData<A>,
 }
 
-/// A trained GPT with its tokenizer.
-pub struct GptModel {
-    pub cfg: Config,
+/// `gpt:` chains.
+pub type GptFamily = ScratchFamily<Config>;
+/// `llama:` chains.
+pub type LlamaScratchFamily = ScratchFamily<crate::models::llama::config::Config>;
+
+/// A trained model with its tokenizer.
+pub struct ScratchModel<A: ScratchArch> {
+    pub cfg: A,
     pub params: Params,
     /// Shared: every generation uses generation 0's tokenizer.
     pub tok: Arc<Bpe>,
     pub log: TrainLog,
 }
+
+pub type GptModel = ScratchModel<Config>;
 
 /// `cpu`, `cuda` or `cuda:N`.
 pub fn device(name: &str) -> Result<Device> {
@@ -77,57 +89,49 @@ pub fn device(name: &str) -> Result<Device> {
     })
 }
 
-impl GptFamily {
-    pub fn new(preset: &str, settings: GptSettings) -> Result<GptFamily> {
+impl<A: ScratchArch> ScratchFamily<A> {
+    pub fn new(preset: &str, settings: GptSettings) -> Result<Self> {
         let device = device(&settings.device)?;
-        Ok(GptFamily {
+        Ok(ScratchFamily {
             preset: preset.into(),
             settings,
             device,
+            arch: PhantomData,
         })
     }
 
-    /// The model shape for a tokenizer: the preset (or config file) with the overrides.
-    pub fn config(&self, vocab_size: usize, eot: u32) -> Result<Config> {
-        let s = &self.settings;
-        let mut cfg = if self.preset.ends_with(".json") {
-            fsutil::read_json::<Config>(&self.preset)?
+    /// The preset, or the config file a `.json` preset names.
+    fn base(preset: &str, vocab_size: usize) -> Result<A> {
+        if preset.ends_with(".json") {
+            fsutil::read_json::<A>(preset)
         } else {
-            Config::preset(&self.preset, vocab_size)?
-        };
-        cfg.vocab_size = vocab_size;
-        cfg.n_layer = s.n_layer.unwrap_or(cfg.n_layer);
-        cfg.n_head = s.n_head.unwrap_or(cfg.n_head);
-        cfg.n_embd = s.n_embd.unwrap_or(cfg.n_embd);
-        cfg.n_positions = s.context.unwrap_or(cfg.n_positions);
-        (cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop) = (s.dropout, s.dropout, s.dropout);
-        (cfg.bos_token_id, cfg.eos_token_id) = (eot, eot);
-        cfg.check()?;
-        Ok(cfg)
+            A::preset(preset, vocab_size)
+        }
+    }
+
+    /// The model shape for a tokenizer: the preset (or config file) with the overrides.
+    pub fn config(&self, vocab_size: usize, eot: u32) -> Result<A> {
+        Self::base(&self.preset, vocab_size)?.shaped(&self.settings, vocab_size, eot)
     }
 
     /// The context length a chain with these settings will have (before any training).
     pub fn context(preset: &str, s: &GptSettings) -> Result<usize> {
-        let base = if preset.ends_with(".json") {
-            fsutil::read_json::<Config>(preset)?.n_positions
-        } else {
-            Config::preset(preset, crate::models::gpt2::config::DEFAULT_VOCAB_SIZE)?.n_positions
-        };
-        Ok(s.context.unwrap_or(base))
+        let base = Self::base(preset, crate::models::gpt2::config::DEFAULT_VOCAB_SIZE)?;
+        Ok(s.context.unwrap_or(base.n_positions()))
     }
 
     /// The vocabulary a new tokenizer is trained to.
     fn target_vocab(&self) -> Result<usize> {
         if self.preset.ends_with(".json") {
-            Ok(fsutil::read_json::<Config>(&self.preset)?.vocab_size)
+            Ok(Self::base(&self.preset, 0)?.vocab_size())
         } else {
             Ok(self.settings.vocab_size)
         }
     }
 }
 
-impl Family for GptFamily {
-    type Model = GptModel;
+impl<A: ScratchArch> Family for ScratchFamily<A> {
+    type Model = ScratchModel<A>;
 
     /// The model's shape with the target vocabulary (a config file read, the overrides
     /// checked), and the memory a training step needs: f32 weights, gradients and AdamW's two
@@ -142,26 +146,33 @@ impl Family for GptFamily {
             ));
         }
         let cfg = self.config(vocab, 0)?;
-        let params: usize = crate::models::gpt2::params::shapes(&cfg)
+        let params: usize = cfg
+            .shapes()
             .iter()
             .map(|(_, s)| s.iter().product::<usize>())
             .sum();
+        let (layers, width, heads) = cfg.dims();
         let (b, t, c, h) = (
             self.settings.micro_batch as f64,
-            cfg.n_positions as f64,
-            cfg.n_embd as f64,
-            cfg.n_head as f64,
+            cfg.n_positions() as f64,
+            width as f64,
+            heads as f64,
         );
-        let per_token = cfg.n_layer as f64 * (34.0 * c + 5.0 * h * t) * 2.0 + 8.0 * vocab as f64;
+        let per_token = layers as f64 * (34.0 * c + 5.0 * h * t) * 2.0 + 8.0 * vocab as f64;
         let bytes = 16.0 * params as f64 + b * t * per_token;
         crate::memory::check(
-            &format!("training gpt:{} (micro batch {}, context {})", self.preset, b, t),
+            &format!("training {}:{} (micro batch {}, context {})", A::PREFIX, self.preset, b, t),
             bytes,
             "lower --micro-batch (gradients accumulate to --batch-size), --context or the model size",
         )
     }
 
-    fn train(&self, corpus: &Corpus, first: Option<&GptModel>, ctx: &TrainCtx) -> Result<GptModel> {
+    fn train(
+        &self,
+        corpus: &Corpus,
+        first: Option<&ScratchModel<A>>,
+        ctx: &TrainCtx,
+    ) -> Result<ScratchModel<A>> {
         let texts: Vec<&str> = corpus.docs.iter().map(|d| d.text.as_str()).collect();
         let tok = match first {
             Some(m) => m.tok.clone(),
@@ -185,11 +196,11 @@ impl Family for GptFamily {
         let blocks = Blocks::new(
             &ids,
             tok.eot(),
-            cfg.n_positions,
+            cfg.n_positions(),
             self.settings.valid_frac,
             seed,
         );
-        let mut params = crate::models::gpt2::params::init(&cfg, seed, &self.device)?;
+        let mut params = cfg.init(seed, &self.device)?;
         let job = TrainJob {
             cfg: &cfg,
             settings: &self.settings,
@@ -199,7 +210,7 @@ impl Family for GptFamily {
             stop_at: None,
         };
         let log = train::train(&job, &blocks, &mut params)?;
-        Ok(GptModel {
+        Ok(ScratchModel {
             cfg,
             params,
             tok,
@@ -207,17 +218,17 @@ impl Family for GptFamily {
         })
     }
 
-    fn sample(&self, model: &GptModel, plan: &SamplePlan) -> Result<Corpus> {
+    fn sample(&self, model: &ScratchModel<A>, plan: &SamplePlan) -> Result<Corpus> {
         let m = model.params.frozen_model(&model.cfg)?;
         sample::sample_corpus(&m, &model.tok, plan, &self.settings)
     }
 
-    fn score(&self, model: &GptModel, text: &Corpus) -> Result<Scores> {
+    fn score(&self, model: &ScratchModel<A>, text: &Corpus) -> Result<Scores> {
         let m = model.params.frozen_model(&model.cfg)?;
-        score::score_corpus(&m, &model.tok, text, model.cfg.n_positions)
+        score::score_corpus(&m, &model.tok, text, model.cfg.n_positions())
     }
 
-    fn save(&self, model: &GptModel, dir: &Path) -> Result<()> {
+    fn save(&self, model: &ScratchModel<A>, dir: &Path) -> Result<()> {
         fsutil::write_json(dir.join(CONFIG_FILE), &model.cfg)?;
         model.params.save(&dir.join(WEIGHTS_FILE))?;
         model.tok.save(&dir.join(TOKENIZER_FILE))?;
@@ -226,8 +237,8 @@ impl Family for GptFamily {
         Ok(())
     }
 
-    fn load(&self, dir: &Path) -> Result<GptModel> {
-        let cfg: Config = fsutil::read_json(dir.join(CONFIG_FILE))?;
+    fn load(&self, dir: &Path) -> Result<ScratchModel<A>> {
+        let cfg: A = fsutil::read_json(dir.join(CONFIG_FILE))?;
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
         let tok = Arc::new(Bpe::load(&dir.join(TOKENIZER_FILE))?);
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
@@ -236,7 +247,7 @@ impl Family for GptFamily {
             // `save` removed it) is dead weight, several times the model's size.
             train::clear_state(dir);
         }
-        Ok(GptModel {
+        Ok(ScratchModel {
             cfg,
             params,
             tok,
@@ -254,18 +265,20 @@ impl Family for GptFamily {
         Some(self.settings.sampling_json("end-of-text token"))
     }
 
-    fn notes(&self, model: &GptModel) -> Vec<String> {
+    fn notes(&self, model: &ScratchModel<A>) -> Vec<String> {
         let l = &model.log;
         let best = match (l.best_step, l.best_valid_loss) {
             (Some(s), Some(v)) => format!(", best validation loss {v:.4} at step {s} (kept)"),
             _ => String::new(),
         };
+        let (layers, width, _) = model.cfg.dims();
         vec![format!(
-            "gpt {} layers × {} wide, {} parameters, vocab {}: {} of {} steps ({} tokens each){best}",
-            model.cfg.n_layer,
-            model.cfg.n_embd,
+            "{} {} layers × {} wide, {} parameters, vocab {}: {} of {} steps ({} tokens each){best}",
+            A::PREFIX,
+            layers,
+            width,
             model.params.count(),
-            model.cfg.vocab_size,
+            model.cfg.vocab_size(),
             l.steps_done,
             l.total_steps,
             l.tokens_per_step,

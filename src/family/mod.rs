@@ -9,7 +9,7 @@ pub mod gpt;
 pub mod hub;
 pub mod ngram;
 
-pub use gpt::GptFamily;
+pub use gpt::{GptFamily, LlamaScratchFamily};
 pub use ngram::NgramFamily;
 /// The Hub architectures `hf:` fine-tunes, one line each.
 pub type OptFamily = hub::HubFamily<crate::models::opt::config::OptConfig>;
@@ -53,17 +53,53 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+/// The architectures trained from scratch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScratchKind {
+    Gpt,
+    Llama,
+}
+
+impl ScratchKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ScratchKind::Gpt => "gpt",
+            ScratchKind::Llama => "llama",
+        }
+    }
+
+    /// Preset names, smallest first.
+    pub fn presets(self) -> Vec<&'static str> {
+        use crate::lm::ScratchArch;
+        let named = match self {
+            ScratchKind::Gpt => crate::models::gpt2::config::Config::presets(),
+            ScratchKind::Llama => crate::models::llama::config::Config::presets(),
+        };
+        named.into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// The context length a chain of this preset with these settings will have.
+    pub fn context(self, preset: &str, s: &GptSettings) -> Result<usize> {
+        match self {
+            ScratchKind::Gpt => GptFamily::context(preset, s),
+            ScratchKind::Llama => gpt::LlamaScratchFamily::context(preset, s),
+        }
+    }
+}
+
 /// Which model family and size, as written on the command line (`ngram:3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelSpec {
     Ngram {
         order: usize,
     },
-    /// `gpt:<preset>` (nano, tiny, small, gpt2) or `gpt:<path to a config.json>`.
-    Gpt {
+    /// `gpt:<preset>` (nano, tiny, small, gpt2) or `gpt:<path to a config.json>`, and
+    /// `llama:<preset>` (nano, tiny, 15m, 42m) or `llama:<config.json>`: trained from scratch.
+    Scratch {
+        arch: ScratchKind,
         preset: String,
     },
-    /// `hf:<owner>/<name>[@revision]`: a Hub model (OPT), fine-tuned each generation.
+    /// `hf:<owner>/<name>[@revision]`: a Hub model, fine-tuned each generation.
     Hf {
         repo: String,
     },
@@ -87,21 +123,26 @@ impl FromStr for ModelSpec {
                 }
                 Ok(ModelSpec::Ngram { order })
             }
-            "gpt" => {
-                let known = crate::models::gpt2::config::PRESETS
-                    .iter()
-                    .any(|p| p.name == arg);
-                if !known && !arg.ends_with(".json") {
-                    let names: Vec<&str> = crate::models::gpt2::config::PRESETS
-                        .iter()
-                        .map(|p| p.name)
-                        .collect();
+            "gpt" | "llama" => {
+                let arch = match family {
+                    "gpt" => ScratchKind::Gpt,
+                    _ => ScratchKind::Llama,
+                };
+                let names = arch.presets();
+                if !names.contains(&arg) && !arg.ends_with(".json") {
+                    let (f, what) = (arch.prefix(), if family == "gpt" { "GPT" } else { "Llama" });
                     return Err(Error::invalid(
-                        format!("unknown GPT preset `{arg}`"),
-                        format!("use gpt:{} or gpt:<config.json>", names.join(", gpt:")),
+                        format!("unknown {what} preset `{arg}`"),
+                        format!(
+                            "use {f}:{} or {f}:<config.json>",
+                            names.join(&format!(", {f}:"))
+                        ),
                     ));
                 }
-                Ok(ModelSpec::Gpt { preset: arg.into() })
+                Ok(ModelSpec::Scratch {
+                    arch,
+                    preset: arg.into(),
+                })
             }
             "hf" => {
                 let repo: crate::hub::HubRepo = arg.parse()?;
@@ -121,7 +162,7 @@ impl ModelSpec {
     pub fn default_settings(&self) -> Option<GptSettings> {
         match self {
             ModelSpec::Ngram { .. } => None,
-            ModelSpec::Gpt { .. } => Some(GptSettings::default()),
+            ModelSpec::Scratch { .. } => Some(GptSettings::default()),
             ModelSpec::Hf { .. } => Some(GptSettings::fine_tune()),
         }
     }
@@ -131,7 +172,7 @@ impl fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModelSpec::Ngram { order } => write!(f, "ngram:{order}"),
-            ModelSpec::Gpt { preset } => write!(f, "gpt:{preset}"),
+            ModelSpec::Scratch { arch, preset } => write!(f, "{}:{preset}", arch.prefix()),
             ModelSpec::Hf { repo } => write!(f, "hf:{repo}"),
         }
     }

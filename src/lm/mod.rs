@@ -135,3 +135,23 @@ pub trait HubArch: Arch {
     /// The keys of `config.json` the config does not model, written back unchanged.
     fn extra_mut(&mut self) -> &mut serde_json::Map<String, serde_json::Value>;
 }
+
+/// An architecture trained from scratch each generation (`gpt:`, `llama:`), on a BPE tokenizer
+/// trained on generation 0's human text: its presets, and its shape for that tokenizer.
+pub trait ScratchArch: Arch {
+    /// The model spec's prefix (`gpt` in `gpt:tiny`).
+    const PREFIX: &'static str;
+    /// Preset names with their one-line reasons, smallest first.
+    fn presets() -> Vec<(&'static str, &'static str)>;
+    /// A preset's shape with `vocab_size` tokens.
+    fn preset(name: &str, vocab_size: usize) -> crate::Result<Self>;
+    /// The shape for a tokenizer (`vocab_size`, end-of-text `eot`) with the settings'
+    /// overrides (layers, heads, width, context, dropout), checked.
+    fn shaped(self, s: &settings::GptSettings, vocab_size: usize, eot: u32) -> crate::Result<Self>;
+    fn n_positions(&self) -> usize;
+    fn vocab_size(&self) -> usize;
+    /// (layers, width, heads), for notes and memory estimates.
+    fn dims(&self) -> (usize, usize, usize);
+    /// Seeded random initialisation.
+    fn init(&self, seed: u64, dev: &Device) -> crate::Result<params::Params>;
+}

@@ -255,3 +255,38 @@ fn gpt_continue_protocol_with_beam_search_keeps_only_new_tokens() {
         }
     }
 }
+
+/// `llama:nano` from scratch through the same family: a Hugging Face Llama folder per
+/// generation (grouped-query, the trained tokenizer's end-of-text as BOS and EOS), the same
+/// files from the same seed, and finite perplexities.
+#[test]
+fn llama_chain_from_scratch_is_deterministic() {
+    let tmp = TempDir::new().unwrap();
+    let corpus = write_corpus(&tmp.path().join("c"), 8, 3, 60, 5);
+    let run = |w: &Path| {
+        let mut a = gpt_args("ll", &corpus, &[]);
+        a[8] = "llama:nano";
+        cli_ok(w, &a);
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&a);
+    run(&b);
+    assert_eq!(output_files(&a), output_files(&b), "same seed, same files");
+    let cfg = json(&a.join("checkpoints/ll/gen-01/config.json"));
+    assert_eq!(
+        (
+            cfg["model_type"].as_str(),
+            cfg["num_key_value_heads"].as_u64()
+        ),
+        (Some("llama"), Some(2))
+    );
+    assert_eq!(cfg["bos_token_id"], cfg["eos_token_id"]);
+    let gen1 = json(&a.join("evals/ll/gen-01.json"));
+    assert!(gen1["test_ppl"]
+        .as_f64()
+        .is_some_and(|p| p.is_finite() && p > 1.0));
+    assert!(gen1["notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("llama 2 layers × 64"));
+}

@@ -68,5 +68,48 @@ impl crate::lm::HubArch for Config {
     }
 }
 
+/// `gpt:<preset>`: GPT-2 trained from scratch (Gerstgrasser et al. 2024's GPT-2 arms).
+impl crate::lm::ScratchArch for Config {
+    const PREFIX: &'static str = "gpt";
+    fn presets() -> Vec<(&'static str, &'static str)> {
+        config::PRESETS.iter().map(|p| (p.name, p.why)).collect()
+    }
+    fn preset(name: &str, vocab_size: usize) -> crate::Result<Self> {
+        Config::preset(name, vocab_size)
+    }
+    fn shaped(
+        mut self,
+        s: &crate::lm::settings::GptSettings,
+        vocab_size: usize,
+        eot: u32,
+    ) -> crate::Result<Self> {
+        self.vocab_size = vocab_size;
+        self.n_layer = s.n_layer.unwrap_or(self.n_layer);
+        self.n_head = s.n_head.unwrap_or(self.n_head);
+        self.n_embd = s.n_embd.unwrap_or(self.n_embd);
+        self.n_positions = s.context.unwrap_or(self.n_positions);
+        (self.resid_pdrop, self.embd_pdrop, self.attn_pdrop) = (s.dropout, s.dropout, s.dropout);
+        (self.bos_token_id, self.eos_token_id) = (eot, eot);
+        self.check()?;
+        Ok(self)
+    }
+    fn n_positions(&self) -> usize {
+        self.n_positions
+    }
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+    fn dims(&self) -> (usize, usize, usize) {
+        (self.n_layer, self.n_embd, self.n_head)
+    }
+    fn init(
+        &self,
+        seed: u64,
+        dev: &candle_core::Device,
+    ) -> crate::Result<crate::lm::params::Params> {
+        params::init(self, seed, dev)
+    }
+}
+
 #[cfg(test)]
 mod model_tests;

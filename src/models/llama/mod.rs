@@ -4,6 +4,7 @@
 pub mod config;
 pub mod model;
 pub mod params;
+pub mod scratch;
 
 use crate::lm::Arch;
 use candle_core::Result;
