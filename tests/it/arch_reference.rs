@@ -169,3 +169,25 @@ fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
         r.failures.join("\n  ")
     );
 }
+
+/// `transformers.generate`'s token ids for greedy and 5-beam search with repetition penalty
+/// (OPT's seven cases, scripts/arch_generate_reference.py): identical.
+#[test]
+fn llama_and_gpt_neox_generation_matches_transformers() {
+    use crate::gpt_generate::check_cases;
+    let llama: collapse_lab::models::llama::config::Config = config("llama_generate");
+    let neox: collapse_lab::models::gpt_neox::config::Config = config("neox_generate");
+    let load = |name: &str| {
+        let dir = fixture(name);
+        (
+            read_json(&dir.join("expected.json")),
+            dir.join("model.safetensors"),
+        )
+    };
+    let (expected, weights) = load("llama_generate");
+    let params = Params::load(&weights, &llama, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(check_cases(&params.model(&llama).unwrap(), &expected), 7);
+    let (expected, weights) = load("neox_generate");
+    let params = Params::load(&weights, &neox, DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(check_cases(&params.model(&neox).unwrap(), &expected), 7);
+}
