@@ -60,33 +60,9 @@ pub struct ScratchModel<A: ScratchArch> {
 
 pub type GptModel = ScratchModel<Config>;
 
-/// `cpu`, `cuda` or `cuda:N`.
+/// `cpu`, `cuda` or `cuda:N` ([`crate::lm::device::open`]).
 pub fn device(name: &str) -> Result<Device> {
-    let ordinal = match name {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" => 0,
-        _ => name
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("unknown device `{name}`"),
-                    "use cpu, cuda or cuda:N",
-                )
-            })?,
-    };
-    if !cfg!(feature = "cuda") {
-        return Err(Error::invalid(
-            format!("device `{name}` needs CUDA support"),
-            "build with `cargo build --release --features cuda` on a machine with the CUDA toolkit",
-        ));
-    }
-    Device::new_cuda(ordinal).map_err(|e| {
-        Error::invalid(
-            format!("cannot open {name}: {e}"),
-            "check the GPU and driver (nvidia-smi)",
-        )
-    })
+    crate::lm::device::open(name)
 }
 
 impl<A: ScratchArch> ScratchFamily<A> {
@@ -160,7 +136,8 @@ impl<A: ScratchArch> Family for ScratchFamily<A> {
         );
         let per_token = layers as f64 * (34.0 * c + 5.0 * h * t) * 2.0 + 8.0 * vocab as f64;
         let bytes = 16.0 * params as f64 + b * t * per_token;
-        crate::memory::check(
+        crate::lm::device::check_memory(
+            &self.device,
             &format!("training {}:{} (micro batch {}, context {})", A::PREFIX, self.preset, b, t),
             bytes,
             "lower --micro-batch (gradients accumulate to --batch-size), --context or the model size",
@@ -262,7 +239,9 @@ impl<A: ScratchArch> Family for ScratchFamily<A> {
     }
 
     fn sampling_extras(&self) -> Option<serde_json::Value> {
-        Some(self.settings.sampling_json("end-of-text token"))
+        let mut extras = self.settings.sampling_json("end-of-text token");
+        extras["device"] = crate::lm::device::describe(&self.device).into();
+        Some(extras)
     }
 
     fn notes(&self, model: &ScratchModel<A>) -> Vec<String> {

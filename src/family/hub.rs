@@ -327,6 +327,7 @@ impl<A: HubArch> Family for HubFamily<A> {
         let mut extras = self.settings.sampling_json(A::EOS);
         extras["dtype"] = serde_json::json!(self.settings.inference_dtype);
         extras["init"] = serde_json::json!(self.settings.init);
+        extras["device"] = crate::lm::device::describe(&self.device).into();
         Some(extras)
     }
 

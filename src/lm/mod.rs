@@ -8,6 +8,7 @@
 //! names and shapes and builds the model from named tensors; [`CausalLm`] is the built model.
 
 pub mod data;
+pub mod device;
 pub mod generate;
 pub mod layers;
 pub mod params;

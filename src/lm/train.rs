@@ -45,6 +45,10 @@ pub struct TrainLog {
     /// Steps at which this run was resumed from a checkpoint.
     pub resumed_at: Vec<u64>,
     pub history: Vec<LogEntry>,
+    /// Where it trained: `cpu`, or the GPU with its compute capability and memory
+    /// ([`crate::lm::device::describe`]); empty in logs written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
 }
 
 /// Resumable state beside the checkpoint's tensors.
@@ -134,6 +138,7 @@ pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -
         train_blocks: blocks.train.len(),
         valid_blocks: blocks.valid.len(),
         tokens_per_step: s.batch_size * (blocks.len - 1),
+        device: crate::lm::device::describe(&dev),
         ..TrainLog::default()
     };
     let mut drop_rng = Rng::derive(job.seed, "gpt-dropout", 0);

@@ -17,6 +17,7 @@ mod cli_inputs;
 mod cli_opt;
 mod cli_study;
 mod compare;
+mod cuda;
 mod fake_hub;
 mod gpt_generate;
 mod gpt_reference;
