@@ -66,7 +66,7 @@ def build(a):
         eos_token_id=0,
     )
     torch.manual_seed(a.seed)
-    return GPT2LMHeadModel(cfg).float()
+    return GPT2LMHeadModel(cfg).float().to(a.device)
 
 
 def build_opt(a):
@@ -90,7 +90,13 @@ def build_opt(a):
         eos_token_id=2,
     )
     torch.manual_seed(a.seed)
-    return OPTForCausalLM(cfg).float()
+    return OPTForCausalLM(cfg).float().to(a.device)
+
+
+def sync(a):
+    """Waits for the GPU, so that a timer measures the work and not its launch."""
+    if a.device != "cpu":
+        torch.cuda.synchronize()
 
 
 def train(a):
@@ -107,8 +113,9 @@ def train(a):
     g = torch.Generator().manual_seed(a.seed)
     times, losses = [], []
     for step in range(a.warmup_steps + a.steps):
-        blocks = torch.randint(0, a.vocab, (a.batch, a.context + 1), generator=g)
+        blocks = torch.randint(0, a.vocab, (a.batch, a.context + 1), generator=g).to(a.device)
         x, y = blocks[:, :-1], blocks[:, 1:]
+        sync(a)
         t0 = time.perf_counter()
         logits = model(input_ids=x).logits  # (b, t, v)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
@@ -116,6 +123,7 @@ def train(a):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sync(a)
         dt = time.perf_counter() - t0
         losses.append(loss.item())
         if step >= a.warmup_steps:
@@ -139,8 +147,9 @@ def eval_forward(a, model, g):
     times = []
     with torch.no_grad():
         for step in range(a.warmup_steps + a.steps):
-            blocks = torch.randint(0, a.vocab, (a.batch, a.context + 1), generator=g)
+            blocks = torch.randint(0, a.vocab, (a.batch, a.context + 1), generator=g).to(a.device)
             x, y = blocks[:, :-1], blocks[:, 1:]
+            sync(a)
             t0 = time.perf_counter()
             logits = model(input_ids=x).logits
             loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
@@ -159,7 +168,7 @@ def generate(a):
     model = build(a)
     model.eval()
     g = torch.Generator().manual_seed(a.seed)
-    prompts = torch.randint(0, a.vocab, (a.batch, a.prompt_len), generator=g)
+    prompts = torch.randint(0, a.vocab, (a.batch, a.prompt_len), generator=g).to(a.device)
     mask = torch.ones_like(prompts)
     kw = dict(
         attention_mask=mask,
@@ -206,7 +215,7 @@ def generate_opt(a):
     results = []
     for m in a.measures.split(","):
         batch, kw = settings[m]
-        prompts = torch.randint(0, a.vocab, (batch, a.prompt_len), generator=g)
+        prompts = torch.randint(0, a.vocab, (batch, a.prompt_len), generator=g).to(a.device)
         mask = torch.ones_like(prompts)
         times = []
         with torch.inference_mode():
@@ -252,6 +261,7 @@ def main():
     p.add_argument("--beam-batch", type=int, default=2)
     p.add_argument("--sample-batch", type=int, default=8)
     p.add_argument("--greedy-batch", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (timers wait for the GPU)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     (train if a.mode == "train" else generate)(a)

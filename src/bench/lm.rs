@@ -28,12 +28,18 @@ pub fn init_threads(threads: Option<usize>) -> Result<usize> {
     Ok(rayon::current_num_threads())
 }
 
-/// Random token ids (rows, cols) in [0, vocab).
-pub fn random_ids(rng: &mut Rng, rows: usize, cols: usize, vocab: usize) -> Result<Tensor> {
+/// Random token ids (rows, cols) in [0, vocab), on `dev`.
+pub fn random_ids_on(
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    vocab: usize,
+    dev: &Device,
+) -> Result<Tensor> {
     let v: Vec<u32> = (0..rows * cols)
         .map(|_| rng.below(vocab as u64) as u32)
         .collect();
-    Ok(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
+    Ok(Tensor::from_vec(v, (rows, cols), dev)?)
 }
 
 /// Random prompts: `rows` of `len` ids in [0, vocab).
@@ -82,17 +88,23 @@ pub fn time_train(
     let mut drop_rng = Rng::derive(s.seed, label, 1);
     let (mut fwd, mut bwd, mut optim) = (0f64, 0f64, 0f64);
     let mut losses = Vec::new();
+    // On a GPU, work is queued: each timer waits for it first.
+    let dev = model.device().clone();
+    let now = || -> Result<Instant> {
+        dev.synchronize()?;
+        Ok(Instant::now())
+    };
     for step in 0..s.warmup + s.steps {
-        let blocks = random_ids(&mut rng, s.batch, s.context + 1, s.vocab)?; // (b, t+1)
-        let t0 = Instant::now();
+        let blocks = random_ids_on(&mut rng, s.batch, s.context + 1, s.vocab, &dev)?; // (b, t+1)
+        let t0 = now()?;
         let drop = dropout.then_some(Dropout { rng: &mut drop_rng });
         let loss = model.block_loss(&blocks, drop)?;
-        let t1 = Instant::now();
+        let t1 = now()?;
         let mut grads = loss.backward()?;
-        let t2 = Instant::now();
+        let t2 = now()?;
         clip_grad_norm(&mut grads, &vars, 1.0)?;
         opt.step(&grads, 3e-4)?;
-        let t3 = Instant::now();
+        let t3 = now()?;
         losses.push(loss.to_scalar::<f32>()?);
         if step >= s.warmup {
             fwd += (t1 - t0).as_secs_f64();

@@ -30,7 +30,7 @@
 //! every token and beam search and sampling ran at 0.6× torch.
 
 use super::lm::{
-    compare, flag_words, init_threads, random_ids, random_prompts, time_runs, time_train,
+    compare, flag_words, init_threads, random_ids_on, random_prompts, time_runs, time_train,
     TrainShape,
 };
 use anyhow::{bail, Result};
@@ -53,6 +53,9 @@ pub struct OptRunArgs {
     /// print the ratio ours/torch per measure
     #[arg(long, value_name = "PYTHON")]
     pub compare_torch: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (both sides; needs a --features cuda build for ours)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 impl OptRunArgs {
@@ -103,7 +106,13 @@ impl OptRunArgs {
             ("--threads", threads),
             ("--seed", self.seed as usize),
         ]));
+        v.extend(["--device".to_string(), self.device.clone()]);
         v
+    }
+
+    /// The device both sides run on.
+    fn dev(&self) -> Result<Device> {
+        Ok(collapse_lab::lm::device::open(&self.device)?)
     }
 }
 
@@ -141,7 +150,7 @@ pub fn train(a: OptTrainArgs) -> Result<()> {
             cfg.max_position_embeddings
         );
     }
-    let params = collapse_lab::models::opt::params::init(&cfg, a.run.seed, &Device::Cpu)?;
+    let params = collapse_lab::models::opt::params::init(&cfg, a.run.seed, &a.run.dev()?)?;
     let shape = TrainShape {
         batch: a.batch,
         context: a.context,
@@ -158,7 +167,13 @@ pub fn train(a: OptTrainArgs) -> Result<()> {
         let frozen = params.frozen_model(&cfg)?;
         let mut rng = Rng::derive(a.run.seed, "bench-opt-eval", 0);
         let mut fwd = || -> Result<()> {
-            let blocks = random_ids(&mut rng, a.batch, a.context + 1, cfg.vocab_size)?;
+            let blocks = random_ids_on(
+                &mut rng,
+                a.batch,
+                a.context + 1,
+                cfg.vocab_size,
+                frozen.device(),
+            )?;
             frozen.block_loss(&blocks, None)?.to_scalar::<f32>()?;
             Ok(())
         };
@@ -254,7 +269,7 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
     if g.measures.is_empty() {
         bail!("--measures names nothing to time");
     }
-    let params = collapse_lab::models::opt::params::init(&cfg, g.run.seed, &Device::Cpu)?;
+    let params = collapse_lab::models::opt::params::init(&cfg, g.run.seed, &g.run.dev()?)?;
     let model = params.frozen_model(&cfg)?;
     let mut rng = Rng::derive(g.run.seed, "bench-opt-generate", 0);
     let mut measures = Vec::new();

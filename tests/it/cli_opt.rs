@@ -156,6 +156,17 @@ fn opt_chain_downloads_fine_tunes_and_extends_offline() {
             let e = e.unwrap();
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
+        // The Hub cache (tiny OPT and wikitext-like dataset), for scripts/gpu_check.sh's offline
+        // OPT chain on a GPU machine, which cannot reach a Hub.
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(home.path())
+            .arg(
+                PathBuf::from(std::env::var_os("COLLAPSE_LAB_EXPORT_DIR").unwrap()).join("hf-home"),
+            )
+            .status()
+            .unwrap();
+        assert!(copied.success());
     }
 
     // Offline, from the cache alone: a third generation, and not one request to the Hub.

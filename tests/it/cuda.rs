@@ -43,10 +43,12 @@ fn cuda() -> Option<Device> {
     }
 }
 
+/// A fixture folder; `COLLAPSE_LAB_ROOT` names the crate root when the test binary runs away
+/// from where it was built (scripts/gpu_check.sh on a lent GPU machine).
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    let root = std::env::var_os("COLLAPSE_LAB_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    root.join("tests/fixtures").join(name)
 }
 
 fn config<A: DeserializeOwned>(name: &str) -> A {
