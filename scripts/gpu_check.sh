@@ -4,8 +4,8 @@
 #   bash scripts/gpu_check.sh prepare     here, on the CPU machine (about 20 minutes from clean):
 #       builds the release binary and the integration tests with --features cuda for compute
 #       capability 9.0 (scripts/cuda_build.sh: CUDA 13.0, what the GPU machines run), strips
-#       them into .gpu/ with a Hub cache holding a tiny OPT and a wikitext-like dataset
-#       (exported by the fake-Hub test), about 40 MB in all;
+#       them into .gpu/ (xz-compressed) with a Hub cache holding a tiny OPT and a wikitext-like
+#       dataset (exported by the fake-Hub test), 22 MB in all;
 #   then, through the device tool, with `carry: [".gpu"]` and a 600 s limit:
 #       bash scripts/gpu_check.sh run
 #   which writes under $OUT: nvidia-smi.txt; cuda-tests.txt (tests/it/cuda.rs: the five PyTorch
@@ -28,6 +28,9 @@ prepare() {
   strip -o .gpu/collapse-lab target/cuda-90/release/collapse-lab
   it=$(ls -t target/cuda-90/release/deps/it-* | grep -v '\.d$' | head -1)
   strip -o .gpu/it "$it"
+  # xz: the binaries carry candle's kernels as PTX text (82 + 62 MB stripped, 12 + 10 MB
+  # compressed); the device tool carries 64 MiB at most.
+  xz -T2 -6 .gpu/collapse-lab .gpu/it
   # The Hub cache of the fake-Hub OPT test (CPU build; the cache layout is the same).
   export_dir=$(mktemp -d)
   COLLAPSE_LAB_EXPORT_DIR=$export_dir cargo test --release --test it cli_opt::opt_chain -q 2>&1 | tail -1
@@ -42,10 +45,15 @@ run() {
   # CUDA's libraries there: the image's Python packages (nvidia/cu13/lib); the driver's libcuda.
   libs=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))' 2>/dev/null)
   export LD_LIBRARY_PATH=${libs:+$libs:}${LD_LIBRARY_PATH:-}
-  bin=$PWD/.gpu/collapse-lab
+  # Unpacked with Python's lzma (the image has Python; xz may be missing).
+  for f in collapse-lab it; do
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      ".gpu/$f.xz" "/tmp/$f" && chmod +x "/tmp/$f"
+  done
+  bin=/tmp/collapse-lab
   { nvidia-smi; nvcc --version; } >"$out/nvidia-smi.txt" 2>&1
   # The tests read fixtures from the crate root they were built in: point them here.
-  COLLAPSE_LAB_ROOT=$PWD timeout 150 ./.gpu/it cuda --test-threads 1 --nocapture \
+  COLLAPSE_LAB_ROOT=$PWD timeout 150 /tmp/it cuda --test-threads 1 --nocapture \
     >"$out/cuda-tests.txt" 2>&1
   echo "cuda tests: exit $?" >>"$out/summary.txt"
   timeout 150 "$bin" bench opt-train --device cuda --batch 16 --context 64 --steps 10 \
