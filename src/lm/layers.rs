@@ -202,29 +202,85 @@ impl Attention {
             let y = fused::attention::causal_attention(&qkv, h, self.scale)?; // (b, t, c)
             return dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop);
         }
-        let heads = |i: usize| -> Result<Tensor> {
-            qkv.narrow(2, i * c, c)?
-                .reshape((b, t, h, d))?
-                .transpose(1, 2)?
-                .contiguous() // (b, h, t, d)
-        };
-        let (q, mut k, mut v) = (heads(0)?, heads(1)?, heads(2)?);
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?; // (b, h, T, d)
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let mut att = (q.matmul(&k.t()?)? * self.scale)?; // (b, h, t, T)
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
-        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
-        let y = att.matmul(&v)?; // (b, h, t, d)
-        let y = y.transpose(1, 2)?.reshape((b, t, c))?; // (b, t, c)
+        let heads = |i: usize| qkv.narrow(2, i * c, c)?.reshape((b, t, h, d)); // (b, t, h, d)
+        let y = cached_attention(
+            (&heads(0)?, &heads(1)?, &heads(2)?),
+            mask,
+            cache,
+            (self.scale, self.attn_pdrop),
+            drop,
+        )?; // (b, t, c)
         dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop)
     }
+}
+
+/// Softmax attention of q (b, t, h, d) over the cached and new keys and values (b, t, kv, d),
+/// each key/value head shared by `h / kv` query heads; the cache keeps (b, kv, T, d), so
+/// grouped-query models cache each head once. Returns the heads' outputs (b, t, h·d). The path
+/// of generation and of attention dropout; full passes use the fused kernel instead.
+pub fn cached_attention(
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    mask: Option<&Tensor>,
+    cache: Option<&mut Option<(Tensor, Tensor)>>,
+    (scale, pdrop): (f64, f64),
+    drop: &mut Option<Dropout>,
+) -> Result<Tensor> {
+    let (b, t, h, d) = q.dims4()?;
+    let kv = k.dim(2)?;
+    let q = q.transpose(1, 2)?.contiguous()?; // (b, h, t, d)
+    let mut k = k.transpose(1, 2)?.contiguous()?; // (b, kv, t, d)
+    let mut v = v.transpose(1, 2)?.contiguous()?;
+    if let Some(slot) = cache {
+        if let Some((pk, pv)) = slot.as_ref() {
+            k = Tensor::cat(&[pk, &k], 2)?; // (b, kv, T, d)
+            v = Tensor::cat(&[pv, &v], 2)?;
+        }
+        *slot = Some((k.clone(), v.clone()));
+    }
+    if kv != h {
+        let total = k.dim(2)?;
+        let expand = |x: &Tensor| {
+            x.unsqueeze(2)?
+                .broadcast_as((b, kv, h / kv, total, d))?
+                .reshape((b, h, total, d))
+        };
+        (k, v) = (expand(&k)?, expand(&v)?); // (b, h, T, d)
+    }
+    let mut att = (q.matmul(&k.t()?)? * scale)?; // (b, h, t, T)
+    if let Some(m) = mask {
+        att = att.broadcast_add(m)?;
+    }
+    let att = dropout(ops::softmax_last_dim(&att)?, pdrop, drop)?;
+    att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h * d)) // (b, t, h·d)
+}
+
+/// The decoder stack every architecture runs: the causal mask for `t` new positions after
+/// the cache's, each layer with its cache slot, the cache advanced by `t`.
+pub fn decoder_stack<L>(
+    mut x: Tensor,
+    layers: &[L],
+    mut cache: Option<&mut KvCache>,
+    past: usize,
+    mut layer: impl FnMut(
+        &L,
+        &Tensor,
+        Option<&Tensor>,
+        Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let t = x.dim(1)?;
+    let mask = match t > 1 {
+        true => Some(causal_mask(t, past, x.device())?.to_dtype(x.dtype())?),
+        false => None,
+    };
+    for (i, l) in layers.iter().enumerate() {
+        let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+        x = layer(l, &x, mask.as_ref(), slot)?;
+    }
+    if let Some(c) = cache {
+        c.len += t;
+    }
+    Ok(x)
 }
 
 /// Additive mask (t, past + t): 0 where query i may see key j (j <= past + i), -inf elsewhere.

@@ -12,7 +12,7 @@
 //! norms, GELU, attention and loss run as our fused kernels ([`crate::nn::fused`]).
 
 use super::config::Config;
-use crate::lm::layers::{causal_mask, dropout, Attention, Dropout, KvCache, Linear, Norm};
+use crate::lm::layers::{decoder_stack, dropout, Attention, Dropout, KvCache, Linear, Norm};
 use crate::lm::CausalLm;
 use crate::nn::ops;
 use candle_core::{Device, Result, Tensor};
@@ -126,7 +126,7 @@ impl CausalLm for Gpt2 {
     fn hidden(
         &self,
         ids: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -137,19 +137,10 @@ impl CausalLm for Gpt2 {
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?;
         let x = tok.broadcast_add(&self.wpe.index_select(&pos, 0)?)?; // (b, t, c)
-        let mut x = dropout(x, self.cfg.embd_pdrop, &mut drop)?;
-        let mask = if t > 1 {
-            Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?)
-        } else {
-            None
-        };
-        for (i, block) in self.h.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = block.forward(&x, mask.as_ref(), slot, &mut drop)?;
-        }
-        if let Some(c) = cache {
-            c.len += t;
-        }
+        let x = dropout(x, self.cfg.embd_pdrop, &mut drop)?;
+        let x = decoder_stack(x, &self.h, cache, past, |block, x, mask, slot| {
+            block.forward(x, mask, slot, &mut drop)
+        })?;
         self.ln_f.forward(&x)
     }
     fn tied_head(&self) -> &Tensor {

@@ -8,7 +8,7 @@
 //! - an untied output head (`embed_out.weight` in files; `lm_head` in transformers 5's module).
 
 use super::config::Config;
-use crate::lm::layers::{causal_mask, dropout, Dropout, KvCache, Linear, Norm};
+use crate::lm::layers::{cached_attention, decoder_stack, dropout, Dropout, KvCache, Linear, Norm};
 use crate::lm::rotary::{frequencies, rope, rotary};
 use crate::lm::CausalLm;
 use crate::nn::{fused, ops};
@@ -65,25 +65,8 @@ impl Attention {
             let y = fused::attention::causal_attention(&packed, h, scale)?; // (b, t, c)
             return self.dense.forward(&y);
         }
-        let (q, mut k, mut v) = (
-            q.transpose(1, 2)?.contiguous()?, // (b, h, t, d)
-            k.transpose(1, 2)?.contiguous()?,
-            v.transpose(1, 2)?.contiguous()?,
-        );
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?; // (b, h, T, d)
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let mut att = (q.matmul(&k.t()?)? * scale)?; // (b, h, t, T)
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
-        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?; // (b, t, c)
-        self.dense.forward(&y)
+        let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;
+        self.dense.forward(&y) // (b, t, c)
     }
 }
 
@@ -180,7 +163,7 @@ impl CausalLm for GptNeox {
     fn hidden(
         &self,
         ids: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
@@ -189,19 +172,11 @@ impl CausalLm for GptNeox {
             .embed_in
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?; // (b, t, c)
-        let mut x = dropout(x, self.cfg.hidden_dropout, &mut drop)?;
+        let x = dropout(x, self.cfg.hidden_dropout, &mut drop)?;
         let (cos, sin) = rotary(&self.inv_freq, past, t, self.device())?;
-        let mask = match t > 1 {
-            true => Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?),
-            false => None,
-        };
-        for (i, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, (&cos, &sin), mask.as_ref(), slot, &mut drop)?;
-        }
-        if let Some(c) = cache {
-            c.len += t;
-        }
+        let x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {
+            layer.forward(x, (&cos, &sin), mask, slot, &mut drop)
+        })?;
         self.final_layer_norm.forward(&x)
     }
     fn tied_head(&self) -> &Tensor {

@@ -12,10 +12,10 @@
 //! lookups; our chains never pad, so lookups of it come only from text that spells it).
 
 use super::config::{Config, RopeKind};
-use crate::lm::layers::{causal_mask, dropout, Dropout, KvCache, Linear};
+use crate::lm::layers::{cached_attention, decoder_stack, Dropout, KvCache, Linear};
 use crate::lm::rotary::{rope, rotary};
 use crate::lm::CausalLm;
-use crate::nn::{fused, ops};
+use crate::nn::fused;
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
@@ -153,32 +153,8 @@ impl Attention {
             let y = fused::attention::causal_attention(&packed(&q, &k, &v)?, h, scale)?; // (b, t, h·d)
             return self.o.forward(&y);
         }
-        let (q, mut k, mut v) = (
-            q.transpose(1, 2)?.contiguous()?, // (b, h, t, d)
-            k.transpose(1, 2)?.contiguous()?, // (b, kv, t, d)
-            v.transpose(1, 2)?.contiguous()?,
-        );
-        if let Some(slot) = cache {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?; // (b, kv, T, d)
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            *slot = Some((k.clone(), v.clone()));
-        }
-        let total = k.dim(2)?;
-        let expand = |x: &Tensor| -> Result<Tensor> {
-            x.unsqueeze(2)?
-                .broadcast_as((b, kv, h / kv, total, d))?
-                .reshape((b, h, total, d))
-        };
-        let (k, v) = (expand(&k)?, expand(&v)?); // (b, h, T, d)
-        let mut att = (q.matmul(&k.t()?)? * scale)?; // (b, h, t, T)
-        if let Some(m) = mask {
-            att = att.broadcast_add(m)?;
-        }
-        let att = dropout(ops::softmax_last_dim(&att)?, self.attn_pdrop, drop)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h * d))?; // (b, t, h·d)
-        self.o.forward(&y)
+        let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;
+        self.o.forward(&y) // (b, t, e)
     }
 }
 
@@ -276,27 +252,19 @@ impl CausalLm for Llama {
     fn hidden(
         &self,
         ids: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = KvCache::past(&cache, t, self.cfg.max_position_embeddings)?;
-        let mut x = self
+        let x = self
             .embed_tokens
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?; // (b, t, e)
         let (cos, sin) = rotary(&self.inv_freq, past, t, self.device())?;
-        let mask = match t > 1 {
-            true => Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?),
-            false => None,
-        };
-        for (i, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, (&cos, &sin), mask.as_ref(), slot, &mut drop)?;
-        }
-        if let Some(c) = cache {
-            c.len += t;
-        }
+        let x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {
+            layer.forward(x, (&cos, &sin), mask, slot, &mut drop)
+        })?;
         self.norm.forward(&x)
     }
     fn tied_head(&self) -> &Tensor {

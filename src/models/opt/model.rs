@@ -15,7 +15,7 @@
 //! the output head is tied to `embed_tokens` and not stored.
 
 use super::config::{OptConfig, LN_EPS, POSITION_OFFSET};
-use crate::lm::layers::{causal_mask, dropout, Attention, Dropout, KvCache, Linear, Norm};
+use crate::lm::layers::{decoder_stack, dropout, Attention, Dropout, KvCache, Linear, Norm};
 use crate::lm::CausalLm;
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -177,7 +177,7 @@ impl CausalLm for Opt {
     fn hidden(
         &self,
         ids: &Tensor,
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         mut drop: Option<Dropout>,
     ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
@@ -188,18 +188,10 @@ impl CausalLm for Opt {
         }
         let first = (past + POSITION_OFFSET) as u32;
         let pos = Tensor::arange(first, first + t as u32, self.device())?;
-        let mut x = x.broadcast_add(&self.embed_positions.index_select(&pos, 0)?)?; // (b, t, c)
-        let mask = match t > 1 {
-            true => Some(causal_mask(t, past, self.device())?.to_dtype(x.dtype())?),
-            false => None,
-        };
-        for (i, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(&x, mask.as_ref(), slot, &mut drop)?;
-        }
-        if let Some(c) = cache {
-            c.len += t;
-        }
+        let x = x.broadcast_add(&self.embed_positions.index_select(&pos, 0)?)?; // (b, t, c)
+        let mut x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {
+            layer.forward(x, mask, slot, &mut drop)
+        })?;
         if let Some(n) = &self.final_layer_norm {
             x = n.forward(&x)?;
         }
