@@ -29,9 +29,12 @@ if [ "$toolkit" = debian ]; then
   if ! command -v nvcc >/dev/null; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
-    if ! grep -q non-free /etc/apt/sources.list.d/debian.sources 2>/dev/null; then
-      $sudo sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' \
-        /etc/apt/sources.list.d/debian.sources
+    sources=/etc/apt/sources.list.d/debian.sources
+    if [ -f "$sources" ] && ! grep -q non-free "$sources"; then
+      $sudo sed -i 's/^Components: main$/Components: main contrib non-free non-free-firmware/' "$sources"
+    elif [ ! -f "$sources" ] && ! grep -qs non-free /etc/apt/sources.list; then
+      echo "enable Debian's non-free component in /etc/apt/sources.list, then rerun" >&2
+      exit 2
     fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
@@ -57,11 +60,10 @@ else
       ln -sf "$lib" "$cuda_root/lib64/${name%%.so.*}.so"
     done
     # A link-time stub of the driver library: cudarc's cu* functions, empty.
-    sys=$(ls -d ~/.cargo/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs 2>/dev/null | head -1)
-    if [ -z "$sys" ]; then
-      cargo fetch -q
-      sys=$(ls -d ~/.cargo/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs | head -1)
-    fi
+    # The cudarc that Cargo.lock pins (cargo metadata fetches it if needed).
+    manifest=$(cargo metadata --format-version 1 --features cuda 2>/dev/null |
+      python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc"))')
+    sys=$(dirname "$manifest")/src/driver/sys/mod.rs
     grep -o 'fn cu[A-Za-z0-9_]*(' "$sys" | sort -u | sed 's/fn \(.*\)(/void \1(void) {}/' \
       >"$cuda_root/lib64/stubs/libcuda.c"
     gcc -shared -fPIC -o "$cuda_root/lib64/stubs/libcuda.so" -Wl,-soname,libcuda.so.1 \

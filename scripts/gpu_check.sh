@@ -14,7 +14,8 @@
 #   the same GPU in the same run: training and eval tokens/s, 5-beam, sampling and greedy);
 #   opt-chain.txt (a 2-generation chain of the tiny OPT with the paper preset's settings on the
 #   GPU, offline from the carried cache); summary.txt (the lines that matter from each).
-# Each step has its own time limit so that one hang cannot eat the lease.
+# Each step has its own time limit (450 s in all, inside the device tool's 600 s per call) so
+# that one hang cannot eat the lease.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,17 +54,17 @@ run() {
   bin=/tmp/collapse-lab
   { nvidia-smi; nvcc --version; } >"$out/nvidia-smi.txt" 2>&1
   # The tests read fixtures from the crate root they were built in: point them here.
-  COLLAPSE_LAB_ROOT=$PWD timeout 150 /tmp/it cuda --test-threads 1 --nocapture \
+  COLLAPSE_LAB_ROOT=$PWD timeout 120 /tmp/it cuda --test-threads 1 --nocapture \
     >"$out/cuda-tests.txt" 2>&1
   echo "cuda tests: exit $?" >>"$out/summary.txt"
-  timeout 150 "$bin" bench opt-train --device cuda --batch 16 --context 64 --steps 10 \
+  timeout 120 "$bin" bench opt-train --device cuda --batch 16 --context 64 --steps 10 \
     --warmup-steps 3 --compare-torch python3 >"$out/bench-train.txt" 2>&1
   echo "bench opt-train: exit $?" >>"$out/summary.txt"
-  timeout 150 "$bin" bench opt-generate --device cuda --steps 3 --warmup-steps 1 \
+  timeout 120 "$bin" bench opt-generate --device cuda --steps 3 --warmup-steps 1 \
     --compare-torch python3 >"$out/bench-generate.txt" 2>&1
   echo "bench opt-generate: exit $?" >>"$out/summary.txt"
   work=$(mktemp -d)
-  HF_HOME=$PWD/.gpu/hf-home HF_HUB_OFFLINE=1 timeout 120 "$bin" --workdir "$work" chain \
+  HF_HOME=$PWD/.gpu/hf-home HF_HUB_OFFLINE=1 timeout 90 "$bin" --workdir "$work" chain \
     --experiment opt-gpu --model hf:test/tiny-opt --corpus hf:test/wikitext/wikitext-2-raw-v1 \
     --generations 2 --device cuda --protocol continue:8 --num-beams 5 --repetition-penalty 1.2 \
     --context 16 --epochs 1 --train-tokens 1500 --sample-tokens 400 >"$out/opt-chain.txt" 2>&1

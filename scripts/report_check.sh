@@ -16,6 +16,7 @@ mkdir -p "$out"
 chrome=(chromium --headless --no-sandbox --disable-gpu --hide-scrollbars)
 status=0
 reports=($(find "$work/evals" -name report.html | sort))
+[ ${#reports[@]} -gt 0 ] || { echo "no report.html was written under $work/evals" >&2; exit 1; }
 for html in "${reports[@]}"; do
   name=$(basename "$(dirname "$html")")
   [ "$name" = report ] && name=$(basename "$(dirname "$(dirname "$html")")")

@@ -90,8 +90,12 @@ seeds = [1, 2, 3]
 generations = 3
 SPEC
 
-wait_for() { # job ids...
-  while [ -n "$(squeue -h -j "$(IFS=,; echo "$*")" 2>/dev/null)" ]; do sleep 1; done
+wait_for() { # job ids...; fails after 5 minutes rather than hang
+  for _ in $(seq 300); do
+    [ -z "$(squeue -h -j "$(IFS=,; echo "$*")" 2>/dev/null)" ] && return 0
+    sleep 1
+  done
+  echo "FAIL: jobs $* still queued or running after 5 minutes"; squeue; exit 1
 }
 state_of() { scontrol show job "$1" | grep -o 'JobState=[A-Z_]*' | sort | uniq -c | tr '\n' ' '; }
 same_files() { # two workdirs: the chains' files byte for byte
@@ -130,7 +134,11 @@ sbatch_dir=$cut/plans/e2e-slurm
 mkdir -p "$sbatch_dir/logs"
 job=$(cd "$sbatch_dir" && sbatch --parsable --array=4 array.sbatch)
 job=${job%%;*}
-until [ -f "$cut/evals/e2e-accumulate-s2/gen-00.json" ]; do sleep 0.2; done
+for _ in $(seq 1500); do
+  [ -f "$cut/evals/e2e-accumulate-s2/gen-00.json" ] && break
+  sleep 0.2
+done
+[ -f "$cut/evals/e2e-accumulate-s2/gen-00.json" ] || { echo "FAIL: task 4 wrote no generation in 5 minutes"; exit 1; }
 scancel "$job"
 wait_for "$job"
 done_before=$(ls "$cut"/evals/e2e-accumulate-s2/gen-*.json | wc -l)

@@ -107,10 +107,13 @@ pub fn check_continue_words(template: &Corpus, k: usize) -> crate::Result<()> {
                 "continue:{k} prompts with {k} words, but half of the human lines have {median} \
                  words or fewer: most lines would leave nothing to continue"
             ),
-            format!(
-                "use continue:{} or less (half the median line length), or unconditional",
-                (median / 2).max(1)
-            ),
+            match median {
+                0 | 1 => "use unconditional: the lines are one word long".to_string(),
+                m => format!(
+                    "use continue:{} or less (half the median line length), or unconditional",
+                    (m / 2).max(1)
+                ),
+            },
         ));
     }
     Ok(())
@@ -135,5 +138,8 @@ mod tests {
             "{what}"
         );
         assert!(e.hint().contains("continue:3 or less"), "{}", e.hint());
+        let words = Corpus::new(vec![Document::new("w", "a\nb\nc d")]);
+        let e = check_continue_words(&words, 1).unwrap_err();
+        assert!(e.hint().starts_with("use unconditional"), "{}", e.hint());
     }
 }

@@ -64,7 +64,13 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
             let Some((index, experiment)) = queue.pop() else {
                 break;
             };
-            running.push(start(&multi, index, experiment, threads)?);
+            match start(&multi, index, experiment, threads) {
+                Ok(r) => running.push(r),
+                Err(e) => {
+                    stop_all(&mut running);
+                    return Err(e);
+                }
+            }
         }
         if running.is_empty() {
             break;
@@ -72,10 +78,13 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
         std::thread::sleep(Duration::from_millis(100));
         let mut i = 0;
         while i < running.len() {
-            let status = running[i]
-                .child
-                .try_wait()
-                .map_err(|e| Error::invalid(format!("waiting for a chain: {e}"), "rerun"))?;
+            let status = match running[i].child.try_wait() {
+                Ok(s) => s,
+                Err(e) => {
+                    stop_all(&mut running);
+                    return Err(Error::invalid(format!("waiting for a chain: {e}"), "rerun").into());
+                }
+            };
             let Some(status) = status else {
                 i += 1;
                 continue;
@@ -88,7 +97,10 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
             let line = if status.success() {
                 format!("[{finished}/{total}] {} finished", r.experiment)
             } else {
-                format!("[{finished}/{total}] {} failed: {last}", r.experiment)
+                format!(
+                    "[{finished}/{total}] {} failed ({status}): {last}",
+                    r.experiment
+                )
             };
             if !quiet {
                 // Above the bars when they are drawn; a plain line otherwise.
@@ -116,6 +128,15 @@ pub fn run_jobs(plan: &Plan, chains: &[ChainSettings], jobs: usize) -> Result<()
         .into());
     }
     Ok(())
+}
+
+/// Stops the chains still running (they resume when the command is rerun).
+fn stop_all(running: &mut [Running]) {
+    for r in running {
+        let _ = r.child.kill();
+        let _ = r.child.wait();
+        r.bar.finish_and_clear();
+    }
 }
 
 /// Starts `run ... --task index` as this process was started, less `--jobs`.

@@ -74,11 +74,16 @@ pub fn run(a: PlanArgs, workdir: &Path) -> Result<()> {
     let (plan, new) = Plan::update(&workdir, &name, &chains)?;
     let fetched = collapse_lab::study::prepare(&chains)?;
     let exe = std::env::current_exe()?;
+    if a.slurm {
+        slurm::check_paths(&workdir)?;
+    }
+    let q = |p: &Path| slurm::shell_quote(&p.display().to_string());
     let command = |i: usize| {
         format!(
-            "{} --workdir {} run {spec_arg} --task {i}",
-            exe.display(),
-            workdir.display()
+            "{} --workdir {} run {} --task {i}",
+            q(&exe),
+            q(&workdir),
+            slurm::shell_quote(&spec_arg)
         )
     };
     if a.json {

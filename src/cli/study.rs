@@ -201,12 +201,22 @@ fn run_task(task: &str, spec: &str, chains: &[ChainSettings], workdir: &Path) ->
         )
         .into());
     }
-    let (plan, _) = Plan::update(workdir, spec, chains)?;
+    let plan = Plan::existing_or_first(workdir, spec, chains)?;
     let planned = plan.get(i, &source)?;
     let chain = chains
         .iter()
         .find(|c| c.experiment == planned.experiment)
-        .expect("a chain the plan does not retire is in the spec");
+        .ok_or_else(|| {
+            Error::invalid(
+                format!(
+                    "{source}: chain {i} of the plan is {}, which the spec with these flags \
+                     does not make",
+                    planned.experiment
+                ),
+                "run tasks with the flags the plan was made with (--seed, --seeds and --model \
+                 change the chains), or add the chains with `collapse-lab plan SPEC`",
+            )
+        })?;
     collapse_lab::progress::set_context(&format!("[task {i}]"));
     let outcome = run_chain(chain, workdir)?;
     report_chain(&outcome);

@@ -18,6 +18,8 @@ const MAX_SHARED: f64 = 0.01;
 
 /// Refuses a model whose chain trained on more than 1% of the reference's lines.
 pub fn check(model_dir: &Path, reference: &Corpus, reference_name: &str) -> Result<()> {
+    // `gen-01` from inside `checkpoints/<exp>/` names the same folder as the full path.
+    let model_dir = &std::fs::canonicalize(model_dir).unwrap_or_else(|_| model_dir.into());
     let Some(train) = chain_training_split(model_dir) else {
         return Ok(()); // not a chain's checkpoint: its training data is unknown
     };
@@ -35,8 +37,8 @@ pub fn check(model_dir: &Path, reference: &Corpus, reference_name: &str) -> Resu
         let test = train.with_file_name("test.jsonl");
         return Err(Error::invalid(
             format!(
-                "the model {} was trained on {:.0}% of the lines of the reference \
-                 {reference_name} ({}): its human samples would be scored on its own training text",
+                "the chain of the model {} trained on {:.0}% of the lines of the reference \
+                 {reference_name} ({}): its human samples would be scored on training text",
                 model_dir.display(),
                 100.0 * frac,
                 train.display()

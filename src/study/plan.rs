@@ -80,6 +80,16 @@ impl Plan {
     /// instant compute the same bytes, and each write is a rename of a whole file, so whichever
     /// lands last leaves the same plan and no reader ever sees half of one.
     pub fn update(workdir: &Path, spec: &str, chains: &[ChainSettings]) -> Result<(Plan, usize)> {
+        // One writer at a time: two updates with different chains would otherwise both
+        // append, and the last rename would give one number to two chains.
+        let lock_path = workdir.join("plans").join(format!(".{spec}.lock"));
+        let _lock = fsutil::Lock::acquire(&lock_path, spec).map_err(|e| match e {
+            Error::Locked { .. } => Error::invalid(
+                format!("the plan of `{spec}` is being updated by another process"),
+                "wait for that `plan` or `run` to finish indexing, then rerun",
+            ),
+            e => e,
+        })?;
         let old = Plan::read(workdir, spec)?;
         let before = old.as_ref().map_or(0, |p| p.chains.len());
         let plan = Plan::merge(spec, old.clone(), chains);
@@ -88,6 +98,33 @@ impl Plan {
         }
         let new = plan.chains.len() - before;
         Ok((plan, new))
+    }
+
+    /// The plan on disk, or, when there is none, the first plan of `chains`, created so that
+    /// of processes starting at the same instant exactly one writes it (a hard link never
+    /// replaces a file) and the others read it. Tasks only read a plan that exists: flags
+    /// that make other chains (`--seed`, `--model`) must not renumber a submitted array.
+    pub fn existing_or_first(workdir: &Path, spec: &str, chains: &[ChainSettings]) -> Result<Plan> {
+        if let Some(p) = Plan::read(workdir, spec)? {
+            return Ok(p);
+        }
+        let path = Plan::path(workdir, spec);
+        let plan = Plan::merge(spec, None, chains);
+        let tmp = path.with_file_name(format!(
+            ".{spec}.json.new-{}-{}",
+            fsutil::host(),
+            std::process::id()
+        ));
+        fsutil::write_json(&tmp, &plan)?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(plan),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Plan::read(workdir, spec)?.ok_or_else(|| Error::io(&path, e))
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Chain `i`, refused in one line when there is none or it was retired.

@@ -81,6 +81,18 @@ pub struct Scripts {
     pub files: Vec<(&'static str, String)>,
 }
 
+/// `#SBATCH` lines end at the first space: a workdir whose path has one cannot hold the logs.
+pub fn check_paths(workdir: &Path) -> Result<()> {
+    let w = workdir.display().to_string();
+    if w.contains(char::is_whitespace) {
+        return Err(Error::invalid(
+            format!("the workdir {w:?} has a space, which #SBATCH --output cannot hold"),
+            "give --workdir a path without spaces on the shared filesystem",
+        ));
+    }
+    Ok(())
+}
+
 /// Writes the scripts for `plan`. `exe`, `spec` and `workdir` are the paths tasks use: on a
 /// cluster, paths every node sees (shared storage).
 pub fn scripts(plan: &Plan, exe: &Path, spec: &str, workdir: &Path, o: &SlurmOptions) -> Scripts {
@@ -103,12 +115,14 @@ pub fn scripts(plan: &Plan, exe: &Path, spec: &str, workdir: &Path, o: &SlurmOpt
     let _ = writeln!(
         array_job,
         "# Written by `collapse-lab plan {name} --slurm`: one task per chain of the plan\n\
-         # ({} chains; `collapse-lab --workdir {} plan {name}` lists them). Submit with submit.sh.\n\
+         # ({} chains; `collapse-lab --workdir {} plan {spec}` lists them). Submit with submit.sh.\n\
          # A failed task resumes where it stopped when resubmitted alone: sbatch --array=I array.sbatch",
         live.len(),
         workdir.display()
     );
     let _ = writeln!(array_job, "#SBATCH --job-name=cl-{name}");
+    // One task per array element: Slurm 23.11+ refuses --gpus-per-task without a task count.
+    let _ = writeln!(array_job, "#SBATCH --ntasks=1");
     let limit = o.max_parallel.map_or(String::new(), |k| format!("%{k}"));
     let _ = writeln!(array_job, "#SBATCH --array={array}{limit}");
     let _ = writeln!(
@@ -167,8 +181,9 @@ pub fn scripts(plan: &Plan, exe: &Path, spec: &str, workdir: &Path, o: &SlurmOpt
     let _ = writeln!(
         submit,
         "# Submits the array, then the report job to run after every task has succeeded. If a\n\
-         # task fails, the report waits for nothing: resubmit the task (sbatch --array=I\n\
-         # array.sbatch; it resumes), then the report (sbatch report.sbatch).\n\
+         # task fails, the report job can never start: cancel it (scancel REPORT_ID), resubmit\n\
+         # the task (sbatch --array=I array.sbatch; it resumes), then the report (sbatch\n\
+         # --dependency=afterok:NEW_ID report.sbatch).\n\
          set -euo pipefail\n\
          cd \"$(dirname \"$0\")\"\n\
          mkdir -p {}\n\
@@ -209,7 +224,7 @@ fn ranges(indices: &[usize]) -> String {
 }
 
 /// `s` as one shell word.
-fn shell_quote(s: &str) -> String {
+pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '=' | ',')

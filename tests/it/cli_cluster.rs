@@ -119,6 +119,7 @@ fn slurm_scripts_and_bad_input() {
     let array = std::fs::read_to_string(dir.join("array.sbatch")).unwrap();
     for want in [
         "#SBATCH --array=0-5%2",
+        "#SBATCH --ntasks=1",
         "#SBATCH --partition=gpu",
         "#SBATCH --gpus-per-task=1",
         "#SBATCH --cpus-per-task=4",
@@ -178,6 +179,17 @@ fn slurm_scripts_and_bad_input() {
         "asks for nothing",
     );
     refused(&["run", s, "--jobs", "0"], None, "--jobs 0 runs nothing");
+    // Flags that make other chains do not renumber a planned array.
+    let plan_file = std::fs::read(w.join("plans/study.json")).unwrap();
+    refused(
+        &["run", s, "--task", "0", "--seed", "5"],
+        None,
+        "does not make",
+    );
+    assert_eq!(
+        std::fs::read(w.join("plans/study.json")).unwrap(),
+        plan_file
+    );
     // A task whose workdir was not planned: not the folder the array was planned in.
     let elsewhere = tmp.path().join("elsewhere");
     let o = cli_command(&elsewhere, &["run", s, "--task", "env"])

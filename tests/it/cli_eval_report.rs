@@ -266,8 +266,30 @@ fn run_writes_a_report_and_report_redraws_it() {
     );
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("was trained on 100% of the lines") && stderr.contains("test.jsonl"),
+        stderr.contains("trained on 100% of the lines") && stderr.contains("test.jsonl"),
         "{stderr}"
+    );
+    // The same model named from inside its chain's folder is the same model.
+    let out = crate::util::cli_command(
+        &w,
+        &[
+            "eval",
+            "--reference",
+            arg(&train),
+            "--corpus",
+            arg(&gen),
+            "--model",
+            "gen-00",
+        ],
+    )
+    .current_dir(w.join("checkpoints/small-replace"))
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let other = write_corpus(&tmp.path().join("other"), 10, 4, 60, 99);
     let (code, stdout, stderr) = eval(

@@ -87,7 +87,7 @@ impl Config {
         let pct = p["partial_rotary_factor"]
             .as_f64()
             .or(self.rotary_pct)
-            .unwrap_or(1.0);
+            .unwrap_or(0.25); // transformers' GPTNeoXConfig default (every Pythia states it)
         Ok((theta, (self.head_dim() as f64 * pct) as usize))
     }
 
