@@ -44,6 +44,16 @@ CONFIGS = {
                      {"beam": "OPT 5-beam search, penalty 1.2, 2 prompts, 64 + 64 tokens",
                       "sample": "OPT sampling, batch 8, 64 + 64 tokens",
                       "greedy": "OPT greedy, batch 1, 64 + 64 tokens"}),
+    # Issue 16's shapes (src/bench/shapes.rs): shorter runs, the models are slower per step.
+    **{f"{shape}-train": ("opt-train", ["--shape", shape, "--steps", "3", "--warmup-steps", "1"],
+                          {"train": f"{label} train (fwd + bwd + AdamW), 4 × 64",
+                           "eval": f"{label} eval forward, 4 × 64"})
+       for shape, label in [("smollm2-135m", "SmolLM2-135M"), ("pythia-160m", "Pythia-160m")]},
+    **{f"{shape}-generate": ("opt-generate", ["--shape", shape, "--steps", "1", "--warmup-steps", "1",
+                                              "--measures", "beam,sample"],
+                             {"beam": f"{label} 5-beam search, penalty 1.2, 2 prompts, 64 + 64 tokens",
+                              "sample": f"{label} sampling, batch 8, 64 + 64 tokens"})
+       for shape, label in [("smollm2-135m", "SmolLM2-135M"), ("pythia-160m", "Pythia-160m")]},
 }
 
 

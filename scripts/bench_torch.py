@@ -52,6 +52,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM
 def build(a):
     if a.arch == "opt":
         return build_opt(a)
+    if a.arch in ("llama", "gpt_neox"):
+        return build_hub(a)
     cfg = GPT2Config(
         vocab_size=a.vocab,
         n_positions=a.context,
@@ -91,6 +93,24 @@ def build_opt(a):
     )
     torch.manual_seed(a.seed)
     return OPTForCausalLM(cfg).float().to(a.device)
+
+
+def build_hub(a):
+    """SmolLM2-135M's (llama) or Pythia-160m's (gpt_neox) shape, as src/bench/shapes.rs."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    common = dict(vocab_size=a.vocab, hidden_size=a.n_embd, intermediate_size=a.ffn,
+                  num_hidden_layers=a.n_layer, num_attention_heads=a.n_head,
+                  max_position_embeddings=a.max_positions, bos_token_id=0, eos_token_id=0,
+                  pad_token_id=1)
+    torch.manual_seed(a.seed)
+    if a.arch == "llama":
+        cfg = LlamaConfig(num_key_value_heads=a.kv_heads, rms_norm_eps=1e-5, rope_theta=a.rope_theta,
+                          tie_word_embeddings=True, attention_dropout=a.dropout, **common)
+        return LlamaForCausalLM(cfg).float().to(a.device)
+    cfg = GPTNeoXConfig(rotary_pct=a.rotary_pct, rotary_emb_base=10000, use_parallel_residual=True,
+                        tie_word_embeddings=False, hidden_dropout=a.dropout, **common)
+    return GPTNeoXForCausalLM(cfg).float().to(a.device)
 
 
 def sync(a):
@@ -134,7 +154,7 @@ def train(a):
     print(f"steps: {a.steps} after {a.warmup_steps} warmup, {1000 * total / a.steps:.1f} ms/step, "
           f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
     tps = a.batch * a.context * a.steps / total
-    if a.arch == "opt":
+    if a.arch != "gpt2":
         print(f"train tokens/s: {tps:.0f}")
         if not a.no_eval:
             eval_forward(a, model, g)
@@ -163,7 +183,7 @@ def eval_forward(a, model, g):
 
 
 def generate(a):
-    if a.arch == "opt":
+    if a.arch != "gpt2":
         return generate_opt(a)
     model = build(a)
     model.eval()
@@ -250,7 +270,10 @@ def main():
     p.add_argument("--prompt-len", type=int, default=16)
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--arch", choices=["gpt2", "opt"], default="gpt2")
+    p.add_argument("--arch", choices=["gpt2", "opt", "llama", "gpt_neox"], default="gpt2")
+    p.add_argument("--kv-heads", type=int, default=3, help="llama: key/value heads")
+    p.add_argument("--rope-theta", type=float, default=100000.0, help="llama")
+    p.add_argument("--rotary-pct", type=float, default=0.25, help="gpt_neox")
     p.add_argument("--ffn", type=int, default=3072, help="OPT ffn_dim")
     p.add_argument("--max-positions", type=int, default=2048, help="OPT max_position_embeddings")
     p.add_argument("--dropout", type=float, default=0.0, help="OPT residual dropout")

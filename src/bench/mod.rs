@@ -8,6 +8,7 @@ mod lm;
 mod metrics;
 mod ngram;
 mod opt;
+mod shapes;
 
 use anyhow::Result;
 use std::path::PathBuf;

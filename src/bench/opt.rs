@@ -33,11 +33,13 @@ use super::lm::{
     compare, flag_words, init_threads, random_ids_on, random_prompts, time_runs, time_train,
     TrainShape,
 };
+use super::shapes::{Model, Shape};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use collapse_lab::lm::generate::{beam_search_batch, sample, BeamConfig, SampleConfig};
+use collapse_lab::lm::params::Params;
+use collapse_lab::lm::Arch;
 use collapse_lab::lm::CausalLm;
-use collapse_lab::models::opt::config::OptConfig;
 use collapse_lab::rng::Rng;
 use std::path::PathBuf;
 
@@ -56,11 +58,14 @@ pub struct OptRunArgs {
     /// cpu, cuda or cuda:N (both sides; needs a --features cuda build for ours)
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// The model's shape: opt-125m (the paper's), smollm2-135m (Llama) or pythia-160m (GPT-NeoX)
+    #[arg(long, value_enum, default_value = "opt-125m")]
+    pub shape: Shape,
 }
 
 impl OptRunArgs {
     /// Checks the flags, sets the threads and prints the header; the config and thread count.
-    fn start(&self, what: &str, dropout: f64, steps: usize) -> Result<(OptConfig, usize)> {
+    fn start(&self, what: &str, dropout: f64, steps: usize) -> Result<(Model, usize)> {
         if steps == 0 {
             return Err(collapse_lab::Error::invalid(
                 "--steps 0 times nothing",
@@ -68,19 +73,12 @@ impl OptRunArgs {
             )
             .into());
         }
-        let mut cfg = OptConfig::opt_125m();
-        cfg.dropout = dropout;
-        cfg.check()?;
+        let model = self.shape.model(dropout)?;
         let threads = init_threads(self.threads)?;
         println!(
-            "{what}: opt-125m shape ({} layers, {} heads, width {}, ffn {}), vocab {}, {} positions, {:.2}M params, fp32, random init, dropout {dropout}",
-            cfg.num_hidden_layers,
-            cfg.num_attention_heads,
-            cfg.hidden_size,
-            cfg.ffn_dim,
-            cfg.vocab_size,
-            cfg.max_position_embeddings,
-            cfg.n_params() as f64 / 1e6
+            "{what}: {}, {} positions, fp32, random init, dropout {dropout}",
+            model.describe(),
+            model.max_positions()
         );
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         let load: Vec<&str> = load.split_whitespace().take(3).collect();
@@ -88,19 +86,13 @@ impl OptRunArgs {
             "threads: {threads}; load average before: {}",
             load.join(" ")
         );
-        Ok((cfg, threads))
+        Ok((model, threads))
     }
 
     /// The torch script's flags for this shape and these settings.
-    fn torch_flags(&self, cfg: &OptConfig, threads: usize, steps: (usize, usize)) -> Vec<String> {
-        let mut v = vec!["--arch".to_string(), "opt".to_string()];
+    fn torch_flags(&self, model: &Model, threads: usize, steps: (usize, usize)) -> Vec<String> {
+        let mut v = model.torch_flags();
         v.extend(flag_words([
-            ("--n-layer", cfg.num_hidden_layers),
-            ("--n-head", cfg.num_attention_heads),
-            ("--n-embd", cfg.hidden_size),
-            ("--ffn", cfg.ffn_dim),
-            ("--vocab", cfg.vocab_size),
-            ("--max-positions", cfg.max_position_embeddings),
             ("--steps", steps.0),
             ("--warmup-steps", steps.1),
             ("--threads", threads),
@@ -142,38 +134,47 @@ pub struct OptTrainArgs {
 }
 
 pub fn train(a: OptTrainArgs) -> Result<()> {
-    let (cfg, threads) = a.run.start("opt-train", a.dropout, a.steps)?;
-    if a.context == 0 || a.context > cfg.max_position_embeddings {
+    let (m, threads) = a.run.start("opt-train", a.dropout, a.steps)?;
+    if a.context == 0 || a.context > m.max_positions() {
         bail!(
             "--context {} is not in 1..={}",
             a.context,
-            cfg.max_position_embeddings
+            m.max_positions()
         );
     }
-    let params = collapse_lab::models::opt::params::init(&cfg, a.run.seed, &a.run.dev()?)?;
+    let params = m.init(a.run.seed, &a.run.dev()?)?;
+    match &m {
+        Model::Opt(cfg) => train_on(&a, cfg, &m, &params, threads),
+        Model::Llama(cfg) => train_on(&a, cfg, &m, &params, threads),
+        Model::Neox(cfg) => train_on(&a, cfg, &m, &params, threads),
+    }
+}
+
+fn train_on<A: Arch>(
+    a: &OptTrainArgs,
+    cfg: &A,
+    m: &Model,
+    params: &Params,
+    threads: usize,
+) -> Result<()> {
     let shape = TrainShape {
         batch: a.batch,
         context: a.context,
-        vocab: cfg.vocab_size,
+        vocab: m.vocab(),
         steps: a.steps,
         warmup: a.warmup_steps,
         seed: a.run.seed,
     };
-    let model = params.model(&cfg)?;
-    let ours = time_train(&model, &params, &shape, "bench-opt-train", a.dropout > 0.0)?;
+    let model = params.model(cfg)?;
+    let ours = time_train(&model, params, &shape, "bench-opt-train", a.dropout > 0.0)?;
     let mut measures = vec![("train", ours)];
     if !a.no_eval {
         // Eval: the loss of each block with no autograd graph (detached weights).
-        let frozen = params.frozen_model(&cfg)?;
+        let frozen = params.frozen_model(cfg)?;
         let mut rng = Rng::derive(a.run.seed, "bench-opt-eval", 0);
         let mut fwd = || -> Result<()> {
-            let blocks = random_ids_on(
-                &mut rng,
-                a.batch,
-                a.context + 1,
-                cfg.vocab_size,
-                frozen.device(),
-            )?;
+            let blocks =
+                random_ids_on(&mut rng, a.batch, a.context + 1, m.vocab(), frozen.device())?;
             frozen.block_loss(&blocks, None)?.to_scalar::<f32>()?;
             Ok(())
         };
@@ -188,7 +189,7 @@ pub fn train(a: OptTrainArgs) -> Result<()> {
         measures.push(("eval", eval));
     }
     println!("train tokens/s: {ours:.0}");
-    let mut flags = a.run.torch_flags(&cfg, threads, (a.steps, a.warmup_steps));
+    let mut flags = a.run.torch_flags(m, threads, (a.steps, a.warmup_steps));
     flags.extend(flag_words([
         ("--context", a.context.to_string()),
         ("--batch", a.batch.to_string()),
@@ -257,20 +258,35 @@ pub struct OptGenerateArgs {
 }
 
 pub fn generate(g: OptGenerateArgs) -> Result<()> {
-    let (cfg, threads) = g.run.start("opt-generate", 0.0, g.steps)?;
-    if g.prompt_len == 0 || g.prompt_len + g.new_tokens > cfg.max_position_embeddings {
+    let (m, threads) = g.run.start("opt-generate", 0.0, g.steps)?;
+    let params = m.init(g.run.seed, &g.run.dev()?)?;
+    match &m {
+        Model::Opt(cfg) => generate_on(&g, cfg, &m, &params, threads),
+        Model::Llama(cfg) => generate_on(&g, cfg, &m, &params, threads),
+        Model::Neox(cfg) => generate_on(&g, cfg, &m, &params, threads),
+    }
+}
+
+fn generate_on<A: Arch>(
+    g: &OptGenerateArgs,
+    cfg: &A,
+    m: &Model,
+    params: &Params,
+    threads: usize,
+) -> Result<()> {
+    if g.prompt_len == 0 || g.prompt_len + g.new_tokens > m.max_positions() {
         bail!(
             "--prompt-len {} + --new-tokens {} must be 1..={} (the context would slide)",
             g.prompt_len,
             g.new_tokens,
-            cfg.max_position_embeddings
+            m.max_positions()
         );
     }
     if g.measures.is_empty() {
         bail!("--measures names nothing to time");
     }
-    let params = collapse_lab::models::opt::params::init(&cfg, g.run.seed, &g.run.dev()?)?;
-    let model = params.frozen_model(&cfg)?;
+    let model = params.frozen_model(cfg)?;
+    let vocab = m.vocab();
     let mut rng = Rng::derive(g.run.seed, "bench-opt-generate", 0);
     let mut measures = Vec::new();
     for &m in &g.measures {
@@ -279,7 +295,7 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
             Measure::Sample => g.sample_batch,
             Measure::Greedy => g.greedy_batch,
         };
-        let prompts = random_prompts(&mut rng, batch, g.prompt_len, cfg.vocab_size);
+        let prompts = random_prompts(&mut rng, batch, g.prompt_len, vocab);
         let beam = BeamConfig {
             num_beams: g.num_beams,
             max_new_tokens: g.new_tokens,
@@ -319,7 +335,7 @@ pub fn generate(g: OptGenerateArgs) -> Result<()> {
         );
         measures.push((m.name(), tps));
     }
-    let mut flags = g.run.torch_flags(&cfg, threads, (g.steps, g.warmup_steps));
+    let mut flags = g.run.torch_flags(m, threads, (g.steps, g.warmup_steps));
     let names: Vec<&str> = g.measures.iter().map(|m| m.name()).collect();
     flags.extend(flag_words([
         ("--measures", names.join(",")),
