@@ -67,6 +67,17 @@ impl Linear {
         }
     }
 
+    /// One `torch.nn.Linear` (n_in → n_out) as stored on the Hub, with its bias or, when the
+    /// model has none (Llama's), a constant zero one.
+    pub fn load_torch(vb: &VarBuilder, n_in: usize, n_out: usize, bias: bool) -> Result<Self> {
+        let w = vb.get((n_out, n_in), "weight")?;
+        let b = match bias {
+            true => vb.get(n_out, "bias")?,
+            false => Tensor::zeros(n_out, w.dtype(), w.device())?,
+        };
+        Ok(Linear::torch(vec![w], vec![b]))
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let n_in = *x.dims().last().unwrap_or(&0);
         let rows = x.elem_count() / n_in.max(1);

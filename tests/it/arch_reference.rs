@@ -9,9 +9,8 @@
 //! below 1, relative above), gradients 1e-3 of the tensor's largest, losses 1e-3, gradient
 //! norms 1e-3 relative, final weights 1e-4, cached logits 1e-4.
 
-use crate::compare::{adamw_steps, read_json, Report};
+use crate::compare::{adamw_steps, cached_logits, read_json, Report};
 use candle_core::{DType, Device, Tensor, Var};
-use collapse_lab::lm::layers::KvCache;
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::Arch;
 use collapse_lab::lm::CausalLm;
@@ -86,17 +85,7 @@ fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
     r.abs_or_rel("loss", "loss", &loss, &take("loss"), LOGITS_TOL);
     // The KV cache (key/value heads stored once, after rotation).
     let row = input.narrow(0, 0, 1).unwrap();
-    let mut cache = KvCache::new(model.n_layer());
-    model
-        .forward(&row.narrow(1, 0, t - 4).unwrap(), Some(&mut cache), None)
-        .unwrap();
-    let cached: Vec<Tensor> = (t - 4..t)
-        .map(|i| {
-            let l = model.forward(&row.narrow(1, i, 1).unwrap(), Some(&mut cache), None);
-            l.unwrap().squeeze(0).unwrap()
-        })
-        .collect();
-    let cached = Tensor::cat(&cached, 0).unwrap();
+    let cached = cached_logits(&model, &row, 4);
     r.abs_or_rel(
         "cache",
         "cached logits",

@@ -45,6 +45,31 @@ fn tiny_gpt2_files(tmp: &Path, model_type: &str) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// A fake Hub serving models and the wikitext-like dataset, a fresh Hub home and workdir.
+struct Served {
+    hub: FakeHub,
+    home: tempfile::TempDir,
+    work: tempfile::TempDir,
+    /// The dataset as `--corpus` names it.
+    corpus: String,
+}
+
+fn serve(models: &[(&str, Vec<(String, Vec<u8>)>)]) -> Served {
+    let hub = FakeHub::start();
+    for (repo, files) in models {
+        let borrowed: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        hub.add("models", repo, &commit(repo), &borrowed);
+    }
+    serve_wikitext(&hub, &commit("wikitext"));
+    Served {
+        hub,
+        home: tempfile::tempdir().unwrap(),
+        work: tempfile::tempdir().unwrap(),
+        corpus: format!("hf:test/wikitext/{CONFIG}"),
+    }
+}
+
 fn args<'a>(corpus: &'a str, model: &'a str, generations: &'a str) -> Vec<&'a str> {
     vec![
         "chain",
@@ -75,21 +100,16 @@ fn args<'a>(corpus: &'a str, model: &'a str, generations: &'a str) -> Vec<&'a st
 
 #[test]
 fn gpt2_from_the_hub_fine_tunes_and_other_types_are_refused() {
-    let (tmp, home, work) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let hub = FakeHub::start();
-    let own = |files: Vec<(String, Vec<u8>)>| files;
-    for (repo, model_type) in [("test/tiny-gpt2", "gpt2"), ("test/tiny-bert", "bert")] {
-        let files = own(tiny_gpt2_files(tmp.path(), model_type));
-        let borrowed: Vec<(&str, Vec<u8>)> =
-            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-        hub.add("models", repo, &commit(repo), &borrowed);
-    }
-    serve_wikitext(&hub, &commit("wikitext"));
-    let corpus = format!("hf:test/wikitext/{CONFIG}");
+    let tmp = tempfile::tempdir().unwrap();
+    let Served {
+        hub,
+        home,
+        work,
+        corpus,
+    } = serve(&[
+        ("test/tiny-gpt2", tiny_gpt2_files(tmp.path(), "gpt2")),
+        ("test/tiny-bert", tiny_gpt2_files(tmp.path(), "bert")),
+    ]);
 
     run_ok(&mut hub_cli(
         &hub.url,
@@ -176,23 +196,13 @@ fn tiny_llama_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn llama_from_the_hub_fine_tunes_resumes_and_scores() {
-    let (tmp, home, work) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let hub = FakeHub::start();
-    let files = tiny_llama_files(tmp.path());
-    let borrowed: Vec<(&str, Vec<u8>)> =
-        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    hub.add(
-        "models",
-        "test/tiny-llama",
-        &commit("tiny-llama"),
-        &borrowed,
-    );
-    serve_wikitext(&hub, &commit("wikitext"));
-    let corpus = format!("hf:test/wikitext/{CONFIG}");
+    let tmp = tempfile::tempdir().unwrap();
+    let Served {
+        hub,
+        home,
+        work,
+        corpus,
+    } = serve(&[("test/tiny-llama", tiny_llama_files(tmp.path()))]);
     let mut a = args(&corpus, "hf:test/tiny-llama", "2");
     a.extend(["--protocol", "continue:8", "--num-beams", "2"]);
     run_ok(&mut hub_cli(&hub.url, home.path(), work.path(), &a));
@@ -265,23 +275,13 @@ fn tiny_neox_files(tmp: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn gpt_neox_from_the_hub_fine_tunes_and_scores() {
-    let (tmp, home, work) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let hub = FakeHub::start();
-    let files = tiny_neox_files(tmp.path());
-    let borrowed: Vec<(&str, Vec<u8>)> =
-        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    hub.add(
-        "models",
-        "test/tiny-pythia",
-        &commit("tiny-pythia"),
-        &borrowed,
-    );
-    serve_wikitext(&hub, &commit("wikitext"));
-    let corpus = format!("hf:test/wikitext/{CONFIG}");
+    let tmp = tempfile::tempdir().unwrap();
+    let Served {
+        hub,
+        home,
+        work,
+        corpus,
+    } = serve(&[("test/tiny-pythia", tiny_neox_files(tmp.path()))]);
     run_ok(&mut hub_cli(
         &hub.url,
         home.path(),

@@ -189,3 +189,21 @@ impl Report {
         }
     }
 }
+
+/// Logits of `row` (1, t)'s last `n` positions computed one token at a time through the KV
+/// cache after a prefill of the others: (n, vocab).
+pub fn cached_logits(model: &impl collapse_lab::lm::CausalLm, row: &Tensor, n: usize) -> Tensor {
+    use collapse_lab::lm::layers::KvCache;
+    let t = row.dim(1).unwrap();
+    let mut cache = KvCache::new(model.n_layer());
+    model
+        .forward(&row.narrow(1, 0, t - n).unwrap(), Some(&mut cache), None)
+        .unwrap();
+    let steps: Vec<Tensor> = (t - n..t)
+        .map(|i| {
+            let l = model.forward(&row.narrow(1, i, 1).unwrap(), Some(&mut cache), None);
+            l.unwrap().squeeze(0).unwrap()
+        })
+        .collect();
+    Tensor::cat(&steps, 0).unwrap()
+}

@@ -13,10 +13,9 @@
 //! own f32 logits on the same GPU: bf16 within 5% and f16 within 1% of the largest |logit|
 //! (bf16 keeps 8 bits of mantissa, f16 11).
 
-use crate::compare::{adamw_steps, read_json, Report};
+use crate::compare::{adamw_steps, cached_logits, read_json, Report};
 use crate::gpt_generate::check_cases;
-use candle_core::{DType, Device, Tensor};
-use collapse_lab::lm::layers::KvCache;
+use candle_core::{DType, Device};
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::{Arch, CausalLm};
 use collapse_lab::models::{gpt2, gpt_neox, llama, opt};
@@ -104,16 +103,7 @@ fn check<A: Arch>(name: &str, dev: &Device, r: &mut Report) {
     r.abs_or_rel("loss", name, &loss, &take("loss"), TOL);
     // The KV cache against the full pass, on the GPU.
     let row = input.narrow(0, 0, 1).unwrap();
-    let mut cache = KvCache::new(model.n_layer());
-    model
-        .forward(&row.narrow(1, 0, t - 4).unwrap(), Some(&mut cache), None)
-        .unwrap();
-    let steps: Vec<Tensor> = (t - 4..t)
-        .map(|i| {
-            let l = model.forward(&row.narrow(1, i, 1).unwrap(), Some(&mut cache), None);
-            l.unwrap().squeeze(0).unwrap()
-        })
-        .collect();
+    let cached = cached_logits(&model, &row, 4);
     let full = logits
         .narrow(0, 0, 1)
         .unwrap()
@@ -121,7 +111,7 @@ fn check<A: Arch>(name: &str, dev: &Device, r: &mut Report) {
         .unwrap()
         .squeeze(0)
         .unwrap();
-    r.abs_or_rel("cache", name, &Tensor::cat(&steps, 0).unwrap(), &full, TOL);
+    r.abs_or_rel("cache", name, &cached, &full, TOL);
     let grads = loss.backward().unwrap();
     for (pname, var) in &params.vars {
         if loss_free(pname) {

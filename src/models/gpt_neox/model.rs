@@ -15,15 +15,6 @@ use crate::nn::{fused, ops};
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-fn linear(vb: &VarBuilder, n_in: usize, n_out: usize, bias: bool) -> Result<Linear> {
-    let w = vb.get((n_out, n_in), "weight")?;
-    let b = match bias {
-        true => vb.get(n_out, "bias")?,
-        false => Tensor::zeros(n_out, w.dtype(), w.device())?,
-    };
-    Ok(Linear::torch(vec![w], vec![b]))
-}
-
 /// `attention`: packed per-head `[q | k | v]`, partial rotary, causal softmax attention.
 pub struct Attention {
     qkv: Linear,
@@ -36,8 +27,8 @@ impl Attention {
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
         let c = cfg.hidden_size;
         Ok(Attention {
-            qkv: linear(&vb.pp("query_key_value"), c, 3 * c, cfg.attention_bias)?,
-            dense: linear(&vb.pp("dense"), c, c, cfg.attention_bias)?,
+            qkv: Linear::load_torch(&vb.pp("query_key_value"), c, 3 * c, cfg.attention_bias)?,
+            dense: Linear::load_torch(&vb.pp("dense"), c, c, cfg.attention_bias)?,
             heads: cfg.num_attention_heads,
             attn_pdrop: cfg.attention_dropout,
         })
@@ -89,8 +80,8 @@ impl Layer {
             input_layernorm: Norm::load(vb.pp("input_layernorm"), c, eps)?,
             post_attention_layernorm: Norm::load(vb.pp("post_attention_layernorm"), c, eps)?,
             attention: Attention::load(vb.pp("attention"), cfg)?,
-            dense_h_to_4h: linear(&vb.pp("mlp").pp("dense_h_to_4h"), c, f, true)?,
-            dense_4h_to_h: linear(&vb.pp("mlp").pp("dense_4h_to_h"), f, c, true)?,
+            dense_h_to_4h: Linear::load_torch(&vb.pp("mlp").pp("dense_h_to_4h"), c, f, true)?,
+            dense_4h_to_h: Linear::load_torch(&vb.pp("mlp").pp("dense_4h_to_h"), f, c, true)?,
             parallel: cfg.use_parallel_residual,
             exact_gelu: cfg.hidden_act == "gelu",
             hidden_pdrop: cfg.hidden_dropout,

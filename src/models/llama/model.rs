@@ -19,16 +19,6 @@ use crate::nn::fused;
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-/// A `torch.nn.Linear`, with its bias or a constant zero one.
-fn linear(vb: &VarBuilder, n_in: usize, n_out: usize, bias: bool) -> Result<Linear> {
-    let w = vb.get((n_out, n_in), "weight")?;
-    let b = match bias {
-        true => vb.get(n_out, "bias")?,
-        false => Tensor::zeros(n_out, w.dtype(), w.device())?,
-    };
-    Ok(Linear::torch(vec![w], vec![b]))
-}
-
 /// `LlamaRMSNorm`: x / sqrt(mean(x²) + eps) · weight, computed in f32.
 pub struct RmsNorm {
     weight: Tensor,
@@ -109,10 +99,10 @@ impl Attention {
         let (e, d) = (cfg.hidden_size, cfg.head_dim());
         let (h, kv, bias) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.attention_bias);
         Ok(Attention {
-            q: linear(&vb.pp("q_proj"), e, h * d, bias)?,
-            k: linear(&vb.pp("k_proj"), e, kv * d, bias)?,
-            v: linear(&vb.pp("v_proj"), e, kv * d, bias)?,
-            o: linear(&vb.pp("o_proj"), h * d, e, bias)?,
+            q: Linear::load_torch(&vb.pp("q_proj"), e, h * d, bias)?,
+            k: Linear::load_torch(&vb.pp("k_proj"), e, kv * d, bias)?,
+            v: Linear::load_torch(&vb.pp("v_proj"), e, kv * d, bias)?,
+            o: Linear::load_torch(&vb.pp("o_proj"), h * d, e, bias)?,
             heads: h,
             kv_heads: kv,
             head_dim: d,
@@ -169,9 +159,9 @@ impl Mlp {
     pub fn load(vb: VarBuilder, cfg: &Config) -> Result<Self> {
         let (e, f, bias) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
         Ok(Mlp {
-            gate: linear(&vb.pp("gate_proj"), e, f, bias)?,
-            up: linear(&vb.pp("up_proj"), e, f, bias)?,
-            down: linear(&vb.pp("down_proj"), f, e, bias)?,
+            gate: Linear::load_torch(&vb.pp("gate_proj"), e, f, bias)?,
+            up: Linear::load_torch(&vb.pp("up_proj"), e, f, bias)?,
+            down: Linear::load_torch(&vb.pp("down_proj"), f, e, bias)?,
         })
     }
 

@@ -20,14 +20,6 @@ use crate::lm::CausalLm;
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
-/// A `torch.nn.Linear` with bias, as stored on the Hub.
-fn linear(vb: &VarBuilder, n_in: usize, n_out: usize) -> Result<Linear> {
-    Ok(Linear::torch(
-        vec![vb.get((n_out, n_in), "weight")?],
-        vec![vb.get(n_out, "bias")?],
-    ))
-}
-
 /// `self_attn`: q, k and v projections concatenated into GPT-2's packed attention.
 fn attention(vb: VarBuilder, cfg: &OptConfig) -> Result<Attention> {
     let c = cfg.hidden_size;
@@ -38,7 +30,7 @@ fn attention(vb: VarBuilder, cfg: &OptConfig) -> Result<Attention> {
     }
     // Stacked to (3c, c) and (3c,): the output is [q | k | v], what the packed attention reads.
     let qkv = Linear::torch(ws, bs);
-    let out = linear(&vb.pp("out_proj"), c, c)?;
+    let out = Linear::load_torch(&vb.pp("out_proj"), c, c, true)?;
     // OPT scales q by head_dim^-0.5 before q·k; scaling the product is the same function.
     let scale = 1.0 / (cfg.head_dim() as f64).sqrt();
     Ok(Attention::new(
@@ -69,8 +61,8 @@ impl Layer {
         Ok(Layer {
             self_attn: attention(vb.pp("self_attn"), cfg)?,
             self_attn_layer_norm: Norm::load(vb.pp("self_attn_layer_norm"), c, LN_EPS)?,
-            fc1: linear(&vb.pp("fc1"), c, f)?,
-            fc2: linear(&vb.pp("fc2"), f, c)?,
+            fc1: Linear::load_torch(&vb.pp("fc1"), c, f, true)?,
+            fc2: Linear::load_torch(&vb.pp("fc2"), f, c, true)?,
             final_layer_norm: Norm::load(vb.pp("final_layer_norm"), c, LN_EPS)?,
             pre_ln: cfg.do_layer_norm_before,
             dropout: cfg.dropout,
