@@ -1,6 +1,7 @@
 //! Rotary position embeddings (Su et al. 2021) as `transformers` applies them to Llama and
 //! GPT-NeoX: the first `r` dimensions of each head (all of them for Llama, a quarter for
-//! Pythia) are rotated in two halves (`rotate_half`), the rest pass unchanged.
+//! Pythia) are rotated in two halves (`rotate_half`), the rest pass unchanged. This file
+//! makes the cos/sin tables; [`crate::nn::ops::rope`] applies them.
 
 use candle_core::{Device, Result, Tensor};
 
@@ -23,21 +24,4 @@ pub fn rotary(inv_freq: &[f64], first: usize, t: usize, dev: &Device) -> Result<
     }
     let angles = Tensor::from_vec(angles, (t, half.len() * 2), dev)?;
     Ok((angles.cos()?, angles.sin()?))
-}
-
-/// `apply_rotary_pos_emb` on x (b, t, h, d) with cos/sin (t, r), r <= d: the first r
-/// dimensions become x·cos + rotate_half(x)·sin, the others are kept.
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let (d, r) = (x.dim(3)?, cos.dim(1)?);
-    let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
-    let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?); // (t, 1, r)
-    let xr = x.narrow(3, 0, r)?;
-    let x1 = xr.narrow(3, 0, r / 2)?;
-    let x2 = xr.narrow(3, r / 2, r / 2)?;
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // (b, t, h, r)
-    let turned = (xr.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?;
-    if r == d {
-        return Ok(turned);
-    }
-    Tensor::cat(&[&turned, &x.narrow(3, r, d - r)?], 3)
 }

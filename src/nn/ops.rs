@@ -52,6 +52,31 @@ pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     reference::linear_t(x, w, b)
 }
 
+/// Llama's RMS norm over the last dimension: `x / sqrt(mean(x²) + eps) ⊙ w`, in f32.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused::usable(x) && fused::usable(w) {
+        return fused::norm::rms_norm(x, w, eps);
+    }
+    reference::rms_norm(x, w, eps)
+}
+
+/// Llama's gated activation `silu(a) ⊙ b`.
+pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::usable(a) && fused::usable(b) {
+        return fused::swiglu::swiglu(a, b);
+    }
+    reference::swiglu(a, b)
+}
+
+/// Rotary positions on x (b, t, h, d) with cos/sin (t, r), r <= d: the first r dimensions
+/// become `x cos + rotate_half(x) sin`, the others are kept (`apply_rotary_pos_emb`).
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) && fused::usable(cos) && fused::usable(sin) {
+        return fused::rope::rope(x, cos, sin);
+    }
+    reference::rope(x, cos, sin)
+}
+
 /// Per-position log-probabilities of `targets` (n,) under `logits` (n, v), as f32 (n,).
 pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let lp = log_softmax_last_dim(&logits.to_dtype(DType::F32)?)?;
@@ -60,8 +85,11 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
 
 /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
 pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
-    if !exact && fused::usable(x) {
-        return fused::linear::gelu_tanh(x);
+    if fused::usable(x) {
+        return match exact {
+            true => fused::linear::gelu_erf(x),
+            false => fused::linear::gelu_tanh(x),
+        };
     }
     reference::gelu(x, exact)
 }
@@ -126,6 +154,36 @@ pub mod reference {
     /// `x wᵀ + b` for `w` stored (out, in): a transposed view, no copy.
     pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
         linear(x, &w.t()?, b)
+    }
+
+    /// RMS norm, computed in f32 and returned in x's dtype times w (as `LlamaRMSNorm`).
+    pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let var = x.sqr()?.mean_keepdim(D::Minus1)?; // (.., 1)
+        let x = x.broadcast_div(&(var + eps)?.sqrt()?)?;
+        x.to_dtype(dtype)?.broadcast_mul(w)
+    }
+
+    /// `silu(a) ⊙ b`.
+    pub fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        a.silu()? * b
+    }
+
+    /// Rotary positions from narrows, a concatenation and broadcast products.
+    pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let (d, r) = (x.dim(3)?, cos.dim(1)?);
+        let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
+        let (cos, sin) = (cos.unsqueeze(1)?, sin.unsqueeze(1)?); // (t, 1, r)
+        let xr = x.narrow(3, 0, r)?;
+        let x1 = xr.narrow(3, 0, r / 2)?;
+        let x2 = xr.narrow(3, r / 2, r / 2)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?; // (b, t, h, r)
+        let turned = (xr.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?;
+        if r == d {
+            return Ok(turned);
+        }
+        Tensor::cat(&[&turned, &x.narrow(3, r, d - r)?], 3)
     }
 
     /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).

@@ -9,7 +9,7 @@
 
 use super::config::Config;
 use crate::lm::layers::{cached_attention, decoder_stack, dropout, Dropout, KvCache, Linear, Norm};
-use crate::lm::rotary::{frequencies, rope, rotary};
+use crate::lm::rotary::{frequencies, rotary};
 use crate::lm::CausalLm;
 use crate::nn::{fused, ops};
 use candle_core::{Result, Tensor};
@@ -45,8 +45,8 @@ impl Attention {
         let (b, t, c) = x.dims3()?;
         let (h, d) = (self.heads, c / self.heads);
         let qkv = self.qkv.forward(x)?.reshape((b, t, h, 3 * d))?; // per head [q | k | v]
-        let q = rope(&qkv.narrow(3, 0, d)?, cos, sin)?; // (b, t, h, d)
-        let k = rope(&qkv.narrow(3, d, d)?, cos, sin)?;
+        let q = ops::rope(&qkv.narrow(3, 0, d)?, cos, sin)?; // (b, t, h, d)
+        let k = ops::rope(&qkv.narrow(3, d, d)?, cos, sin)?;
         let v = qkv.narrow(3, 2 * d, d)?;
         let scale = 1.0 / (d as f64).sqrt();
         let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();

@@ -13,10 +13,11 @@
 
 use super::config::{Config, RopeKind};
 use crate::lm::layers::{cached_attention, decoder_stack, Dropout, KvCache, Linear};
-use crate::lm::rotary::{rope, rotary};
+use crate::lm::rotary::rotary;
 use crate::lm::CausalLm;
 use crate::nn::fused;
-use candle_core::{DType, Result, Tensor, D};
+use crate::nn::ops::{self, rope};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// `LlamaRMSNorm`: x / sqrt(mean(x²) + eps) · weight, computed in f32.
@@ -34,11 +35,7 @@ impl RmsNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let var = x.sqr()?.mean_keepdim(D::Minus1)?; // (b, t, 1)
-        let x = x.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        x.to_dtype(dtype)?.broadcast_mul(&self.weight)
+        ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -69,17 +66,6 @@ pub fn inv_freq(cfg: &Config) -> crate::Result<Vec<f64>> {
             })
             .collect(),
     })
-}
-
-/// Key/value heads (b, t, kv, d) repeated for their query heads (b, t, kv·rep, d).
-fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
-    if rep == 1 {
-        return Ok(x.clone());
-    }
-    let (b, t, kv, d) = x.dims4()?;
-    x.unsqueeze(3)?
-        .broadcast_as((b, t, kv, rep, d))?
-        .reshape((b, t, kv * rep, d))
 }
 
 /// `self_attn`: grouped-query attention with rotary positions.
@@ -126,21 +112,18 @@ impl Attention {
         let v = self.v.forward(x)?.reshape((b, t, kv, d))?;
         let scale = 1.0 / (d as f64).sqrt();
         let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
-        let packed = |q: &Tensor, k: &Tensor, v: &Tensor| -> Result<Tensor> {
-            let flat = |x: Tensor| x.reshape((b, t, h * d));
-            Tensor::cat(
+        if cache.is_none() && !attn_dropout && fused::usable(&q) {
+            // Training and full passes: the fused causal attention on [q | k | v], each
+            // key/value head read in place by its group of query heads.
+            let qkv = Tensor::cat(
                 &[
-                    flat(q.clone())?,
-                    flat(repeat_kv(k, h / kv)?)?,
-                    flat(repeat_kv(v, h / kv)?)?,
+                    q.reshape((b, t, h * d))?,
+                    k.reshape((b, t, kv * d))?,
+                    v.reshape((b, t, kv * d))?,
                 ],
                 2,
-            )
-        };
-        if cache.is_none() && !attn_dropout && fused::usable(&q) {
-            // Training and full passes: GPT-2's fused causal attention on [q | k | v], the
-            // key/value heads repeated for their groups.
-            let y = fused::attention::causal_attention(&packed(&q, &k, &v)?, h, scale)?; // (b, t, h·d)
+            )?; // (b, t, (h + 2kv)·d)
+            let y = fused::attention::grouped_causal_attention(&qkv, h, kv, scale)?; // (b, t, h·d)
             return self.o.forward(&y);
         }
         let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;
@@ -166,8 +149,8 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.gate.forward(x)?.silu()?;
-        self.down.forward(&(g * self.up.forward(x)?)?)
+        let h = ops::swiglu(&self.gate.forward(x)?, &self.up.forward(x)?)?;
+        self.down.forward(&h)
     }
 }
 

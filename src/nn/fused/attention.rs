@@ -48,22 +48,51 @@ multiversion! {
 
 struct CausalAttention {
     n_head: usize,
+    /// Key/value heads: `n_head` for multi-head attention, fewer for grouped-query attention
+    /// (query head j reads key/value head j / (n_head / n_kv)).
+    n_kv: usize,
     scale: f32,
     /// Attention probabilities (b, h, t, t), zero above the diagonal, saved for the backward.
     probs: OnceLock<Vec<f32>>,
 }
 
+/// Where one batch row's heads sit in `qkv` (b, t, (h + 2 kv) d): row stride and the column
+/// offsets of query head `j`, and key and value head `g`.
+#[derive(Clone, Copy)]
+struct Cols {
+    width: usize,
+    d: usize,
+    h: usize,
+    kv: usize,
+}
+
+impl Cols {
+    fn q(self, j: usize) -> usize {
+        j * self.d
+    }
+    fn k(self, g: usize) -> usize {
+        (self.h + g) * self.d
+    }
+    fn v(self, g: usize) -> usize {
+        (self.h + self.kv + g) * self.d
+    }
+}
+
 impl CausalAttention {
-    /// (batch, positions, width, head width) from the qkv dims (b, t, 3c).
-    fn dims(&self, dims: &[usize]) -> Result<(usize, usize, usize, usize)> {
-        let &[b, t, c3] = dims else {
-            candle_core::bail!("attention: qkv must be (b, t, 3c), got {dims:?}")
+    /// (batch, positions, columns) from the qkv dims (b, t, (h + 2 kv) d).
+    fn dims(&self, dims: &[usize]) -> Result<(usize, usize, Cols)> {
+        let &[b, t, width] = dims else {
+            candle_core::bail!("attention: qkv must be (b, t, (h + 2kv) d), got {dims:?}")
         };
-        let c = c3 / 3;
-        if c3 % 3 != 0 || c % self.n_head != 0 {
-            candle_core::bail!("attention: width {c3} does not split into q, k, v heads");
+        let (h, kv) = (self.n_head, self.n_kv);
+        let heads = h + 2 * kv;
+        if kv == 0 || h % kv != 0 || width % heads != 0 {
+            candle_core::bail!(
+                "attention: width {width} does not split into {h} query and {kv} key/value heads"
+            );
         }
-        Ok((b, t, c, c / self.n_head))
+        let d = width / heads;
+        Ok((b, t, Cols { width, d, h, kv }))
     }
 }
 
@@ -74,8 +103,9 @@ impl CustomOp1 for CausalAttention {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = slice(s, l)?;
-        let (b, t, c, d) = self.dims(l.dims())?;
-        let h = self.n_head;
+        let (b, t, cols) = self.dims(l.dims())?;
+        let (h, d, w) = (self.n_head, cols.d, cols.width);
+        let (c, rep) = (h * d, h / self.n_kv);
         let mut probs = vec![0f32; b * h * t * t];
         let fill = |yp: SendPtr| {
             probs
@@ -83,10 +113,10 @@ impl CustomOp1 for CausalAttention {
                 .enumerate()
                 .for_each(|(task, p)| {
                     let (bi, hi) = (task / h, task % h);
-                    let base = bi * t * 3 * c + hi * d;
-                    let q = Mat::rows(qkv, base, t, d, 3 * c);
-                    let k = Mat::rows(qkv, base + c, t, d, 3 * c);
-                    let v = Mat::rows(qkv, base + 2 * c, t, d, 3 * c);
+                    let row = bi * t * w;
+                    let q = Mat::rows(qkv, row + cols.q(hi), t, d, w);
+                    let k = Mat::rows(qkv, row + cols.k(hi / rep), t, d, w);
+                    let v = Mat::rows(qkv, row + cols.v(hi / rep), t, d, w);
                     // SAFETY: p is this task's (t, t); q, k, v are bounds-checked views.
                     unsafe { gemm(t, t, d, p.as_mut_ptr(), t, false, q, k.t(), false) };
                     causal_softmax(p, t, self.scale);
@@ -104,9 +134,12 @@ impl CustomOp1 for CausalAttention {
         Ok(out(y, &[b, t, c]))
     }
 
+    /// One task per (batch row, key/value head): its query heads one after another, each
+    /// adding its share to the group's dk and dv (so no two tasks write the same columns).
     fn bwd(&self, qkv: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let (b, t, c, d) = self.dims(qkv.dims())?;
-        let h = self.n_head;
+        let (b, t, cols) = self.dims(qkv.dims())?;
+        let (h, kv, d, w) = (self.n_head, self.n_kv, cols.d, cols.width);
+        let (c, rep) = (h * d, h / kv);
         let probs = self
             .probs
             .get()
@@ -114,32 +147,36 @@ impl CustomOp1 for CausalAttention {
         let dqkv = with_slice(qkv, |qkv| {
             with_slice(dy, |dy| {
                 let fill = |dp: SendPtr| {
-                    probs.par_chunks(t * t).enumerate().for_each(|(task, p)| {
-                        let (bi, hi) = (task / h, task % h);
-                        let base = bi * t * 3 * c + hi * d;
-                        let q = Mat::rows(qkv, base, t, d, 3 * c);
-                        let k = Mat::rows(qkv, base + c, t, d, 3 * c);
-                        let v = Mat::rows(qkv, base + 2 * c, t, d, 3 * c);
-                        let g = Mat::rows(dy, bi * t * c + hi * d, t, d, c);
-                        let pm = Mat::rows(p, 0, t, t, t);
+                    (0..b * kv).into_par_iter().for_each(|task| {
+                        let (bi, gi) = (task / kv, task % kv);
+                        let row = bi * t * w;
+                        let k = Mat::rows(qkv, row + cols.k(gi), t, d, w);
+                        let v = Mat::rows(qkv, row + cols.v(gi), t, d, w);
                         let mut ds = vec![0f32; t * t];
-                        // SAFETY: ds is local; the three outputs are this task's disjoint
-                        // column blocks of dqkv (b, t, 3c).
-                        unsafe {
-                            // dP (t, t) = dY vᵀ, then dS in place.
-                            gemm(t, t, d, ds.as_mut_ptr(), t, false, g, v.t(), false);
-                            causal_softmax_bwd(&mut ds, p, t, self.scale);
-                            let dsm = Mat::rows(&ds, 0, t, t, t);
-                            let at = |off: usize| dp.get().add(bi * t * 3 * c + off + hi * d);
-                            gemm(t, d, t, at(0), 3 * c, false, dsm, k, false); // dq = dS k
-                            gemm(t, d, t, at(c), 3 * c, false, dsm.t(), q, false); // dk = dSᵀ q
-                            gemm(t, d, t, at(2 * c), 3 * c, false, pm.t(), g, false);
-                            // dv = Pᵀ dY
+                        for hi in gi * rep..(gi + 1) * rep {
+                            let p = &probs[(bi * h + hi) * t * t..(bi * h + hi + 1) * t * t];
+                            let q = Mat::rows(qkv, row + cols.q(hi), t, d, w);
+                            let g = Mat::rows(dy, bi * t * c + hi * d, t, d, c);
+                            let pm = Mat::rows(p, 0, t, t, t);
+                            let acc = hi > gi * rep; // the group's first head writes dk, dv
+                                                     // SAFETY: ds is local; dq's block is this head's, dk's and dv's
+                                                     // this task's group's: disjoint column blocks of dqkv (b, t, w).
+                            unsafe {
+                                // dP (t, t) = dY vᵀ, then dS in place.
+                                gemm(t, t, d, ds.as_mut_ptr(), t, false, g, v.t(), false);
+                                causal_softmax_bwd(&mut ds, p, t, self.scale);
+                                let dsm = Mat::rows(&ds, 0, t, t, t);
+                                let at = |col: usize| dp.get().add(row + col);
+                                gemm(t, d, t, at(cols.q(hi)), w, false, dsm, k, false); // dq = dS k
+                                gemm(t, d, t, at(cols.k(gi)), w, acc, dsm.t(), q, false); // dk += dSᵀ q
+                                gemm(t, d, t, at(cols.v(gi)), w, acc, pm.t(), g, false);
+                                // dv += Pᵀ dY
+                            }
                         }
                     });
                 };
-                // SAFETY: the (b, h) tasks' dq, dk, dv column blocks tile dqkv completely.
-                unsafe { filled(b * t * 3 * c, fill) }
+                // SAFETY: the (b, kv) tasks' dq, dk, dv column blocks tile dqkv completely.
+                unsafe { filled(b * t * w, fill) }
             })
         })??;
         Ok(Some(tensor(dqkv, qkv.dims())?))
@@ -149,8 +186,22 @@ impl CustomOp1 for CausalAttention {
 /// Causal self-attention of f32 `qkv` (b, t, 3c) laid out `[q | k | v]` with `n_head` heads
 /// each; returns (b, t, c) with heads side by side (what `c_proj` takes).
 pub fn causal_attention(qkv: &Tensor, n_head: usize, scale: f64) -> Result<Tensor> {
+    grouped_causal_attention(qkv, n_head, n_head, scale)
+}
+
+/// Grouped-query causal attention of f32 `qkv` (b, t, (h + 2 kv) d) laid out `[q | k | v]`
+/// with `n_head` query heads and `n_kv` key/value heads (each serving n_head / n_kv query
+/// heads, Llama's GQA); returns (b, t, h d). The key/value heads are read in place, not
+/// repeated for their groups.
+pub fn grouped_causal_attention(
+    qkv: &Tensor,
+    n_head: usize,
+    n_kv: usize,
+    scale: f64,
+) -> Result<Tensor> {
     qkv.contiguous()?.apply_op1(CausalAttention {
         n_head,
+        n_kv,
         scale: scale as f32,
         probs: OnceLock::new(),
     })

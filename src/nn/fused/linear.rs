@@ -1,5 +1,5 @@
 //! `y = x W + b` (GPT-2's Conv1D, `W` stored (in, out); or `torch.nn.Linear`, `W` stored
-//! (out, in), as OPT stores it) and GELU as single ops.
+//! (out, in), as OPT stores it) and GELU (tanh or erf form) as single ops.
 //!
 //! The linear forward writes the bias into the output and lets gemm accumulate the product
 //! on top (no separate broadcast add); the backward computes `dx = g Wᵀ` and `dW = xᵀ g` by
@@ -8,7 +8,8 @@
 //! `powf` and libm `tanh`.
 
 use super::{
-    chunk_rows, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat, SendPtr,
+    chunk_rows, erf, exp, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat,
+    SendPtr,
 };
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -239,32 +240,70 @@ multiversion! {
     }
 }
 
-struct Gelu;
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+multiversion! {
+    /// `y = ½ x (1 + erf(x/√2))` (exact GELU, Pythia's), elementwise.
+    fn gelu_erf_forward(y: &mut [f32], x: &[f32]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2));
+        }
+    }
+}
+
+multiversion! {
+    /// `dx = g (½(1 + erf(x/√2)) + x φ(x))`, φ the standard normal density, elementwise.
+    fn gelu_erf_backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
+        for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+            let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+            *d = g * (cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x));
+        }
+    }
+}
+
+/// GELU, `exact`: the erf form, else the tanh approximation.
+struct Gelu {
+    exact: bool,
+}
 
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
-        "fused-gelu-tanh"
+        if self.exact {
+            "fused-gelu-erf"
+        } else {
+            "fused-gelu-tanh"
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l)?;
         let mut y = vec![0f32; x.len()];
-
+        let f = if self.exact {
+            gelu_erf_forward
+        } else {
+            gelu_forward
+        };
         y.par_chunks_mut(1 << 14)
             .zip(x.par_chunks(1 << 14))
-            .for_each(|(yc, xc)| gelu_forward(yc, xc));
+            .for_each(|(yc, xc)| f(yc, xc));
         Ok(out(y, l.dims()))
     }
 
-    /// `d/dx = ½(1 + th) + ½ x (1 − th²) √(2/π) (1 + 3c x²)`, th = tanh(√(2/π)(x + c x³)).
+    /// tanh form: `d/dx = ½(1 + th) + ½ x (1 − th²) √(2/π) (1 + 3c x²)`,
+    /// th = tanh(√(2/π)(x + c x³)).
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let f = if self.exact {
+            gelu_erf_backward
+        } else {
+            gelu_backward
+        };
         let dx = with_slice(x, |x| {
             with_slice(g, |g| {
                 let mut dx = vec![0f32; x.len()];
-
                 dx.par_chunks_mut(1 << 14)
                     .zip(x.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
-                    .for_each(|(dc, (xc, gc))| gelu_backward(dc, xc, gc));
+                    .for_each(|(dc, (xc, gc))| f(dc, xc, gc));
                 dx
             })
         })??;
@@ -274,5 +313,10 @@ impl CustomOp1 for Gelu {
 
 /// GPT-2's `gelu_new` (tanh approximation), f32 on the CPU.
 pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Gelu)
+    x.contiguous()?.apply_op1(Gelu { exact: false })
+}
+
+/// Exact GELU (`gelu`, erf form: Pythia's, GPT-2 configs that ask for it), f32 on the CPU.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Gelu { exact: true })
 }

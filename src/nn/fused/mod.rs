@@ -17,14 +17,16 @@ pub mod attention;
 pub mod head;
 pub mod linear;
 pub mod norm;
+pub mod rope;
 mod simd;
 pub mod softmax;
+pub mod swiglu;
 
 #[cfg(test)]
 mod tests;
 
 use candle_core::{CpuStorage, InplaceOp1, Layout, Result, Storage, Tensor};
-pub(crate) use simd::{dot, dot3, exp, max, multiversion, sum_map, tanh};
+pub(crate) use simd::{dot, dot3, erf, exp, max, multiversion, sum_map, tanh};
 
 /// Whether the fused kernels can run on `t`: f32 on the CPU.
 pub fn usable(t: &Tensor) -> bool {

@@ -1,9 +1,10 @@
 //! Layer normalisation over the last dimension as one op: forward one pass per row, backward
 //! one pass per row for the input gradient with per-thread partial sums for the scale and
 //! shift gradients (the composed version is nine ops forward and about twenty backward).
+//! RMS normalisation (Llama's) the same way, without the mean and the shift.
 
 use super::{chunk_rows, dot, dot3, multiversion, out, slice, sum_map, tensor, with_slice};
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 struct LayerNorm {
@@ -139,4 +140,111 @@ pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor
         &b.contiguous()?,
         LayerNorm { eps: eps as f32 },
     )
+}
+
+/// `LlamaRMSNorm`: `y = x / sqrt(mean(x²) + eps) ⊙ w`, no mean subtracted, no shift.
+struct RmsNorm {
+    eps: f32,
+}
+
+/// 1/rms of a row.
+#[inline(always)]
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    1.0 / (sum_map(row, |x| x * x) / row.len() as f32 + eps).sqrt()
+}
+
+multiversion! {
+    /// RMS-normalises the rows of `x` (rows of `w.len()`) into `y`.
+    fn rms_forward_rows(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+        let c = w.len();
+        for (yr, xr) in y.chunks_mut(c).zip(x.chunks(c)) {
+            let r = inv_rms(xr, eps);
+            for ((y, &x), &w) in yr.iter_mut().zip(xr).zip(w) {
+                *y = x * r * w;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Input gradients of rows into `dx`, scale gradients added to `dw`:
+    /// `dx = r (gw − x̂ mean(gw x̂))` with `x̂ = r x`, `gw = g ⊙ w`; `dw += g ⊙ x̂`.
+    fn rms_backward_rows(dx: &mut [f32], x: &[f32], g: &[f32], w: &[f32], dw: &mut [f32], eps: f32) {
+        let c = w.len();
+        for ((dxr, xr), gr) in dx.chunks_mut(c).zip(x.chunks(c)).zip(g.chunks(c)) {
+            let r = inv_rms(xr, eps);
+            // x̂ goes through dxr as scratch.
+            for (((d, &x), &g), dw) in dxr.iter_mut().zip(xr).zip(gr).zip(dw.iter_mut()) {
+                *d = x * r;
+                *dw += g * *d;
+            }
+            let m = dot3(gr, w, dxr) / c as f32;
+            for ((d, &g), &w) in dxr.iter_mut().zip(gr).zip(w) {
+                *d = r * (g * w - *d * m);
+            }
+        }
+    }
+}
+
+impl CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "fused-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = (slice(xs, xl)?, slice(ws, wl)?);
+        let c = w.len();
+        let mut y = vec![0f32; x.len()];
+        let rows = chunk_rows(x.len() / c, 16) * c;
+        y.par_chunks_mut(rows)
+            .zip(x.par_chunks(rows))
+            .for_each(|(yc, xc)| rms_forward_rows(yc, xc, w, self.eps));
+        Ok(out(y, xl.dims()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let c = w.elem_count();
+        let (dx, dw) = with_slice(x, |x| {
+            with_slice(w, |w| {
+                with_slice(g, |g| {
+                    let mut dx = vec![0f32; x.len()];
+                    let rows = chunk_rows(x.len() / c, 16) * c;
+                    let partial: Vec<Vec<f32>> = dx
+                        .par_chunks_mut(rows)
+                        .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
+                        .map(|(dxc, (xc, gc))| {
+                            let mut dw = vec![0f32; c];
+                            rms_backward_rows(dxc, xc, gc, w, &mut dw, self.eps);
+                            dw
+                        })
+                        .collect();
+                    // Added in chunk order, so the sum does not depend on scheduling.
+                    let mut dw = vec![0f32; c];
+                    for pw in partial {
+                        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+                    }
+                    (dx, dw)
+                })
+            })
+        })???;
+        Ok((Some(tensor(dx, x.dims())?), Some(tensor(dw, w.dims())?)))
+    }
+}
+
+/// RMS norm of `x` (.., c) with scale `w` (c,); f32 on the CPU.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, RmsNorm { eps: eps as f32 })
 }

@@ -180,10 +180,17 @@ fn linear_and_gelu_match_composed() {
     // Wide enough range for both tails of the tanh.
     let x = rand(&mut rng, &[3, 1000], 8.0, 0.0);
     check(
-        &[x],
+        &[x.clone()],
         1e-5,
         |t| linear::gelu_tanh(&t[0]).unwrap(),
         |t| reference::gelu(&t[0], false).unwrap(),
+    );
+    // The erf form against candle's libm erf, over both tails too.
+    check(
+        &[x],
+        1e-5,
+        |t| linear::gelu_erf(&t[0]).unwrap(),
+        |t| reference::gelu(&t[0], true).unwrap(),
     );
 }
 
@@ -284,6 +291,69 @@ fn narrower_simd_levels_match_too() {
         linear_and_gelu_match_composed();
         causal_attention_matches_composed();
         adamw_update_matches_the_composed_formula();
+        rms_norm_swiglu_and_rope_match_composed();
+        grouped_query_attention_matches_repeated_heads();
     }
     FORCE.store(0, Ordering::Relaxed);
+}
+
+#[test]
+fn rms_norm_swiglu_and_rope_match_composed() {
+    use super::{rope, swiglu};
+    let mut rng = Rng::new(11);
+    let x = rand(&mut rng, &[3, 5, 40], 2.0, 0.3);
+    let w = rand(&mut rng, &[40], 1.0, 1.0);
+    check(
+        &[x, w],
+        1e-5,
+        |t| norm::rms_norm(&t[0], &t[1], 1e-6).unwrap(),
+        |t| reference::rms_norm(&t[0], &t[1], 1e-6).unwrap(),
+    );
+    let a = rand(&mut rng, &[4, 7, 37], 6.0, 0.0);
+    let b = rand(&mut rng, &[4, 7, 37], 1.0, 0.0);
+    check(
+        &[a, b],
+        1e-5,
+        |t| swiglu::swiglu(&t[0], &t[1]).unwrap(),
+        |t| reference::swiglu(&t[0], &t[1]).unwrap(),
+    );
+    // Whole heads rotated (Llama) and a quarter of each (Pythia), positions from 3 on.
+    for r in [16, 4] {
+        let x = rand(&mut rng, &[2, 6, 3, 16], 1.0, 0.0);
+        // Angles p θᵢ, different in the two halves (`lm::rotary` repeats them; a kernel that
+        // mixed up the halves would pass on those).
+        let angles: Vec<f32> = (3..9)
+            .flat_map(|p| (0..r).map(move |i| p as f32 * 0.7f32.powi(i as i32)))
+            .collect();
+        let angles = Tensor::from_vec(angles, (6, r), &Device::Cpu).unwrap();
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        check(
+            &[x],
+            1e-6,
+            |t| rope::rope(&t[0], &cos, &sin).unwrap(),
+            |t| reference::rope(&t[0], &cos, &sin).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn grouped_query_attention_matches_repeated_heads() {
+    let mut rng = Rng::new(12);
+    let (h, kv, d) = (6, 2, 4);
+    let qkv = rand(&mut rng, &[2, 9, (h + 2 * kv) * d], 1.5, 0.0);
+    let scale = 1.0 / (d as f64).sqrt();
+    // Each key/value head copied for its h / kv query heads, then ordinary attention.
+    let repeated = |qkv: &Tensor| {
+        let head = |i: usize| qkv.narrow(2, i * d, d).unwrap();
+        let mut cols: Vec<Tensor> = (0..h).map(head).collect();
+        cols.extend((0..h).map(|j| head(h + j / (h / kv))));
+        cols.extend((0..h).map(|j| head(h + kv + j / (h / kv))));
+        Tensor::cat(&cols, 2).unwrap()
+    };
+    check(
+        &[qkv],
+        1e-5,
+        |t| attention::grouped_causal_attention(&t[0], h, kv, scale).unwrap(),
+        |t| composed_attention(&repeated(&t[0]), h, scale),
+    );
 }
