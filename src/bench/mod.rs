@@ -5,6 +5,7 @@
 
 mod gpt;
 mod lm;
+mod matmul;
 mod metrics;
 mod ngram;
 mod opt;
@@ -60,6 +61,10 @@ pub enum BenchCommand {
         after_help = "Example:\n  collapse-lab bench opt-generate --threads 2 --compare-torch .venv/bin/python"
     )]
     OptGenerate(opt::OptGenerateArgs),
+    /// Matrix products alone: f32 against bf16 (`--precision bf16`'s AMX or AVX512-BF16 kernel)
+    /// in GFLOP/s, and the bf16 kernel's share of the processor's peak
+    #[command(after_help = "Example:\n  collapse-lab bench matmul --threads 2")]
+    Matmul(matmul::MatmulArgs),
 }
 
 pub fn run(c: BenchCommand) -> Result<()> {
@@ -75,5 +80,6 @@ pub fn run(c: BenchCommand) -> Result<()> {
         BenchCommand::GptGenerate(a) => gpt::generate(a),
         BenchCommand::OptTrain(a) => opt::train(a),
         BenchCommand::OptGenerate(a) => opt::generate(a),
+        BenchCommand::Matmul(a) => matmul::run(a),
     }
 }

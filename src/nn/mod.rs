@@ -9,6 +9,8 @@
 //! passes ([`fused`]): candle's per-op CPU autograd was most of a training step.
 
 pub mod adamw;
+pub mod bf16;
 pub mod fused;
 pub mod ops;
+pub mod precision;
 pub mod safetensors;

@@ -9,13 +9,16 @@
 //! logits never becomes a tensor.
 
 use super::softmax::{exp_scaled_in_place, logsumexp};
-use super::{out, product, slice, tensor, with_slice, Mat};
+use super::{out, slice, tensor, with_slice, Mat};
+use crate::nn::precision::Products;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
 struct HeadLoss {
     targets: Vec<u32>,
+    /// f32 or bf16 (`--precision`), fixed when the op is built.
+    products: Products,
     /// The forward's logits (n, v) and per-row log-sum-exp, taken by the backward.
     saved: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
 }
@@ -43,13 +46,11 @@ impl CustomOp2 for HeadLoss {
         }
         // SAFETY: h (n, c) and wte (v, c) are bounds-checked views of live slices.
         let logits = unsafe {
-            product(
-                n,
-                v,
-                c,
+            self.products.weight_product(
+                true, // wteᵀ
+                (n, v, c),
                 Mat::rows(h, 0, n, c, c),
                 Mat::rows(w, 0, v, c, c).t(),
-                true,
             )
         }; // (n, v)
         let lse: Vec<f32> = logits
@@ -95,10 +96,11 @@ impl CustomOp2 for HeadLoss {
                 let (wm, hm) = (Mat::rows(w, 0, v, c, c), Mat::rows(h, 0, n, c, c));
                 // SAFETY: the operands are bounds-checked views of live slices.
                 // dh (n, c) = D (n, v) · wte (v, c); dwte (v, c) = Dᵀ (v, n) · h (n, c)
+                let p = &self.products;
                 unsafe {
                     (
-                        product(n, c, v, dm, wm, true),
-                        product(v, c, n, dm.t(), hm, true),
+                        p.weight_product(false, (n, c, v), dm, wm),
+                        p.product((v, c, n), dm.t(), hm),
                     )
                 }
             })
@@ -115,6 +117,7 @@ pub fn lm_head_loss(h: &Tensor, wte: &Tensor, targets: &Tensor) -> Result<Tensor
         &wte.contiguous()?,
         HeadLoss {
             targets,
+            products: Products::for_weight(wte),
             saved: Mutex::new(None),
         },
     )

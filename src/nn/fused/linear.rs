@@ -8,15 +8,17 @@
 //! `powf` and libm `tanh`.
 
 use super::{
-    chunk_rows, erf, exp, gemm, multiversion, out, product, slice, tanh, tensor, with_slice, Mat,
-    SendPtr,
+    chunk_rows, erf, exp, multiversion, out, slice, tanh, tensor, with_slice, Mat, SendPtr,
 };
+use crate::nn::precision::Products;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `out_in`: the weight is stored (out, in) (`torch.nn.Linear`), else (in, out) (Conv1D).
 struct Linear {
     out_in: bool,
+    /// f32 or bf16 (`--precision`), fixed when the op is built.
+    products: Products,
 }
 
 impl Linear {
@@ -57,7 +59,7 @@ impl CustomOp3 for Linear {
         for _ in 0..n {
             y.extend_from_slice(b);
         }
-        if self.out_in && n <= FEW_ROWS {
+        if self.out_in && n <= FEW_ROWS && !self.products.is_bf16() {
             few_rows_t(&mut y, x, w, n, n_in, n_out);
             let mut dims = xl.dims().to_vec();
             *dims.last_mut().expect("x has a last dimension") = n_out;
@@ -65,16 +67,12 @@ impl CustomOp3 for Linear {
         }
         // SAFETY: y is (n, n_out) row-major; x (n, n_in) and w (n_in, n_out) are checked.
         unsafe {
-            gemm(
-                n,
-                n_out,
-                n_in,
-                y.as_mut_ptr(),
-                n_out,
-                true,
+            self.products.weight_gemm(
+                self.out_in, // the (in, out) operand is the stored weight's transpose
+                (n, n_out, n_in),
+                (y.as_mut_ptr(), n_out, true),
                 Mat::rows(x, 0, n, n_in, n_in),
                 self.w_in_out(w, n_in, n_out),
-                true,
             );
         }
         let mut dims = xl.dims().to_vec();
@@ -102,13 +100,15 @@ impl CustomOp3 for Linear {
                     let xm = Mat::rows(x, 0, n, n_in, n_in);
                     // SAFETY: the operands are bounds-checked views of live slices.
                     // dx (n, in) = g (n, out) · Wᵀ (out, in)
-                    let dx = unsafe { product(n, n_in, n_out, gm, wm.t(), true) };
+                    let p = &self.products;
+                    let dx =
+                        unsafe { p.weight_product(!self.out_in, (n, n_in, n_out), gm, wm.t()) };
                     let dw = if self.out_in {
                         // dW (out, in) = gᵀ (out, n) · x (n, in)
-                        unsafe { product(n_out, n_in, n, gm.t(), xm, true) }
+                        unsafe { p.product((n_out, n_in, n), gm.t(), xm) }
                     } else {
                         // dW (in, out) = xᵀ (in, n) · g (n, out)
-                        unsafe { product(n_in, n_out, n, xm.t(), gm, true) }
+                        unsafe { p.product((n_in, n_out, n), xm.t(), gm) }
                     };
                     (dx, dw, column_sums(g, n_out))
                 })
@@ -204,16 +204,25 @@ fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
         .unwrap_or_else(|| vec![0f32; cols])
 }
 
-/// `x (.., in) · w (in, out) + b (out,)`, f32 on the CPU.
+/// `x (.., in) · w (in, out) + b (out,)`, f32 tensors on the CPU (products in the thread's
+/// precision: [`crate::nn::precision`]).
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = Linear {
+        out_in: false,
+        products: Products::for_weight(w),
+    };
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { out_in: false })
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
 
-/// `x (.., in) · w (out, in)ᵀ + b (out,)` (`torch.nn.Linear`), f32 on the CPU.
+/// `x (.., in) · w (out, in)ᵀ + b (out,)` (`torch.nn.Linear`), as [`linear`].
 pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = Linear {
+        out_in: true,
+        products: Products::for_weight(w),
+    };
     x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { out_in: true })
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;

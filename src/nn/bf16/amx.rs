@@ -1,0 +1,129 @@
+//! The AMX kernel: a 32 × 32 block of C in four 16 × 16 f32 tiles, `tdpbf16ps` on two A tiles
+//! (16 rows × 32 bf16) and two B tiles (16 pair-rows × 16 columns) per 32 of k.
+//!
+//! AMX needs two things from the system before its first instruction: the CPU's bits
+//! (CPUID.7.0:EDX AMX-TILE and AMX-BF16, and the OS enabling the tile state in XCR0 bits 17-18),
+//! and, on Linux, the process's permission to use the tile data state, which the kernel
+//! grants through `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)` (without it the first
+//! tile instruction kills the process with SIGILL). Each rayon task then loads the tile
+//! configuration (`ldtilecfg`: eight tiles of 16 rows × 64 bytes) and releases it at the end.
+//! The instructions are written with `asm!`: Rust's AMX intrinsics are not stable.
+
+use super::pack::{PackedA, PackedB, BLOCK, K_STEP, TILE};
+use std::arch::asm;
+
+/// Whether this CPU and OS let this process use AMX-BF16 (asks the kernel's permission once).
+pub fn available() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        // SAFETY: CPUID and XGETBV are available on every x86-64 CPU that reports OSXSAVE.
+        unsafe {
+            use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+            if __cpuid(0).eax < 7 || (__cpuid(1).ecx >> 27) & 1 == 0 {
+                return false; // no leaf 7, or no XGETBV
+            }
+            let edx = __cpuid_count(7, 0).edx;
+            let (bf16, tile) = ((edx >> 22) & 1 == 1, (edx >> 24) & 1 == 1);
+            if !(bf16 && tile) || (_xgetbv(0) >> 17) & 3 != 3 {
+                return false;
+            }
+        }
+        permission()
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn permission() -> bool {
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: a request for a process-wide permission; no memory is passed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn permission() -> bool {
+    false // other systems: not supported here (their permission models differ)
+}
+
+/// The tile configuration of one task: loaded on creation, released on drop.
+pub struct Tiles;
+
+#[repr(C, align(64))]
+struct Config([u8; 64]);
+
+impl Tiles {
+    /// # Safety
+    /// [`available`] must have returned true.
+    pub unsafe fn load() -> Tiles {
+        let mut cfg = Config([0; 64]);
+        cfg.0[0] = 1; // palette 1
+        for t in 0..8 {
+            cfg.0[16 + 2 * t] = 64; // bytes per row
+            cfg.0[48 + t] = 16; // rows
+        }
+        asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack));
+        Tiles
+    }
+}
+
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: a configuration was loaded by `load`.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
+}
+
+/// The block (ib, jb) of C (32 × 32, padded) into `out` (row-major, 32 wide).
+///
+/// # Safety
+/// A [`Tiles`] must be live on this thread; ib and jb inside the packed operands.
+pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: &mut [f32]) {
+    debug_assert!(a.kp == b.kp && out.len() >= BLOCK * BLOCK);
+    let (pa, pb) = (a.tile(ib, 0, 0), b.tile(jb, 0, 0));
+    asm!(
+        "tilezero tmm0",
+        "tilezero tmm1",
+        "tilezero tmm2",
+        "tilezero tmm3",
+        options(nostack, nomem)
+    );
+    // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack.rs).
+    for s in 0..a.kp / K_STEP {
+        let (a0, b0) = (pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));
+        asm!(
+            "tileloadd tmm4, [{a0} + {row}*1]",
+            "tileloadd tmm5, [{a1} + {row}*1]",
+            "tileloadd tmm6, [{b0} + {row}*1]",
+            "tileloadd tmm7, [{b1} + {row}*1]",
+            "tdpbf16ps tmm0, tmm4, tmm6",
+            "tdpbf16ps tmm1, tmm4, tmm7",
+            "tdpbf16ps tmm2, tmm5, tmm6",
+            "tdpbf16ps tmm3, tmm5, tmm7",
+            a0 = in(reg) a0,
+            a1 = in(reg) a0.add(TILE),
+            b0 = in(reg) b0,
+            b1 = in(reg) b0.add(TILE),
+            row = in(reg) 64usize,
+            options(nostack, readonly)
+        );
+    }
+    let o = out.as_mut_ptr();
+    asm!(
+        "tilestored [{o0} + {s}*1], tmm0",
+        "tilestored [{o1} + {s}*1], tmm1",
+        "tilestored [{o2} + {s}*1], tmm2",
+        "tilestored [{o3} + {s}*1], tmm3",
+        o0 = in(reg) o,
+        o1 = in(reg) o.add(16),
+        o2 = in(reg) o.add(16 * BLOCK),
+        o3 = in(reg) o.add(16 * BLOCK + 16),
+        s = in(reg) BLOCK * 4,
+        options(nostack)
+    );
+}

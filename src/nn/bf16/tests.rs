@@ -1,0 +1,171 @@
+//! The kernels against exact sums, the rounding against its definition, the three kernels
+//! against each other (where this CPU has them: AMX and AVX512-BF16 tests say when they skip).
+
+use super::pack::{from_bf16, round, to_bf16, PackedB};
+use super::*;
+use crate::nn::fused::Mat;
+use crate::rng::Rng;
+
+#[test]
+fn rounding_is_to_nearest_even_and_keeps_specials() {
+    assert_eq!(to_bf16(1.0), 0x3f80);
+    assert_eq!(to_bf16(-2.0), 0xc000);
+    // Halfway between 1 and 1 + 2⁻⁷: to the even one (1); just above halfway: up.
+    assert_eq!(to_bf16(1.0 + 2f32.powi(-8)), 0x3f80);
+    assert_eq!(to_bf16(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
+    assert_eq!(to_bf16(1.0 + 2f32.powi(-8) + 2f32.powi(-20)), 0x3f81);
+    assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+    assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+    assert_eq!(
+        from_bf16(to_bf16(f32::MAX)),
+        f32::INFINITY,
+        "rounds past the largest bf16"
+    );
+    assert_eq!(round(0.1), 0.100097656);
+}
+
+fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect()
+}
+
+/// The kernels this CPU can run, each named; the others are reported as skipped.
+fn kernels() -> Vec<Kernel> {
+    let mut ks = vec![Kernel::Portable];
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (k, ok) in [
+            (Kernel::Amx, amx::available()),
+            (Kernel::Avx512Bf16, avx512::available()),
+        ] {
+            if ok {
+                ks.push(k);
+            } else {
+                eprintln!("bf16 tests: this CPU has no {}, skipped", k.name());
+            }
+        }
+    }
+    ks
+}
+
+/// `c [+]= a b` by `kernel` on (m, k) × (k, n), `a` read transposed when `at`, `b` when `bt`
+/// (the packers' other loops).
+fn run_kernel(
+    kernel: Kernel,
+    a: &[f32],
+    b: &[f32],
+    c0: &[f32],
+    dims: (usize, usize, usize),
+    (at, bt): (bool, bool),
+    acc: bool,
+    parallel: bool,
+) -> Vec<f32> {
+    let (m, n, k) = dims;
+    FORCE.with(|f| f.set(Some(kernel)));
+    let am = if at {
+        Mat::rows(a, 0, k, m, m).t()
+    } else {
+        Mat::rows(a, 0, m, k, k)
+    };
+    let mut c = c0.to_vec();
+    // SAFETY: the operands are bounds-checked views; c is (m, n).
+    unsafe {
+        let bm = if bt {
+            Mat::rows(b, 0, n, k, k).t()
+        } else {
+            Mat::rows(b, 0, k, n, n)
+        };
+        let pb = PackedB::new(bm, k, n);
+        gemm(m, n, k, c.as_mut_ptr(), n, acc, am, &pb, parallel);
+    }
+    FORCE.with(|f| f.set(None));
+    c
+}
+
+#[test]
+fn every_kernel_sums_bf16_products_exactly_enough() {
+    let mut rng = Rng::new(3);
+    // Odd shapes: one row (decoding), partial blocks in every direction, k not a multiple of
+    // 32, k = 1.
+    for &(m, n, k) in &[
+        (1, 40, 37),
+        (33, 17, 100),
+        (70, 65, 5),
+        (32, 32, 64),
+        (3, 2, 1),
+    ] {
+        let (a, b, c0) = (
+            rand(&mut rng, m * k),
+            rand(&mut rng, k * n),
+            rand(&mut rng, m * n),
+        );
+        for (at, bt) in [(false, false), (true, false), (false, true)] {
+            let a_at = |i: usize, kk: usize| if at { a[kk * m + i] } else { a[i * k + kk] };
+            let b_at = |kk: usize, j: usize| if bt { b[j * k + kk] } else { b[kk * n + j] };
+            for kernel in kernels() {
+                for acc in [false, true] {
+                    let c = run_kernel(kernel, &a, &b, &c0, (m, n, k), (at, bt), acc, true);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (mut exact, mut size) = (0f64, 0f64);
+                            for kk in 0..k {
+                                let p = round(a_at(i, kk)) as f64 * round(b_at(kk, j)) as f64;
+                                exact += p;
+                                size += p.abs();
+                            }
+                            if acc {
+                                exact += c0[i * n + j] as f64;
+                                size += (c0[i * n + j] as f64).abs();
+                            }
+                            let d = (c[i * n + j] as f64 - exact).abs();
+                            assert!(d <= 1e-6 * size + 1e-30, "{kernel:?} ({m},{n},{k}) at={at} acc={acc} [{i},{j}]: {d} of {size}");
+                            // And within bf16's rounding of the f32 product: each operand
+                            // moves by at most 2⁻⁸ of itself (8 significant bits), a product 2⁻⁷.
+                            let f32_sum: f64 = (0..k)
+                                .map(|kk| a_at(i, kk) as f64 * b_at(kk, j) as f64)
+                                .sum::<f64>()
+                                + if acc { c0[i * n + j] as f64 } else { 0.0 };
+                            assert!(
+                                (c[i * n + j] as f64 - f32_sum).abs()
+                                    <= 2f64.powi(-7) * size + 1e-6
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_threads_or_kernel_beyond_rounding() {
+    let mut rng = Rng::new(4);
+    let (m, n, k) = (50, 130, 200);
+    let (a, b, c0) = (
+        rand(&mut rng, m * k),
+        rand(&mut rng, k * n),
+        vec![0f32; m * n],
+    );
+    let reference = run_kernel(
+        Kernel::Portable,
+        &a,
+        &b,
+        &c0,
+        (m, n, k),
+        (false, false),
+        false,
+        false,
+    );
+    for kernel in kernels() {
+        let serial = run_kernel(kernel, &a, &b, &c0, (m, n, k), (false, false), false, false);
+        let parallel = run_kernel(kernel, &a, &b, &c0, (m, n, k), (false, false), false, true);
+        assert_eq!(serial, parallel, "{kernel:?}: threads changed the bits");
+        let d = serial
+            .iter()
+            .zip(&reference)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-4, "{kernel:?} vs portable: {d}");
+    }
+}

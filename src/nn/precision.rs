@@ -1,0 +1,208 @@
+//! `--precision fp32|bf16`: whether matrix products run in bf16, as a scope on the calling
+//! thread (what `torch.autocast` is to PyTorch).
+//!
+//! Mixed precision as autocast does it: under [`Autocast`] with [`Precision::Bf16`], the
+//! linear layers and the output head (forward and backward) round their two operands to bf16
+//! and sum the products in f32; the weights stay f32 (the master copy AdamW updates, with its
+//! moments in f32), and everything else (norms, softmax, attention, the loss) stays f32. Unlike
+//! autocast, a product's result is not rounded to bf16 afterwards: it stays the f32 sum.
+//!
+//! The scope is thread-local, not global: candle runs an op's forward on the thread that
+//! builds the graph and its backward on the thread that calls `backward`, so the family that
+//! trains or generates opens the scope around that work, and concurrent tests do not see each
+//! other's. An op records the precision when it is built, so its backward matches its forward.
+//!
+//! Weights that are not being trained (a frozen model generating or scoring) are packed to
+//! bf16 once per scope and kept (`packed`); trained weights change every step and are packed
+//! when used.
+
+use super::bf16::{self, pack::PackedB, Kernel};
+use super::fused::Mat;
+use candle_core::{Tensor, TensorId};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// What matrix products compute in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 throughout (the default: exact agreement with PyTorch's f32 references).
+    #[default]
+    Fp32,
+    /// bf16 operands, f32 sums, f32 master weights (mixed precision).
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Parses `fp32` or `bf16` (`f32` accepted for fp32).
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "fp32" | "f32" => Some(Precision::Fp32),
+            "bf16" => Some(Precision::Bf16),
+            _ => None,
+        }
+    }
+
+    /// How this precision runs on the CPU, for the records: the bf16 kernel, or why it cannot
+    /// run here (a CPU with neither AMX-BF16 nor AVX512-BF16, where bf16 would be slower than
+    /// f32: refused rather than run in a slow emulation).
+    pub fn cpu_kernel(self) -> Result<Option<Kernel>, String> {
+        match (self, bf16::detected()) {
+            (Precision::Fp32, _) => Ok(None),
+            (Precision::Bf16, Kernel::Portable) => Err(
+                "this CPU has neither AMX-BF16 nor AVX512-BF16, so bf16 would run slower than fp32"
+                    .into(),
+            ),
+            (Precision::Bf16, k) => Ok(Some(k)),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<Precision> = const { Cell::new(Precision::Fp32) };
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    static PACKED: RefCell<HashMap<(TensorId, bool), Rc<PackedB>>> = RefCell::new(HashMap::new());
+}
+
+/// The precision of the innermost open scope on this thread (fp32 outside any).
+pub fn current() -> Precision {
+    CURRENT.with(|c| c.get())
+}
+
+/// A scope: matrix products on this thread run in `precision` until it is dropped.
+pub struct Autocast {
+    previous: Precision,
+}
+
+impl Autocast {
+    pub fn new(precision: Precision) -> Autocast {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        Autocast {
+            previous: CURRENT.with(|c| c.replace(precision)),
+        }
+    }
+}
+
+impl Drop for Autocast {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+        // The outermost scope frees the packed weights.
+        if DEPTH.with(|d| {
+            d.set(d.get() - 1);
+            d.get() == 0
+        }) {
+            PACKED.with(|p| p.borrow_mut().clear());
+        }
+    }
+}
+
+/// The weight `w` packed as the right operand `b` (k, n) of a bf16 product: `w` itself when
+/// `transposed` is false, else `wᵀ`. A weight that is not a trained variable is packed once
+/// per scope (generation re-reads the same weights for every token); a variable is packed on
+/// every call (its values change every step).
+///
+/// # Safety
+/// `b` must be a valid (k, n) view of `w`'s current values.
+pub(crate) unsafe fn packed_weight(
+    w: &Tensor,
+    transposed: bool,
+    b: Mat,
+    k: usize,
+    n: usize,
+) -> Rc<PackedB> {
+    if w.is_variable() || DEPTH.with(|d| d.get()) == 0 {
+        return Rc::new(PackedB::new(b, k, n));
+    }
+    let key = (w.id(), transposed);
+    if let Some(p) = PACKED.with(|p| p.borrow().get(&key).cloned()) {
+        return p;
+    }
+    let p = Rc::new(PackedB::new(b, k, n));
+    PACKED.with(|c| c.borrow_mut().insert(key, p.clone()));
+    p
+}
+
+/// How an op multiplies: in f32, or in bf16 with its weight (captured when the op is built,
+/// so its backward multiplies as its forward did).
+#[derive(Clone)]
+pub struct Products {
+    /// The weight, under bf16.
+    bf16: Option<Tensor>,
+}
+
+impl Products {
+    /// The products of an op with weight `w`, in this thread's current precision.
+    pub fn for_weight(w: &Tensor) -> Products {
+        Products {
+            bf16: (current() == Precision::Bf16).then(|| w.clone()),
+        }
+    }
+
+    pub fn is_bf16(&self) -> bool {
+        self.bf16.is_some()
+    }
+
+    /// `c (m, n) [+]= a (m, k) · b (k, n)`, `b` a view of the weight (`transposed`: of its
+    /// transpose).
+    ///
+    /// # Safety
+    /// As [`crate::nn::fused::gemm`]; `b` a valid view of the weight's current values.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn weight_gemm(
+        &self,
+        transposed: bool,
+        (m, n, k): (usize, usize, usize),
+        (c, ldc, accumulate): (*mut f32, usize, bool),
+        a: Mat,
+        b: Mat,
+    ) {
+        match &self.bf16 {
+            Some(w) => {
+                let packed = packed_weight(w, transposed, b, k, n);
+                bf16::gemm(m, n, k, c, ldc, accumulate, a, &packed, true)
+            }
+            None => super::fused::gemm(m, n, k, c, ldc, accumulate, a, b, true),
+        }
+    }
+
+    /// `a (m, k) · b (k, n)` into a fresh buffer, `b` a view of the weight.
+    ///
+    /// # Safety
+    /// As [`Products::weight_gemm`].
+    pub(crate) unsafe fn weight_product(
+        &self,
+        transposed: bool,
+        (m, n, k): (usize, usize, usize),
+        a: Mat,
+        b: Mat,
+    ) -> Vec<f32> {
+        match &self.bf16 {
+            Some(w) => bf16::product(m, a, &packed_weight(w, transposed, b, k, n), true),
+            None => super::fused::product(m, n, k, a, b, true),
+        }
+    }
+
+    /// `a (m, k) · b (k, n)` into a fresh buffer, both activations (or gradients).
+    ///
+    /// # Safety
+    /// As [`crate::nn::fused::gemm`].
+    pub(crate) unsafe fn product(
+        &self,
+        (m, n, k): (usize, usize, usize),
+        a: Mat,
+        b: Mat,
+    ) -> Vec<f32> {
+        match self.bf16 {
+            Some(_) => bf16::product(m, a, &PackedB::new(b, k, n), true),
+            None => super::fused::product(m, n, k, a, b, true),
+        }
+    }
+}
