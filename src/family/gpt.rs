@@ -21,6 +21,7 @@ use crate::lm::train::{self, TrainJob, TrainLog};
 use crate::lm::ScratchArch;
 use crate::metrics::Scores;
 use crate::models::gpt2::config::Config;
+use crate::nn::precision::Autocast;
 use crate::rng::Rng;
 use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
@@ -202,6 +203,7 @@ impl<A: ScratchArch> Family for ScratchFamily<A> {
 
     fn score(&self, model: &ScratchModel<A>, text: &Corpus) -> Result<Scores> {
         let m = model.params.frozen_model(&model.cfg)?;
+        let _autocast = Autocast::new(self.settings.precision);
         score::score_corpus(&m, &model.tok, text, model.cfg.n_positions())
     }
 
@@ -241,6 +243,7 @@ impl<A: ScratchArch> Family for ScratchFamily<A> {
     fn sampling_extras(&self) -> Option<serde_json::Value> {
         let mut extras = self.settings.sampling_json("end-of-text token");
         extras["device"] = crate::lm::device::describe(&self.device).into();
+        extras["precision"] = self.settings.precision.describe(&self.device).into();
         Some(extras)
     }
 

@@ -24,6 +24,7 @@ use crate::lm::tokenizer::Bpe;
 use crate::lm::train::{self, TrainJob, TrainLog};
 use crate::lm::HubArch;
 use crate::metrics::Scores;
+use crate::nn::precision::Autocast;
 use crate::rng::Rng;
 use crate::sampling::SamplePlan;
 use candle_core::{DType, Device};
@@ -256,6 +257,7 @@ impl<A: HubArch> Family for HubFamily<A> {
 
     fn score(&self, model: &HubModel<A>, text: &Corpus) -> Result<Scores> {
         let m = model.params.frozen_model(&model.cfg)?;
+        let _autocast = Autocast::new(self.settings.precision);
         score::score_corpus(&m, &model.tok, text, self.block())
     }
 
@@ -328,6 +330,7 @@ impl<A: HubArch> Family for HubFamily<A> {
         extras["dtype"] = serde_json::json!(self.settings.inference_dtype);
         extras["init"] = serde_json::json!(self.settings.init);
         extras["device"] = crate::lm::device::describe(&self.device).into();
+        extras["precision"] = self.settings.precision.describe(&self.device).into();
         Some(extras)
     }
 

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::nn::adamw::AdamWConfig;
+use crate::nn::precision::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Model size, training and generation settings of a GPT chain (`--model gpt:<preset>`).
@@ -63,6 +64,9 @@ pub struct GptSettings {
     /// Weights for generation and scoring: `f32`, or `f16`/`bf16` (CUDA: half the memory,
     /// tensor cores). Training is always f32.
     pub inference_dtype: String,
+    /// Matrix products in training, generation and scoring: `fp32`, or `bf16` mixed precision
+    /// (bf16 operands, f32 sums, f32 master weights and AdamW moments: `nn::precision`).
+    pub precision: Precision,
     /// Hub models (`--model hf:`): each generation is fine-tuned from the Hub's weights
     /// (`hub`, Shumailov et al.: only the data changes between generations) or from the
     /// previous generation's (`previous`: errors compound through the weights too).
@@ -97,6 +101,7 @@ impl Default for GptSettings {
             gen_batch: 32,
             device: "cpu".into(),
             inference_dtype: "f32".into(),
+            precision: Precision::Fp32,
             init: "hub".into(),
         }
     }
@@ -248,6 +253,14 @@ impl GptSettings {
                 ),
                 "add --device cuda, or use --inference-dtype f32 on the CPU",
             );
+        }
+        if self.precision == Precision::Bf16 && !self.device.starts_with("cuda") {
+            if let Err(why) = self.precision.cpu_kernel() {
+                return bad(
+                    format!("--precision bf16 on the CPU: {why}"),
+                    "use --precision fp32 here, or --device cuda",
+                );
+            }
         }
         if !matches!(self.init.as_str(), "hub" | "previous") {
             return bad(

@@ -15,6 +15,7 @@ use super::{Arch, CausalLm};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::nn::adamw::{clip_grad_norm, warmup_cosine, AdamW};
+use crate::nn::precision::Autocast;
 use crate::rng::Rng;
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
@@ -49,6 +50,9 @@ pub struct TrainLog {
     /// ([`crate::lm::device::describe`]); empty in logs written before it was recorded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub device: String,
+    /// `fp32`, or `bf16` with its kernel ([`crate::nn::precision::Precision::describe`]); empty in older logs (fp32).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub precision: String,
 }
 
 /// Resumable state beside the checkpoint's tensors.
@@ -92,6 +96,7 @@ impl<A: Arch> TrainJob<'_, A> {
 /// weights with the best validation loss (the last ones when nothing was held out).
 pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -> Result<TrainLog> {
     let s = job.settings;
+    let _autocast = Autocast::new(s.precision);
     if blocks.train.is_empty() {
         return Err(Error::invalid(
             format!(
@@ -139,6 +144,7 @@ pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -
         valid_blocks: blocks.valid.len(),
         tokens_per_step: s.batch_size * (blocks.len - 1),
         device: crate::lm::device::describe(&dev),
+        precision: s.precision.describe(&dev),
         ..TrainLog::default()
     };
     let mut drop_rng = Rng::derive(job.seed, "gpt-dropout", 0);

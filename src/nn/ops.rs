@@ -36,20 +36,37 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     reference::cross_entropy(logits, targets)
 }
 
-/// `x (.., in) · w (in, out) + b (out,)`: GPT-2's Conv1D.
+/// `x (.., in) · w (in, out) + b (out,)`: GPT-2's Conv1D. Under a bf16 scope
+/// ([`crate::nn::precision`]) the product runs in bf16 with f32 sums.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fused::usable(x) && fused::usable(w) && fused::usable(b) {
         return fused::linear::linear(x, w, b);
     }
+    if let Some((x, w)) = autocast_operands(x, w)? {
+        return reference::linear(&x, &w, &b.to_dtype(DType::BF16)?)?.to_dtype(DType::F32);
+    }
     reference::linear(x, w, b)
 }
 
-/// `x (.., in) · w (out, in)ᵀ + b (out,)`: `torch.nn.Linear` (OPT).
+/// `x (.., in) · w (out, in)ᵀ + b (out,)`: `torch.nn.Linear` (OPT), as [`linear`].
 pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fused::usable(x) && fused::usable(w) && fused::usable(b) {
         return fused::linear::linear_t(x, w, b);
     }
+    if let Some((x, w)) = autocast_operands(x, w)? {
+        return reference::linear_t(&x, &w, &b.to_dtype(DType::BF16)?)?.to_dtype(DType::F32);
+    }
     reference::linear_t(x, w, b)
+}
+
+/// Off the fused path (CUDA) under a bf16 scope: the f32 operands cast to bf16 (candle
+/// differentiates the casts, so gradients reach the f32 weights), as autocast does.
+fn autocast_operands(x: &Tensor, w: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
+    use crate::nn::precision::{current, Precision};
+    if current() != Precision::Bf16 || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    Ok(Some((x.to_dtype(DType::BF16)?, w.to_dtype(DType::BF16)?)))
 }
 
 /// Llama's RMS norm over the last dimension: `x / sqrt(mean(x²) + eps) ⊙ w`, in f32.

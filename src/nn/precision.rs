@@ -51,6 +51,16 @@ impl Precision {
         }
     }
 
+    /// What the records say: `fp32`, or `bf16` with what computes it (`bf16, AMX-BF16 tiles`;
+    /// `bf16, cuda` on a GPU, where candle's bf16 matmul runs).
+    pub fn describe(self, dev: &candle_core::Device) -> String {
+        match (self, dev.is_cpu()) {
+            (Precision::Fp32, _) => "fp32".into(),
+            (Precision::Bf16, true) => format!("bf16, {}", bf16::detected().name()),
+            (Precision::Bf16, false) => "bf16, cuda".into(),
+        }
+    }
+
     /// How this precision runs on the CPU, for the records: the bf16 kernel, or why it cannot
     /// run here (a CPU with neither AMX-BF16 nor AVX512-BF16, where bf16 would be slower than
     /// f32: refused rather than run in a slow emulation).

@@ -5,6 +5,7 @@
 //! (`.venv`), which CI never has: CI skips them by that prefix.
 
 mod arch_reference;
+mod bf16_reference;
 mod cli;
 mod cli_chain;
 mod cli_cluster;

@@ -28,6 +28,7 @@ pub fn sample_corpus(
     plan: &SamplePlan,
     s: &GptSettings,
 ) -> Result<Corpus> {
+    let _autocast = crate::nn::precision::Autocast::new(s.precision);
     let mut rng = Rng::new(plan.settings.seed);
     let cfg = SampleConfig {
         temperature: plan.settings.temperature,

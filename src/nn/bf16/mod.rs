@@ -58,7 +58,7 @@ pub fn detected() -> Kernel {
     Kernel::Portable
 }
 
-/// Tests run a kernel other than the detected one on the products they make here.
+// Tests run a kernel other than the detected one on the products they make here.
 #[cfg(test)]
 thread_local! {
     pub(crate) static FORCE: std::cell::Cell<Option<Kernel>> = const { std::cell::Cell::new(None) };

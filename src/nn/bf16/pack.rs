@@ -9,6 +9,7 @@
 //! - `b`: block of 32 columns `jb`, then step, then the tile (columns 0-15, 16-31), then 16
 //!   pair-rows of 16 columns × 2 consecutive k (the "VNNI" layout the bf16 dot-product
 //!   instructions want: `b[2r, j]` and `b[2r + 1, j]` side by side).
+//!
 //! A block's steps follow each other, so a kernel streams its A and B operands in order; m, n
 //! and k are zero padded to multiples of 32 (the padding adds zeros to the sums).
 

@@ -51,6 +51,7 @@ fn kernels() -> Vec<Kernel> {
 
 /// `c [+]= a b` by `kernel` on (m, k) × (k, n), `a` read transposed when `at`, `b` when `bt`
 /// (the packers' other loops).
+#[allow(clippy::too_many_arguments)]
 fn run_kernel(
     kernel: Kernel,
     a: &[f32],
