@@ -44,6 +44,15 @@ CONFIGS = {
                      {"beam": "OPT 5-beam search, penalty 1.2, 2 prompts, 64 + 64 tokens",
                       "sample": "OPT sampling, batch 8, 64 + 64 tokens",
                       "greedy": "OPT greedy, batch 1, 64 + 64 tokens"}),
+    # Issue 17: bf16 mixed precision, ours (--precision bf16) against torch.autocast(bfloat16).
+    "opt-train-4x128-bf16": ("opt-train", ["--batch", "4", "--context", "128", "--precision", "bf16",
+                                           "--steps", "5"],
+                             {"train": "OPT train bf16 (fwd + bwd + AdamW), 4 × 128",
+                              "eval": "OPT eval forward bf16, 4 × 128"}),
+    "opt-generate-bf16": ("opt-generate", ["--precision", "bf16", "--measures", "beam,sample",
+                                           "--steps", "1", "--warmup-steps", "1"],
+                          {"beam": "OPT 5-beam search bf16, penalty 1.2, 2 prompts, 64 + 64 tokens",
+                           "sample": "OPT sampling bf16, batch 8, 64 + 64 tokens"}),
     # Issue 16's shapes (src/bench/shapes.rs): shorter runs, the models are slower per step.
     **{f"{shape}-train": ("opt-train", ["--shape", shape, "--steps", "3", "--warmup-steps", "1"],
                           {"train": f"{label} train (fwd + bwd + AdamW), 4 × 64",
@@ -218,7 +227,7 @@ def main():
     table = ["| configuration | ours tokens/s (median) | PyTorch tokens/s (median) | "
              "ours/PyTorch (median of per-round ratios) | rounds (ours / PyTorch) |",
              "|---|---|---|---|---|", *rows]
-    note = f"{a.rounds} interleaved rounds, threads {threads}, fp32, random init"
+    note = f"{a.rounds} interleaved rounds, threads {threads}, fp32 unless a row says bf16, random init"
     print(f"\n{note}:\n\n" + "\n".join(table))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)

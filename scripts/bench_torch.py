@@ -43,6 +43,7 @@ Usage: .venv/bin/python scripts/bench_torch.py train --n-layer 4 --n-head 4 --n-
 """
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -119,6 +120,14 @@ def sync(a):
         torch.cuda.synchronize()
 
 
+def amp(a):
+    """`torch.autocast` with bfloat16 for --precision bf16 (matmuls in bf16, reductions,
+    softmax and the loss in f32, f32 weights: PyTorch's mixed precision), else nothing."""
+    if a.precision == "bf16":
+        return torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train(a):
     model = build(a)
     model.train()
@@ -137,8 +146,9 @@ def train(a):
         x, y = blocks[:, :-1], blocks[:, 1:]
         sync(a)
         t0 = time.perf_counter()
-        logits = model(input_ids=x).logits  # (b, t, v)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
+        with amp(a):
+            logits = model(input_ids=x).logits  # (b, t, v)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -171,8 +181,9 @@ def eval_forward(a, model, g):
             x, y = blocks[:, :-1], blocks[:, 1:]
             sync(a)
             t0 = time.perf_counter()
-            logits = model(input_ids=x).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
+            with amp(a):
+                logits = model(input_ids=x).logits
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab), y.reshape(-1))
             loss.item()
             dt = time.perf_counter() - t0
             if step >= a.warmup_steps:
@@ -241,7 +252,8 @@ def generate_opt(a):
         with torch.inference_mode():
             for run in range(a.warmup_steps + a.steps):
                 t0 = time.perf_counter()
-                out = model.generate(prompts, attention_mask=mask, **common, **kw)
+                with amp(a):
+                    out = model.generate(prompts, attention_mask=mask, **common, **kw)
                 dt = time.perf_counter() - t0
                 assert out.shape == (batch, a.prompt_len + n), out.shape
                 if run >= a.warmup_steps:
@@ -285,6 +297,8 @@ def main():
     p.add_argument("--sample-batch", type=int, default=8)
     p.add_argument("--greedy-batch", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu or cuda (timers wait for the GPU)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: forward passes (and generate) under torch.autocast with bfloat16")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     (train if a.mode == "train" else generate)(a)

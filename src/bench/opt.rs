@@ -40,6 +40,7 @@ use collapse_lab::lm::generate::{beam_search_batch, sample, BeamConfig, SampleCo
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::Arch;
 use collapse_lab::lm::CausalLm;
+use collapse_lab::nn::precision::{Autocast, Precision};
 use collapse_lab::rng::Rng;
 use std::path::PathBuf;
 
@@ -58,6 +59,10 @@ pub struct OptRunArgs {
     /// cpu, cuda or cuda:N (both sides; needs a --features cuda build for ours)
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// fp32, or bf16 mixed precision (ours: `--precision bf16`; torch: `torch.autocast` with
+    /// bfloat16)
+    #[arg(long, default_value = "fp32", value_parser = |s: &str| Precision::parse(s).ok_or(format!("`{s}` is not fp32 or bf16")))]
+    pub precision: Precision,
     /// The model's shape: opt-125m (the paper's), smollm2-135m (Llama) or pythia-160m (GPT-NeoX)
     #[arg(long, value_enum, default_value = "opt-125m")]
     pub shape: Shape,
@@ -75,10 +80,17 @@ impl OptRunArgs {
         }
         let model = self.shape.model(dropout)?;
         let threads = init_threads(self.threads)?;
+        let dev = self.dev()?;
+        if dev.is_cpu() {
+            if let Err(why) = self.precision.cpu_kernel() {
+                bail!("--precision bf16: {why} (hint: use --precision fp32)");
+            }
+        }
         println!(
-            "{what}: {}, {} positions, fp32, random init, dropout {dropout}",
+            "{what}: {}, {} positions, {}, random init, dropout {dropout}",
             model.describe(),
-            model.max_positions()
+            model.max_positions(),
+            self.precision.describe(&dev)
         );
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         let load: Vec<&str> = load.split_whitespace().take(3).collect();
@@ -99,6 +111,7 @@ impl OptRunArgs {
             ("--seed", self.seed as usize),
         ]));
         v.extend(["--device".to_string(), self.device.clone()]);
+        v.extend(["--precision".to_string(), self.precision.name().to_string()]);
         v
     }
 
@@ -135,6 +148,7 @@ pub struct OptTrainArgs {
 
 pub fn train(a: OptTrainArgs) -> Result<()> {
     let (m, threads) = a.run.start("opt-train", a.dropout, a.steps)?;
+    let _autocast = Autocast::new(a.run.precision);
     if a.context == 0 || a.context > m.max_positions() {
         bail!(
             "--context {} is not in 1..={}",
@@ -259,6 +273,7 @@ pub struct OptGenerateArgs {
 
 pub fn generate(g: OptGenerateArgs) -> Result<()> {
     let (m, threads) = g.run.start("opt-generate", 0.0, g.steps)?;
+    let _autocast = Autocast::new(g.run.precision);
     let params = m.init(g.run.seed, &g.run.dev()?)?;
     match &m {
         Model::Opt(cfg) => generate_on(&g, cfg, &m, &params, threads),

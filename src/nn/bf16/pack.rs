@@ -97,10 +97,13 @@ impl PackedA {
                         }
                     }
                 } else {
-                    // Columns contiguous (a transposed view): read down them.
+                    // Columns contiguous (a transposed view): read down them, each row's
+                    // place in the tiles computed once.
+                    let offsets: Vec<usize> = (0..rows).map(|r| in_block(r, 0)).collect();
                     for kk in 0..k {
-                        for r in 0..rows {
-                            block[in_block(r, kk)] = to_bf16(*at(r, kk));
+                        let (base, src) = (in_block(0, kk), at(0, kk));
+                        for (r, &o) in offsets.iter().enumerate() {
+                            block[base + o] = to_bf16(*src.offset(r as isize * a.rs));
                         }
                     }
                 }
