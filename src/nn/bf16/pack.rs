@@ -129,7 +129,8 @@ pub struct PackedB {
     pub n: usize,
     pub kp: usize,
     pub np: usize,
-    pub data: Vec<u16>,
+    /// Pairs of bf16 (the even k in the low half), tile-major.
+    pub data: Vec<u32>,
 }
 
 /// Index of element (kk, j) of a block of 32 columns, tile-major, pairs of k side by side.
@@ -145,42 +146,65 @@ impl PackedB {
     /// `b` must be valid for (k, n) at its strides.
     pub(crate) unsafe fn new(b: Mat, k: usize, n: usize) -> PackedB {
         let (kp, np) = (up(k.max(1), K_STEP), up(n.max(1), BLOCK));
-        let mut data = vec![0u16; kp * np];
+        // Written as u32 words, each the pair (b[2p, j], b[2p + 1, j]): whole words, so the
+        // conversion loops vectorise.
+        let mut data = vec![0u32; kp * np / 2];
         let src = SyncMat(b);
-        data.par_chunks_mut(BLOCK * kp)
+        data.par_chunks_mut(BLOCK * kp / 2)
             .enumerate()
-            .for_each(|(jb, block)| {
+            .for_each(|(jb, words)| {
                 let b = src.get();
                 let cols = BLOCK.min(n.saturating_sub(jb * BLOCK));
-                // Along whichever of k and j is contiguous in `b`, for locality.
+                let at = |kk: usize, j: usize| -> f32 {
+                    if kk < k {
+                        *b.ptr
+                            .offset(kk as isize * b.rs + (jb * BLOCK + j) as isize * b.cs)
+                    } else {
+                        0.0
+                    }
+                };
+                let word = |lo: f32, hi: f32| to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16;
                 if b.cs == 1 {
-                    for kk in 0..k {
-                        let src = b.ptr.offset(kk as isize * b.rs + (jb * BLOCK) as isize);
+                    // Rows contiguous: two rows make 16 words of a tile row at a time.
+                    for p in 0..k.div_ceil(2) {
+                        let row = |kk: usize| {
+                            b.ptr
+                                .wrapping_offset(kk as isize * b.rs + (jb * BLOCK) as isize)
+                        };
+                        let (ra, rb) = (row(2 * p), row(2 * p + 1));
                         for half in 0..cols.div_ceil(16) {
-                            let n = 16.min(cols - half * 16);
-                            let dst = &mut block[in_pair_block(kk, half * 16)..];
-                            for j in 0..n {
-                                dst[2 * j] = to_bf16(*src.add(half * 16 + j));
+                            let m = 16.min(cols - half * 16);
+                            let base = in_pair_block(2 * p, half * 16) / 2;
+                            let a = std::slice::from_raw_parts(ra.add(half * 16), m);
+                            let dst = &mut words[base..base + m];
+                            if 2 * p + 1 < k {
+                                let bb = std::slice::from_raw_parts(rb.add(half * 16), m);
+                                for ((d, &x), &y) in dst.iter_mut().zip(a).zip(bb) {
+                                    *d = word(x, y);
+                                }
+                            } else {
+                                dst.iter_mut().zip(a).for_each(|(d, &x)| *d = word(x, 0.0));
                             }
+                        }
+                    }
+                } else if b.rs == 1 {
+                    // Columns contiguous along k (a stored (out, in) weight read transposed):
+                    // each column's consecutive pairs go down its place in the tile rows.
+                    for j in 0..cols {
+                        let col = b.ptr.offset((jb * BLOCK + j) as isize * b.cs);
+                        for p in 0..k / 2 {
+                            let w = word(*col.add(2 * p), *col.add(2 * p + 1));
+                            words[in_pair_block(2 * p, j) / 2] = w;
+                        }
+                        if k % 2 == 1 {
+                            words[in_pair_block(k - 1, j) / 2] = word(*col.add(k - 1), 0.0);
                         }
                     }
                 } else {
                     for j in 0..cols {
-                        let src = b.ptr.offset((jb * BLOCK + j) as isize * b.cs);
-                        if b.rs == 1 {
-                            for s in 0..k.div_ceil(K_STEP) {
-                                let n = K_STEP.min(k - s * K_STEP);
-                                let src = std::slice::from_raw_parts(src.add(s * K_STEP), n);
-                                let dst = &mut block[in_pair_block(s * K_STEP, j)..];
-                                for (t, &x) in src.iter().enumerate() {
-                                    dst[(t / 2) * 32 + t % 2] = to_bf16(x);
-                                }
-                            }
-                        } else {
-                            for kk in 0..k {
-                                block[in_pair_block(kk, j)] =
-                                    to_bf16(*src.offset(kk as isize * b.rs));
-                            }
+                        for p in 0..k.div_ceil(2) {
+                            words[in_pair_block(2 * p, j) / 2] =
+                                word(at(2 * p, j), at(2 * p + 1, j));
                         }
                     }
                 }
@@ -191,17 +215,21 @@ impl PackedB {
     /// The tile (columns `half`·16.. of block `jb`, step `s`).
     #[inline(always)]
     pub fn tile(&self, jb: usize, s: usize, half: usize) -> *const u16 {
-        self.data[jb * BLOCK * self.kp + s * STEP + half * TILE..].as_ptr()
+        let at = jb * BLOCK * self.kp + s * STEP + half * TILE;
+        assert!(at < self.data.len() * 2);
+        // SAFETY: in bounds (asserted); u16 halves of the u32 words, little-endian.
+        unsafe { (self.data.as_ptr() as *const u16).add(at) }
     }
 
     /// Element (kk, j) as stored.
     pub fn at(&self, kk: usize, j: usize) -> u16 {
-        self.data[(j / BLOCK) * BLOCK * self.kp + in_pair_block(kk, j % BLOCK)]
+        let i = (j / BLOCK) * BLOCK * self.kp + in_pair_block(kk, j % BLOCK);
+        (self.data[i / 2] >> (16 * (i % 2))) as u16
     }
 
     /// Bytes held (for the cache's accounting).
     pub fn bytes(&self) -> usize {
-        self.data.len() * 2
+        self.data.len() * 4
     }
 }
 
