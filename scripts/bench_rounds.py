@@ -44,6 +44,8 @@ CONFIGS = {
                      {"beam": "OPT 5-beam search, penalty 1.2, 2 prompts, 64 + 64 tokens",
                       "sample": "OPT sampling, batch 8, 64 + 64 tokens",
                       "greedy": "OPT greedy, batch 1, 64 + 64 tokens"}),
+    "gpt-train-tiny-bf16": ("gpt-train", ["--preset", "tiny", "--precision", "bf16"],
+                            {"": "GPT train tiny bf16 (4 × 256, vocab 8192, 16 × 128, AdamW)"}),
     # Issue 17: bf16 mixed precision, ours (--precision bf16) against torch.autocast(bfloat16).
     "opt-train-4x128-bf16": ("opt-train", ["--batch", "4", "--context", "128", "--precision", "bf16",
                                            "--steps", "5"],

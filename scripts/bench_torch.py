@@ -216,7 +216,8 @@ def generate(a):
     with torch.inference_mode():
         for run in range(a.warmup_steps + a.steps):
             t0 = time.perf_counter()
-            out = model.generate(prompts, **kw)
+            with amp(a):
+                out = model.generate(prompts, **kw)
             dt = time.perf_counter() - t0
             assert out.shape[1] == a.prompt_len + a.new_tokens, out.shape
             if run >= a.warmup_steps:

@@ -19,6 +19,7 @@
 //! ~4,400 against ~2,300. Torch's numbers collapse when another process shares the cores
 //! (OpenMP threads wait on each other), so compare on an idle machine.
 
+use collapse_lab::nn::precision::{Autocast, Precision};
 use super::lm::{compare, flag_words, init_threads, random_prompts, time_runs, time_train};
 use anyhow::{bail, Result};
 use candle_core::Device;
@@ -55,6 +56,10 @@ pub struct GptBenchArgs {
     /// ratio ours/torch
     #[arg(long, value_name = "PYTHON")]
     pub compare_torch: Option<PathBuf>,
+    /// fp32, or bf16 mixed precision (ours: `--precision bf16`; torch: `torch.autocast` with
+    /// bfloat16)
+    #[arg(long, default_value = "fp32", value_parser = |s: &str| Precision::parse(s).ok_or(format!("`{s}` is not fp32 or bf16")))]
+    pub precision: Precision,
 }
 
 impl GptBenchArgs {
@@ -76,6 +81,10 @@ impl GptBenchArgs {
 
     fn header(&self, what: &str, cfg: &Config) -> Result<usize> {
         let threads = init_threads(self.threads)?;
+        if let Err(why) = self.precision.cpu_kernel() {
+            anyhow::bail!("--precision bf16: {why} (hint: use --precision fp32)");
+        }
+        println!("precision: {}", self.precision.describe(&Device::Cpu));
         println!(
             "{what}: preset {} ({} layers, {} heads, width {}), vocab {}, context {}, {:.2}M params",
             self.preset,
@@ -104,12 +113,16 @@ impl GptBenchArgs {
             ("--threads", threads),
             ("--seed", self.seed as usize),
         ])
+        .into_iter()
+        .chain(["--precision".to_string(), self.precision.name().to_string()])
+        .collect()
     }
 }
 
 pub fn train(a: GptBenchArgs) -> Result<()> {
     let cfg = a.config()?;
     let threads = a.header("gpt-train", &cfg)?;
+    let _autocast = Autocast::new(a.precision);
     let t = cfg.n_positions;
     let params = collapse_lab::models::gpt2::params::init(&cfg, a.seed, &Device::Cpu)?;
     let model = params.model(&cfg)?;
@@ -149,6 +162,7 @@ pub fn generate(g: GenerateArgs) -> Result<()> {
     let a = &g.common;
     let cfg = a.config()?;
     let threads = a.header("gpt-generate", &cfg)?;
+    let _autocast = Autocast::new(a.precision);
     if g.prompt_len + g.new_tokens > cfg.n_positions {
         bail!(
             "--prompt-len {} + --new-tokens {} exceed the context {} (the context would slide)",
