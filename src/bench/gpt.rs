@@ -19,12 +19,12 @@
 //! ~4,400 against ~2,300. Torch's numbers collapse when another process shares the cores
 //! (OpenMP threads wait on each other), so compare on an idle machine.
 
-use collapse_lab::nn::precision::{Autocast, Precision};
 use super::lm::{compare, flag_words, init_threads, random_prompts, time_runs, time_train};
 use anyhow::{bail, Result};
 use candle_core::Device;
 use collapse_lab::lm::generate::{sample, SampleConfig};
 use collapse_lab::models::gpt2::config::Config;
+use collapse_lab::nn::precision::{Autocast, Precision};
 use collapse_lab::rng::Rng;
 use std::path::PathBuf;
 
