@@ -87,9 +87,11 @@ pub fn current() -> Precision {
     CURRENT.with(|c| c.get())
 }
 
-/// A scope: matrix products on this thread run in `precision` until it is dropped.
+/// A scope: matrix products on this thread run in `precision` until it is dropped. Not `Send`:
+/// it must be dropped on the thread whose scope it opened.
 pub struct Autocast {
     previous: Precision,
+    _this_thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Autocast {
@@ -97,6 +99,7 @@ impl Autocast {
         DEPTH.with(|d| d.set(d.get() + 1));
         Autocast {
             previous: CURRENT.with(|c| c.replace(precision)),
+            _this_thread: std::marker::PhantomData,
         }
     }
 }
