@@ -83,6 +83,12 @@ pub fn load_tokenizer<A: HubArch>(files: &TokenizerFiles) -> Result<Bpe> {
     }
 }
 
+/// The tokenizer a model of config `cfg` generates with: [`load_tokenizer`], with the start and
+/// end-of-text ids `config.json` names (a Llama 2 document starts after `<s>`).
+fn tokenizer_for<A: HubArch>(files: &TokenizerFiles, cfg: &A) -> Result<Bpe> {
+    load_tokenizer::<A>(files)?.with_ids(Some(cfg.bos_token_id()), cfg.eos_token_id())
+}
+
 /// The tokenizer files in a model folder.
 fn tokenizer_in(dir: &Path) -> TokenizerFiles {
     let json = dir.join("tokenizer.json");
@@ -151,8 +157,7 @@ impl<A: HubArch> HubFamily<A> {
         let weights = match &files.weights {
             Weights::Safetensors(p) | Weights::PytorchBin(p) => p,
         };
-        let tok = load_tokenizer::<A>(&files.tokenizer)?
-            .with_ids(Some(cfg.bos_token_id()), cfg.eos_token_id())?;
+        let tok = tokenizer_for(&files.tokenizer, &cfg)?;
         let sp = crate::progress::spinner(&format!("loading {repo}"));
         let params = Params::load(weights, &cfg, DType::F32, &self.device)?;
         sp.finish_and_clear();
@@ -300,10 +305,7 @@ impl<A: HubArch> Family for HubFamily<A> {
                 .map(String::from)
         });
         let params = Params::load(&dir.join(WEIGHTS_FILE), &cfg, DType::F32, &self.device)?;
-        let tok = Arc::new(
-            load_tokenizer::<A>(&tokenizer_in(dir))?
-                .with_ids(Some(cfg.bos_token_id()), cfg.eos_token_id())?,
-        );
+        let tok = Arc::new(tokenizer_for(&tokenizer_in(dir), &cfg)?);
         let log = fsutil::read_json(dir.join(LOG_FILE)).unwrap_or_default();
         if self.is_saved(dir) {
             train::clear_state(dir); // as in the GPT family: a crash's leftovers

@@ -23,8 +23,8 @@ pub const HUB_MODEL_TYPES: &[&str] = &["opt", "gpt2", "llama", "gpt_neox"];
 /// cache, or read from it offline), refused in one line when `hf:` does not serve it.
 pub fn hub_model_type(repo: &str) -> Result<String> {
     let repo: crate::hub::HubRepo = repo.parse()?;
-    let files = crate::hub::fetch_model_with(&crate::hub::HubConfig::from_env(), &repo)?;
-    let config: serde_json::Value = crate::fsutil::read_json(&files.config)?;
+    let config = crate::hub::fetch_model_config(&crate::hub::HubConfig::from_env(), &repo)?;
+    let config: serde_json::Value = crate::fsutil::read_json(&config)?;
     let model_type = config["model_type"].as_str().unwrap_or("").to_string();
     if HUB_MODEL_TYPES.contains(&model_type.as_str()) {
         return Ok(model_type);

@@ -37,7 +37,9 @@ mod watch;
 
 pub use config::HubConfig;
 pub use dataset::{fetch_dataset, DatasetFiles, DatasetRef, SplitFile};
-pub use model::{fetch_model, fetch_model_with, HubRepo, ModelFiles, TokenizerFiles, Weights};
+pub use model::{
+    fetch_model, fetch_model_config, fetch_model_with, HubRepo, ModelFiles, TokenizerFiles, Weights,
+};
 
 /// What kind of failure a [`crate::Error::Hub`] is, for callers that react differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -89,6 +89,26 @@ pub fn fetch_model(repo: &HubRepo, offline: bool) -> Result<ModelFiles> {
     fetch_model_with(&cfg, repo)
 }
 
+/// Only a model's `config.json` (fetched, or found in the cache), not its weights: what `hf:`
+/// reads to choose the architecture before anything else is checked, so that a chain refused
+/// for its settings has not downloaded hundreds of megabytes first.
+pub fn fetch_model_config(cfg: &HubConfig, repo: &HubRepo) -> Result<PathBuf> {
+    let session = Session::new(cfg, RepoKind::Model, &repo.id, &repo.revision)?;
+    let listing = session.listing()?;
+    if !listing.has("config.json") {
+        return Err(if cfg.offline || listing.from_cache {
+            session.not_cached(&["config.json"])
+        } else {
+            error(
+                HubErrorKind::NotFound,
+                format!("model {repo} has no config.json"),
+                "check that it is a transformers model repository (config.json, weights, tokenizer)",
+            )
+        });
+    }
+    Ok(session.fetch(&listing, &["config.json"])?.remove(0))
+}
+
 const OPTIONAL: [&str; 3] = [
     "generation_config.json",
     "special_tokens_map.json",
