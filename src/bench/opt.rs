@@ -61,7 +61,7 @@ pub struct OptRunArgs {
     pub device: String,
     /// fp32, or bf16 mixed precision (ours: `--precision bf16`; torch: `torch.autocast` with
     /// bfloat16)
-    #[arg(long, default_value = "fp32", value_parser = |s: &str| Precision::parse(s).ok_or(format!("`{s}` is not fp32 or bf16")))]
+    #[arg(long, default_value = "fp32")]
     pub precision: Precision,
     /// The model's shape: opt-125m (the paper's), smollm2-135m (Llama) or pythia-160m (GPT-NeoX)
     #[arg(long, value_enum, default_value = "opt-125m")]

@@ -65,8 +65,9 @@ pub struct GptArgs {
     #[arg(long, value_name = "DTYPE")]
     pub inference_dtype: Option<String>,
     /// Matrix products: fp32, or bf16 mixed precision (bf16 operands, f32 sums and master
-    /// weights; on the CPU it needs AMX or AVX512-BF16: about 1.5-2x faster) [default: fp32]
-    #[arg(long, value_name = "P", value_parser = parse_precision)]
+    /// weights; on the CPU it needs AMX or AVX512-BF16; measured on OPT-125m: eval forward
+    /// 1.85x fp32, training 1.08x) [default: fp32]
+    #[arg(long, value_name = "P")]
     pub precision: Option<Precision>,
     /// hf: models: fine-tune each generation from the Hub's weights (hub, as Shumailov et
     /// al.) or from the previous generation's (previous) [default: hub]
@@ -143,9 +144,4 @@ impl GptArgs {
             None => Ok(None),
         }
     }
-}
-
-/// `--precision`'s values, refused in one line with the two that exist.
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    Precision::parse(s).ok_or_else(|| format!("`{s}` is not fp32 or bf16"))
 }

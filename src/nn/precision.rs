@@ -42,15 +42,6 @@ impl Precision {
         }
     }
 
-    /// Parses `fp32` or `bf16` (`f32` accepted for fp32).
-    pub fn parse(s: &str) -> Option<Precision> {
-        match s {
-            "fp32" | "f32" => Some(Precision::Fp32),
-            "bf16" => Some(Precision::Bf16),
-            _ => None,
-        }
-    }
-
     /// What the records say: `fp32`, or `bf16` with what computes it (`bf16, AMX-BF16 tiles`;
     /// `bf16, cuda` on a GPU, where candle's bf16 matmul runs).
     pub fn describe(self, dev: &candle_core::Device) -> String {
@@ -72,6 +63,19 @@ impl Precision {
                     .into(),
             ),
             (Precision::Bf16, k) => Ok(Some(k)),
+        }
+    }
+}
+
+/// `fp32` or `bf16` (`f32` accepted for fp32): how flags parse it; anything else is refused
+/// in one line naming the two.
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Precision, String> {
+        match s {
+            "fp32" | "f32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("`{s}` is not fp32 or bf16")),
         }
     }
 }
