@@ -68,6 +68,36 @@ multiversion! {
     }
 }
 
+/// The backward both norms share: `dx` computed by `f` on chunks of rows (rows of `c`) in
+/// parallel, each chunk adding its parameter gradients (`N` of width `c`: dw, and db for the
+/// layer norm) into its own partial sums, which are then added in chunk order, so the result
+/// does not depend on scheduling.
+fn rows_backward<const N: usize>(
+    x: &[f32],
+    g: &[f32],
+    c: usize,
+    f: impl Fn(&mut [f32], &[f32], &[f32], [&mut [f32]; N]) + Sync,
+) -> (Vec<f32>, [Vec<f32>; N]) {
+    let mut dx = vec![0f32; x.len()];
+    let rows = chunk_rows(x.len() / c, 16) * c;
+    let partial: Vec<[Vec<f32>; N]> = dx
+        .par_chunks_mut(rows)
+        .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
+        .map(|(dxc, (xc, gc))| {
+            let mut sums: [Vec<f32>; N] = std::array::from_fn(|_| vec![0f32; c]);
+            f(dxc, xc, gc, sums.each_mut().map(|v| v.as_mut_slice()));
+            sums
+        })
+        .collect();
+    let mut total: [Vec<f32>; N] = std::array::from_fn(|_| vec![0f32; c]);
+    for part in partial {
+        for (t, p) in total.iter_mut().zip(&part) {
+            t.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+    }
+    (dx, total)
+}
+
 impl CustomOp3 for LayerNorm {
     fn name(&self) -> &'static str {
         "fused-layer-norm"
@@ -104,23 +134,9 @@ impl CustomOp3 for LayerNorm {
         let (dx, dw, db) = with_slice(x, |x| {
             with_slice(w, |w| {
                 with_slice(g, |g| {
-                    let mut dx = vec![0f32; x.len()];
-                    let rows = chunk_rows(x.len() / c, 16) * c;
-                    // Each chunk returns its partial (dw, db); summed afterwards.
-                    let partial: Vec<(Vec<f32>, Vec<f32>)> = dx
-                        .par_chunks_mut(rows)
-                        .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
-                        .map(|(dxc, (xc, gc))| {
-                            let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
-                            backward_rows(dxc, xc, gc, w, &mut dw, &mut db, self.eps);
-                            (dw, db)
-                        })
-                        .collect();
-                    let (mut dw, mut db) = (vec![0f32; c], vec![0f32; c]);
-                    for (pw, pb) in partial {
-                        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-                        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
-                    }
+                    let (dx, [dw, db]) = rows_backward(x, g, c, |dxc, xc, gc, [dw, db]| {
+                        backward_rows(dxc, xc, gc, w, dw, db, self.eps)
+                    });
                     (dx, dw, db)
                 })
             })
@@ -219,22 +235,9 @@ impl CustomOp2 for RmsNorm {
         let (dx, dw) = with_slice(x, |x| {
             with_slice(w, |w| {
                 with_slice(g, |g| {
-                    let mut dx = vec![0f32; x.len()];
-                    let rows = chunk_rows(x.len() / c, 16) * c;
-                    let partial: Vec<Vec<f32>> = dx
-                        .par_chunks_mut(rows)
-                        .zip(x.par_chunks(rows).zip(g.par_chunks(rows)))
-                        .map(|(dxc, (xc, gc))| {
-                            let mut dw = vec![0f32; c];
-                            rms_backward_rows(dxc, xc, gc, w, &mut dw, self.eps);
-                            dw
-                        })
-                        .collect();
-                    // Added in chunk order, so the sum does not depend on scheduling.
-                    let mut dw = vec![0f32; c];
-                    for pw in partial {
-                        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-                    }
+                    let (dx, [dw]) = rows_backward(x, g, c, |dxc, xc, gc, [dw]| {
+                        rms_backward_rows(dxc, xc, gc, w, dw, self.eps)
+                    });
                     (dx, dw)
                 })
             })
