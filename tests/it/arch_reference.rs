@@ -9,7 +9,7 @@
 //! below 1, relative above), gradients 1e-3 of the tensor's largest, losses 1e-3, gradient
 //! norms 1e-3 relative, final weights 1e-4, cached logits 1e-4.
 
-use crate::compare::{adamw_steps, cached_logits, read_json, Report};
+use crate::compare::{block_loss_steps, cached_logits, fixture_lrs, read_json, Report};
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::Arch;
@@ -106,19 +106,8 @@ fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
             GRAD_REL_TOL,
         );
     }
-    let lrs: Vec<f64> = hp["lrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        params
-            .model(cfg)
-            .unwrap()
-            .block_loss(&blocks, None)
-            .unwrap()
-    });
+    let lrs = fixture_lrs(&hp);
+    let (losses, norms) = block_loss_steps(&params, cfg, &hp, &blocks);
     let want = (&take("losses"), &take("grad_norms"));
     r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
     let mut theirs = BTreeMap::new();

@@ -8,7 +8,7 @@
 //! (printed), so a kernel that lost a k-step or a tile (errors of order 1) fails them all.
 //! Runs on any CPU: without AMX or AVX512-BF16 the portable kernel computes the same sums.
 
-use crate::compare::{adamw_steps, read_json, values, Report};
+use crate::compare::{block_loss_steps, read_json, values, Report};
 use candle_core::{DType, Device, Tensor};
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::{Arch, CausalLm};
@@ -81,19 +81,7 @@ fn check<A: Arch + serde::de::DeserializeOwned>(name: &str) {
         );
     }
 
-    let lrs: Vec<f64> = hp["lrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        params
-            .model(&cfg)
-            .unwrap()
-            .block_loss(&blocks, None)
-            .unwrap()
-    });
+    let (losses, norms) = block_loss_steps(&params, &cfg, &hp, &blocks);
     r.trajectory(
         (&losses, &norms),
         (&take("losses"), &take("grad_norms")),

@@ -130,6 +130,27 @@ pub fn adamw_steps(
     (losses, norms)
 }
 
+/// The fixtures' learning rate before each step (hyperparams.json `lrs`).
+pub fn fixture_lrs(hp: &serde_json::Value) -> Vec<f64> {
+    (hp["lrs"].as_array().expect("hyperparams: lrs").iter())
+        .map(|v| v.as_f64().expect("hyperparams: lrs are numbers"))
+        .collect()
+}
+
+/// [`adamw_steps`] at the fixture's rates on the loss of `cfg`'s model over `blocks` (the
+/// training run every fixture records).
+pub fn block_loss_steps<A: collapse_lab::lm::Arch>(
+    params: &collapse_lab::lm::params::Params,
+    cfg: &A,
+    hp: &serde_json::Value,
+    blocks: &Tensor,
+) -> (Vec<f64>, Vec<f64>) {
+    use collapse_lab::lm::CausalLm;
+    adamw_steps(params, hp, &fixture_lrs(hp), || {
+        params.model(cfg).unwrap().block_loss(blocks, None).unwrap()
+    })
+}
+
 impl Report {
     /// The same function after training: logits on `input` of our weights and of the
     /// reference's final weights (`theirs`), within `tol`.

@@ -13,7 +13,7 @@
 //! own f32 logits on the same GPU: bf16 within 5% and f16 within 1% of the largest |logit|
 //! (bf16 keeps 8 bits of mantissa, f16 11).
 
-use crate::compare::{adamw_steps, cached_logits, read_json, Report};
+use crate::compare::{block_loss_steps, cached_logits, read_json, Report};
 use crate::gpt_generate::check_cases;
 use candle_core::{DType, Device};
 use collapse_lab::lm::params::Params;
@@ -149,19 +149,7 @@ fn check<A: Arch>(name: &str, dev: &Device, r: &mut Report) {
     }
     // 10 AdamW steps.
     let hp = read_json(&dir.join("hyperparams.json"));
-    let lrs: Vec<f64> = hp["lrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        params
-            .model(&cfg)
-            .unwrap()
-            .block_loss(&blocks, None)
-            .unwrap()
-    });
+    let (losses, norms) = block_loss_steps(&params, &cfg, &hp, &blocks);
     r.trajectory(
         (&losses, &norms),
         (&take("losses"), &take("grad_norms")),

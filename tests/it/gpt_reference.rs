@@ -36,7 +36,7 @@
 //! `scripts/gpt2_reference.py --verify-export DIR`, which loads it with
 //! `GPT2LMHeadModel.from_pretrained` and compares its logits with PyTorch's.
 
-use crate::compare::{adamw_steps, read_json, values, Report};
+use crate::compare::{block_loss_steps, fixture_lrs, read_json, values, Report};
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::lm::params::Params;
 use collapse_lab::lm::CausalLm;
@@ -118,12 +118,7 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
     let steps = hp["steps"].as_u64().unwrap();
     let s = &hp["schedule"];
     let sched = |k: &str| s[k].as_f64().unwrap();
-    let lrs: Vec<f64> = hp["lrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let lrs = fixture_lrs(&hp);
     assert_eq!(lrs.len() as u64, steps);
     for (step, &want) in lrs.iter().enumerate() {
         let ours = warmup_cosine(
@@ -138,13 +133,7 @@ fn gpt2_matches_pytorch_forward_backward_and_adamw() {
             "lr at step {step}: {ours} vs {want}"
         );
     }
-    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        params
-            .model(&cfg)
-            .unwrap()
-            .block_loss(&blocks, None)
-            .unwrap()
-    });
+    let (losses, norms) = block_loss_steps(&params, &cfg, &hp, &blocks);
     let want = (&take("losses"), &take("grad_norms"));
     r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
     let lr_sum: f64 = lrs.iter().sum();

@@ -18,7 +18,7 @@
 //! A second test runs `transformers.generate`'s cases (greedy; 5-beam search with repetition
 //! penalty 1.2, with EOS, early stopping, batching) on tests/fixtures/opt_generate.
 
-use crate::compare::{adamw_steps, read_json, values, Report};
+use crate::compare::{block_loss_steps, fixture_lrs, read_json, values, Report};
 use crate::gpt_generate::check_cases;
 use candle_core::{DType, Device, Tensor, Var};
 use collapse_lab::lm::generate::{beam_search, BeamConfig};
@@ -121,19 +121,8 @@ fn compare(name: &str) {
     }
 
     // 10 AdamW steps on the same batch, clipping first.
-    let lrs: Vec<f64> = hp["lrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    let (losses, norms) = adamw_steps(&params, &hp, &lrs, || {
-        params
-            .model(&cfg)
-            .unwrap()
-            .block_loss(&blocks, None)
-            .unwrap()
-    });
+    let lrs = fixture_lrs(&hp);
+    let (losses, norms) = block_loss_steps(&params, &cfg, &hp, &blocks);
     let want = (&take("losses"), &take("grad_norms"));
     r.trajectory((&losses, &norms), want, (TRAJECTORY_TOL, NORM_REL_TOL));
     let lr_sum: f64 = lrs.iter().sum();
