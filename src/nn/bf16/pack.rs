@@ -226,11 +226,6 @@ impl PackedB {
         let i = (j / BLOCK) * BLOCK * self.kp + in_pair_block(kk, j % BLOCK);
         (self.data[i / 2] >> (16 * (i % 2))) as u16
     }
-
-    /// Bytes held (for the cache's accounting).
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4
-    }
 }
 
 /// A `Mat` that rayon tasks may share: the packers only read through it.
