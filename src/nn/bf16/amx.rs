@@ -9,7 +9,7 @@
 //! configuration (`ldtilecfg`: eight tiles of 16 rows × 64 bytes) and releases it at the end.
 //! The instructions are written with `asm!`: Rust's AMX intrinsics are not stable.
 
-use super::pack::{PackedA, PackedB, BLOCK, K_STEP, TILE};
+use super::pack::{PackedA, PackedB, K_STEP, TILE};
 use std::arch::asm;
 
 /// Whether this CPU and OS let this process use AMX-BF16 (asks the kernel's permission once).
@@ -79,12 +79,14 @@ impl Drop for Tiles {
     }
 }
 
-/// The block (ib, jb) of C (32 × 32, padded) into `out` (row-major, 32 wide).
+/// The block (ib, jb) of C (32 × 32, padded) into `out`, 32 rows of 32 at row stride `ld`
+/// (the tiles are stored straight there: into C itself when the block is whole).
 ///
 /// # Safety
-/// A [`Tiles`] must be live on this thread; ib and jb inside the packed operands.
-pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: &mut [f32]) {
-    debug_assert!(a.kp == b.kp && out.len() >= BLOCK * BLOCK);
+/// A [`Tiles`] must be live on this thread; ib and jb inside the packed operands; `out` valid
+/// for 32 rows of 32 at stride `ld`.
+pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: *mut f32, ld: usize) {
+    debug_assert!(a.kp == b.kp);
     let (pa, pb) = (a.tile(ib, 0, 0), b.tile(jb, 0, 0));
     asm!(
         "tilezero tmm0",
@@ -113,7 +115,7 @@ pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: &mut [f
             options(nostack, readonly)
         );
     }
-    let o = out.as_mut_ptr();
+    let o = out;
     asm!(
         "tilestored [{o0} + {s}*1], tmm0",
         "tilestored [{o1} + {s}*1], tmm1",
@@ -121,9 +123,9 @@ pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: &mut [f
         "tilestored [{o3} + {s}*1], tmm3",
         o0 = in(reg) o,
         o1 = in(reg) o.add(16),
-        o2 = in(reg) o.add(16 * BLOCK),
-        o3 = in(reg) o.add(16 * BLOCK + 16),
-        s = in(reg) BLOCK * 4,
+        o2 = in(reg) o.add(16 * ld),
+        o3 = in(reg) o.add(16 * ld + 16),
+        s = in(reg) ld * 4,
         options(nostack)
     );
 }

@@ -18,7 +18,7 @@ mod avx512;
 pub mod pack;
 mod portable;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod timing;
 
 use crate::nn::fused::{Mat, SendPtr};
@@ -107,8 +107,10 @@ pub(crate) unsafe fn gemm(
 /// # Safety
 /// As [`gemm`].
 pub(crate) unsafe fn product(m: usize, a: Mat, b: &PackedB, parallel: bool) -> Vec<f32> {
-    let mut c = vec![0f32; m * b.n];
+    // Not zeroed first: gemm without accumulate writes every element (each block of `run`).
+    let mut c = Vec::with_capacity(m * b.n);
     gemm(m, b.n, b.k, c.as_mut_ptr(), b.n, false, a, b, parallel);
+    c.set_len(m * b.n);
     c
 }
 
@@ -131,11 +133,18 @@ unsafe fn run(
         let j0 = jb * BLOCK;
         let cols = BLOCK.min(n - j0);
         for (ib, i0) in (0..m).step_by(BLOCK).enumerate() {
+            #[cfg(target_arch = "x86_64")]
+            if kernel == Kernel::Amx && !accumulate && i0 + BLOCK <= m && cols == BLOCK {
+                // A whole block: the tiles go straight into C.
+                // SAFETY: this task alone writes these 32 columns of these 32 rows of c.
+                unsafe { amx::block(a, b, ib, jb, c.get().add(i0 * ldc + j0), ldc) };
+                continue;
+            }
             // SAFETY: ib, jb are inside the operands' padding; the kernel matches the CPU.
             unsafe {
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
-                    Kernel::Amx => amx::block(a, b, ib, jb, &mut buf),
+                    Kernel::Amx => amx::block(a, b, ib, jb, buf.as_mut_ptr(), BLOCK),
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512Bf16 => avx512::block(a, b, ib, jb, &mut buf),
                     _ => portable::block(a, b, ib, jb, &mut buf),

@@ -13,8 +13,9 @@
 //! A block's steps follow each other, so a kernel streams its A and B operands in order; m, n
 //! and k are zero padded to multiples of 32 (the padding adds zeros to the sums).
 
-use crate::nn::fused::Mat;
+use crate::nn::fused::{multiversion, Mat};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Rows and columns of a block of C (2 × 2 tiles of 16 × 16).
 pub const BLOCK: usize = 32;
@@ -22,16 +23,30 @@ pub const BLOCK: usize = 32;
 pub const K_STEP: usize = 32;
 
 /// f32 to bf16 bits, rounded to nearest even (NaN stays NaN), as PyTorch and the hardware's
-/// `vcvtneps2bf16` round.
+/// `vcvtneps2bf16` round (except that subnormals are kept, not flushed to zero).
 #[inline(always)]
 pub fn to_bf16(x: f32) -> u16 {
+    (rounded_bits(x) >> 16) as u16
+}
+
+/// The bf16 of `x` in the upper half of an f32's bits (the lower half is garbage): one select
+/// and no branch, so the packers' loops vectorise.
+#[inline(always)]
+fn rounded_bits(x: f32) -> u32 {
     let b = x.to_bits();
-    let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
-    if x.is_nan() {
-        ((b >> 16) as u16) | 0x40
+    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1));
+    // NaN: quieted, its sign and top payload bits kept.
+    if b & 0x7fff_ffff > 0x7f80_0000 {
+        b | 0x40_0000
     } else {
         rounded
     }
+}
+
+/// The pair `(lo, hi)` of bf16 as one word, `lo` in the low half.
+#[inline(always)]
+fn pair_word(lo: f32, hi: f32) -> u32 {
+    (rounded_bits(lo) >> 16) | (rounded_bits(hi) & 0xffff_0000)
 }
 
 /// bf16 bits to f32 (exact).
@@ -75,39 +90,29 @@ impl PackedA {
     /// `a` must be valid for (m, k) at its strides.
     pub(crate) unsafe fn new(a: Mat, m: usize, k: usize) -> PackedA {
         let (kp, mp) = (up(k.max(1), K_STEP), up(m.max(1), BLOCK));
-        let mut data = vec![0u16; mp * kp];
+        // Every element (padding included) is written below, so no zeroing pass first.
+        let mut data: Vec<u16> = Vec::with_capacity(mp * kp);
         let src = SyncMat(a);
-        data.par_chunks_mut(BLOCK * kp)
+        data.spare_capacity_mut()[..mp * kp]
+            .par_chunks_mut(BLOCK * kp)
             .enumerate()
             .for_each(|(ib, block)| {
                 let a = src.get();
                 let rows = BLOCK.min(m.saturating_sub(ib * BLOCK));
-                let at = |r: usize, kk: usize| {
-                    a.ptr
-                        .offset((ib * BLOCK + r) as isize * a.rs + kk as isize * a.cs)
-                };
-                if a.cs == 1 {
-                    // Rows contiguous: 32 consecutive k go to one tile row.
-                    for r in 0..rows {
-                        for s in 0..k.div_ceil(K_STEP) {
-                            let n = K_STEP.min(k - s * K_STEP);
-                            let src = std::slice::from_raw_parts(at(r, s * K_STEP), n);
-                            let dst = &mut block[in_block(r, s * K_STEP)..][..n];
-                            dst.iter_mut().zip(src).for_each(|(d, &x)| *d = to_bf16(x));
-                        }
-                    }
-                } else {
-                    // Columns contiguous (a transposed view): read down them, each row's
-                    // place in the tiles computed once.
-                    let offsets: Vec<usize> = (0..rows).map(|r| in_block(r, 0)).collect();
-                    for kk in 0..k {
-                        let (base, src) = (in_block(0, kk), at(0, kk));
-                        for (r, &o) in offsets.iter().enumerate() {
-                            block[base + o] = to_bf16(*src.offset(r as isize * a.rs));
-                        }
-                    }
+                // A step's two tiles are its 32 rows × 32 k in row-major order: staged in f32
+                // (L1-resident), then rounded in one vectorised pass.
+                let mut stage = [0f32; STEP];
+                for (s, dst) in block.chunks_exact_mut(STEP).enumerate() {
+                    let cols = K_STEP.min(k.saturating_sub(s * K_STEP));
+                    let at = a.ptr.wrapping_offset(
+                        (ib * BLOCK) as isize * a.rs + (s * K_STEP) as isize * a.cs,
+                    );
+                    // SAFETY: rows × cols from `at` lie inside `a` (the caller's promise).
+                    unsafe { stage_rows(&mut stage, Mat { ptr: at, ..a }, rows, cols) };
+                    round_into(dst, &stage);
                 }
             });
+        data.set_len(mp * kp);
         PackedA { m, k, kp, data }
     }
 
@@ -146,69 +151,37 @@ impl PackedB {
     /// `b` must be valid for (k, n) at its strides.
     pub(crate) unsafe fn new(b: Mat, k: usize, n: usize) -> PackedB {
         let (kp, np) = (up(k.max(1), K_STEP), up(n.max(1), BLOCK));
-        // Written as u32 words, each the pair (b[2p, j], b[2p + 1, j]): whole words, so the
-        // conversion loops vectorise.
-        let mut data = vec![0u32; kp * np / 2];
+        // Written as u32 words, each the pair (b[2p, j], b[2p + 1, j]); every word (padding
+        // included) is written below.
+        let mut data: Vec<u32> = Vec::with_capacity(kp * np / 2);
         let src = SyncMat(b);
-        data.par_chunks_mut(BLOCK * kp / 2)
+        data.spare_capacity_mut()[..kp * np / 2]
+            .par_chunks_mut(BLOCK * kp / 2)
             .enumerate()
-            .for_each(|(jb, words)| {
+            .for_each(|(jb, block)| {
                 let b = src.get();
                 let cols = BLOCK.min(n.saturating_sub(jb * BLOCK));
-                let at = |kk: usize, j: usize| -> f32 {
-                    if kk < k {
-                        *b.ptr
-                            .offset(kk as isize * b.rs + (jb * BLOCK + j) as isize * b.cs)
+                let mut stage = [0f32; STEP];
+                for (s, dst) in block.chunks_exact_mut(STEP / 2).enumerate() {
+                    let rows = K_STEP.min(k.saturating_sub(s * K_STEP));
+                    let at = b.ptr.wrapping_offset(
+                        (s * K_STEP) as isize * b.rs + (jb * BLOCK) as isize * b.cs,
+                    );
+                    let at = Mat { ptr: at, ..b };
+                    // SAFETY: rows × cols from `at` lie inside `b` (the caller's promise).
+                    if b.rs == 1 && b.cs != 1 {
+                        // Columns contiguous along k (a stored (out, in) weight read
+                        // transposed): staged column by column, each column's consecutive k
+                        // already the pairs a word holds.
+                        unsafe { stage_rows(&mut stage, at.t(), cols, rows) };
+                        pair_columns_into(dst, &stage);
                     } else {
-                        0.0
-                    }
-                };
-                let word = |lo: f32, hi: f32| to_bf16(lo) as u32 | (to_bf16(hi) as u32) << 16;
-                if b.cs == 1 {
-                    // Rows contiguous: two rows make 16 words of a tile row at a time.
-                    for p in 0..k.div_ceil(2) {
-                        let row = |kk: usize| {
-                            b.ptr
-                                .wrapping_offset(kk as isize * b.rs + (jb * BLOCK) as isize)
-                        };
-                        let (ra, rb) = (row(2 * p), row(2 * p + 1));
-                        for half in 0..cols.div_ceil(16) {
-                            let m = 16.min(cols - half * 16);
-                            let base = in_pair_block(2 * p, half * 16) / 2;
-                            let a = std::slice::from_raw_parts(ra.add(half * 16), m);
-                            let dst = &mut words[base..base + m];
-                            if 2 * p + 1 < k {
-                                let bb = std::slice::from_raw_parts(rb.add(half * 16), m);
-                                for ((d, &x), &y) in dst.iter_mut().zip(a).zip(bb) {
-                                    *d = word(x, y);
-                                }
-                            } else {
-                                dst.iter_mut().zip(a).for_each(|(d, &x)| *d = word(x, 0.0));
-                            }
-                        }
-                    }
-                } else if b.rs == 1 {
-                    // Columns contiguous along k (a stored (out, in) weight read transposed):
-                    // each column's consecutive pairs go down its place in the tile rows.
-                    for j in 0..cols {
-                        let col = b.ptr.offset((jb * BLOCK + j) as isize * b.cs);
-                        for p in 0..k / 2 {
-                            let w = word(*col.add(2 * p), *col.add(2 * p + 1));
-                            words[in_pair_block(2 * p, j) / 2] = w;
-                        }
-                        if k % 2 == 1 {
-                            words[in_pair_block(k - 1, j) / 2] = word(*col.add(k - 1), 0.0);
-                        }
-                    }
-                } else {
-                    for j in 0..cols {
-                        for p in 0..k.div_ceil(2) {
-                            words[in_pair_block(2 * p, j) / 2] =
-                                word(at(2 * p, j), at(2 * p + 1, j));
-                        }
+                        unsafe { stage_rows(&mut stage, at, rows, cols) };
+                        pair_rows_into(dst, &stage);
                     }
                 }
             });
+        data.set_len(kp * np / 2);
         PackedB { k, n, kp, np, data }
     }
 
@@ -225,6 +198,69 @@ impl PackedB {
     pub fn at(&self, kk: usize, j: usize) -> u16 {
         let i = (j / BLOCK) * BLOCK * self.kp + in_pair_block(kk, j % BLOCK);
         (self.data[i / 2] >> (16 * (i % 2))) as u16
+    }
+}
+
+/// Copies the (rows, cols) f32 corner of `src` into `stage` (32 × 32, row-major), zeros
+/// elsewhere.
+///
+/// # Safety
+/// `src` must be valid for (rows, cols) at its strides; rows, cols ≤ 32.
+unsafe fn stage_rows(stage: &mut [f32; STEP], src: Mat, rows: usize, cols: usize) {
+    if rows < BLOCK || cols < K_STEP {
+        stage.fill(0.0);
+    }
+    for (r, row) in stage.chunks_exact_mut(K_STEP).take(rows).enumerate() {
+        let from = src.ptr.offset(r as isize * src.rs);
+        if src.cs == 1 {
+            row[..cols].copy_from_slice(std::slice::from_raw_parts(from, cols));
+        } else {
+            for (c, x) in row[..cols].iter_mut().enumerate() {
+                *x = *from.offset(c as isize * src.cs);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// A's step: the staged 32 × 32 rounded, in order (it is already the two tiles' layout).
+    fn round_into(dst: &mut [MaybeUninit<u16>], stage: &[f32; STEP]) {
+        for (d, &x) in dst.iter_mut().zip(stage) {
+            d.write(to_bf16(x));
+        }
+    }
+}
+
+multiversion! {
+    /// B's step from its 32 k × 32 columns staged row-major: tile `half`, pair-row p, column
+    /// jj gets the word (k = 2p, k = 2p + 1) of column 16·half + jj.
+    fn pair_rows_into(dst: &mut [MaybeUninit<u32>], stage: &[f32; STEP]) {
+        for (t, tile) in dst.chunks_exact_mut(TILE / 2).enumerate() {
+            for (p, row) in tile.chunks_exact_mut(16).enumerate() {
+                let lo = &stage[2 * p * K_STEP + 16 * t..][..16];
+                let hi = &stage[(2 * p + 1) * K_STEP + 16 * t..][..16];
+                for ((d, &x), &y) in row.iter_mut().zip(lo).zip(hi) {
+                    d.write(pair_word(x, y));
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// B's step from its 32 columns × 32 k staged column by column: each column's 16 words
+    /// in one contiguous pass, then moved to their places down the tiles.
+    fn pair_columns_into(dst: &mut [MaybeUninit<u32>], stage: &[f32; STEP]) {
+        let mut words = [0u32; STEP / 2];
+        for (w, pair) in words.iter_mut().zip(stage.chunks_exact(2)) {
+            *w = pair_word(pair[0], pair[1]);
+        }
+        for (j, column) in words.chunks_exact(16).enumerate() {
+            let (t, jj) = (j / 16, j % 16);
+            for (p, &w) in column.iter().enumerate() {
+                dst[t * TILE / 2 + p * 16 + jj].write(w);
+            }
+        }
     }
 }
 

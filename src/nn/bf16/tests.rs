@@ -170,3 +170,53 @@ fn results_do_not_depend_on_threads_or_kernel_beyond_rounding() {
         assert!(d < 1e-4, "{kernel:?} vs portable: {d}");
     }
 }
+
+/// Also run at the narrower SIMD levels by `nn::fused::tests::narrower_simd_levels_match_too`.
+#[test]
+pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
+    use super::pack::PackedA;
+    let mut rng = Rng::new(5);
+    for &(r, c) in &[(1, 1), (33, 70), (64, 32), (5, 97)] {
+        let mut x = rand(&mut rng, r * c);
+        x[0] = f32::NAN;
+        // A tie, to round to even.
+        x[r * c - 1] = 1.0 + 2f32.powi(-8);
+        // The same (r, c) values read row-major, transposed (columns contiguous) and with
+        // neither stride 1 (every other element of a wider buffer).
+        let t: Vec<f32> = (0..c * r).map(|i| x[(i % r) * c + i / r]).collect();
+        let wide: Vec<f32> = x.iter().flat_map(|&v| [v, -7.0]).collect();
+        let views = [
+            Mat::rows(&x, 0, r, c, c),
+            Mat::rows(&t, 0, c, r, r).t(),
+            Mat {
+                ptr: wide.as_ptr(),
+                rs: 2 * c as isize,
+                cs: 2,
+            },
+        ];
+        for v in views {
+            // SAFETY: the views are valid for (r, c).
+            let (a, b) = unsafe { (PackedA::new(v, r, c), PackedB::new(v, r, c)) };
+            for i in 0..a.data.len() / a.kp {
+                for kk in 0..a.kp {
+                    let want = if i < r && kk < c {
+                        to_bf16(x[i * c + kk])
+                    } else {
+                        0
+                    };
+                    assert_eq!(a.at(i, kk), want, "A ({r},{c}) [{i},{kk}] {v:?}");
+                }
+            }
+            for kk in 0..b.kp {
+                for j in 0..b.np {
+                    let want = if kk < r && j < c {
+                        to_bf16(x[kk * c + j])
+                    } else {
+                        0
+                    };
+                    assert_eq!(b.at(kk, j), want, "B ({r},{c}) [{kk},{j}] {v:?}");
+                }
+            }
+        }
+    }
+}

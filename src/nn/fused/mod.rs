@@ -18,7 +18,7 @@ pub mod head;
 pub mod linear;
 pub mod norm;
 pub mod rope;
-mod simd;
+pub(crate) mod simd;
 pub mod softmax;
 pub mod swiglu;
 
@@ -93,7 +93,7 @@ impl SendPtr {
 }
 
 /// A matrix operand: element (i, j) is at `ptr + i * rs + j * cs` (strides in elements).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Mat {
     pub ptr: *const f32,
     pub rs: isize,

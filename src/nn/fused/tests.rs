@@ -293,6 +293,7 @@ fn narrower_simd_levels_match_too() {
         adamw_update_matches_the_composed_formula();
         rms_norm_swiglu_and_rope_match_composed();
         grouped_query_attention_matches_repeated_heads();
+        crate::nn::bf16::tests::packers_hold_every_element_rounded_and_zero_padding();
     }
     FORCE.store(0, Ordering::Relaxed);
 }
