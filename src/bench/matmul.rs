@@ -4,15 +4,21 @@
 //!
 //! Three bf16 figures per shape: the whole product from f32 operands (both rounded and packed
 //! on every call: what a training step pays for activations), with the right operand packed
-//! once beforehand (a frozen weight under generation or scoring), and the peak it is measured
-//! against: the kernel's products per cycle (AMX: one 16 × 16 × 32 `tdpbf16ps` per 16 cycles,
-//! 1,024 FLOP/cycle; AVX512-BF16: two 16-lane `vdpbf16ps` per cycle, 128) × the clock the
-//! kernel reports in /proc/cpuinfo × threads. That clock is the nominal one; a core boosting
-//! above it makes the share read high, so it is an estimate.
+//! once beforehand (a frozen weight under generation or scoring), and its share of two
+//! ceilings. The nominal peak is the kernel's products per cycle (AMX: one 16 × 16 × 32
+//! `tdpbf16ps` per 16 cycles, 1,024 FLOP/cycle; AVX512-BF16: two 16-lane `vdpbf16ps` per cycle,
+//! 128) × the clock /proc/cpuinfo reports × threads; cores boost above that clock, so on AMX
+//! the bench also measures, on every thread at once, `tdpbf16ps` alone (the instruction's real
+//! rate) and the kernel's inner step from L1 (four tile loads and four products: the most a
+//! 2 × 2 block of tiles reaches here, since a tile cannot be reloaded while a product reads it).
 
 use super::lm::init_threads;
 use anyhow::{bail, Result};
-use collapse_lab::nn::bf16::{self, timing::time_products, Kernel};
+use collapse_lab::nn::bf16::{
+    self,
+    timing::{amx_ceilings, time_products},
+    Kernel,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct MatmulArgs {
@@ -70,23 +76,43 @@ pub fn run(a: MatmulArgs) -> Result<()> {
         ghz.map_or("unknown".into(), |g| format!("{g:.2} GHz")),
         peak.map_or("unknown".into(), |p| format!("{p:.0} GFLOP/s"))
     );
+    // Measured ceilings (AMX): the instruction alone, and the kernel's step from L1.
+    let ceilings = amx_ceilings();
+    if let Some((alone, step)) = ceilings {
+        println!(
+            "measured: tdpbf16ps alone {:.0} GFLOP/s, the kernel's step from L1 (4 tile loads + 4 products) {:.0} GFLOP/s",
+            alone / 1e9,
+            step / 1e9
+        );
+    }
     println!(
-        "{:>20} {:>10} {:>10} {:>12} {:>9} {:>12}",
-        "m x k x n", "f32", "bf16", "bf16 packed", "bf16/f32", "of bf16 peak"
+        "{:>20} {:>8} {:>8} {:>12} {:>9} {:>13} {:>13} {:>10}",
+        "m x k x n",
+        "f32",
+        "bf16",
+        "bf16 packed",
+        "bf16/f32",
+        "of nominal",
+        "of tdpbf16ps",
+        "of step"
     );
+    let share =
+        |g: f64, of: Option<f64>| of.map_or("-".into(), |p| format!("{:.0}%", 100.0 * g / p));
     for (m, k, n) in shapes {
         let flop = 2.0 * (m * k * n) as f64;
         let t = time_products(m, k, n, a.reps);
         let (f32_s, bf16_s, packed_s) = (t.f32_s, t.bf16_s, t.bf16_packed_s);
         let g = |s: f64| flop / s / 1e9;
         println!(
-            "{:>20} {:>10.0} {:>10.0} {:>12.0} {:>9.2} {:>12}",
+            "{:>20} {:>8.0} {:>8.0} {:>12.0} {:>9.2} {:>13} {:>13} {:>10}",
             format!("{m}x{k}x{n}"),
             g(f32_s),
             g(bf16_s),
             g(packed_s),
             f32_s / bf16_s,
-            peak.map_or("-".into(), |p| format!("{:.0}%", 100.0 * g(packed_s) / p))
+            share(g(packed_s), peak),
+            share(g(packed_s), ceilings.map(|c| c.0 / 1e9)),
+            share(g(packed_s), ceilings.map(|c| c.1 / 1e9)),
         );
     }
     println!("GFLOP/s, medians of {} runs; bf16: operands rounded and packed per call; bf16 packed: the right operand packed once", a.reps);

@@ -51,3 +51,25 @@ pub fn time_products(m: usize, k: usize, n: usize, reps: usize) -> ProductTimes 
         }
     }
 }
+
+/// The AMX kernel's ceilings measured on every thread at once, in FLOP/s: `tdpbf16ps` alone
+/// (the instruction's rate at the clock the cores run) and with the 2 × 2 block's four tile
+/// loads per step from L1 (the most [`super::gemm`] can reach). None without AMX.
+pub fn amx_ceilings() -> Option<(f64, f64)> {
+    #[cfg(target_arch = "x86_64")]
+    if super::detected() == super::Kernel::Amx {
+        const STEPS: usize = 2_000_000;
+        let rate = |loads: bool| {
+            // SAFETY: AMX was detected; each thread holds its tile configuration while timing.
+            let secs = rayon::broadcast(|_| unsafe {
+                let _tiles = super::amx::Tiles::load();
+                super::amx::time_steps(STEPS / 10, loads);
+                super::amx::time_steps(STEPS, loads)
+            });
+            let flop = (STEPS * 4 * 16 * 16 * 32 * 2) as f64;
+            secs.iter().map(|s| flop / s).sum::<f64>()
+        };
+        return Some((rate(false), rate(true)));
+    }
+    None
+}
