@@ -188,7 +188,7 @@ pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -
                 });
             }
             loss_sum += value / accum as f32;
-            let g = (loss / accum as f64)?.backward()?;
+            let g = crate::nn::grad_sink::backward(&(loss / accum as f64)?)?;
             grads = Some(match grads {
                 None => g,
                 Some(acc) => add_grads(acc, g, &vars)?,

@@ -11,6 +11,7 @@
 pub mod adamw;
 pub mod bf16;
 pub mod fused;
+pub mod grad_sink;
 pub mod ops;
 pub mod precision;
 pub mod safetensors;

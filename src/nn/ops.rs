@@ -36,6 +36,15 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     reference::cross_entropy(logits, targets)
 }
 
+/// Rows `ids` (n,) of the table `w` (v, d): (n, d). On the CPU the backward adds only the
+/// looked-up rows ([`fused::embedding`]); elsewhere it is candle's `index_select`.
+pub fn embedding(w: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    if fused::usable(w) && ids.device().is_cpu() && ids.dtype() == DType::U32 {
+        return fused::embedding::embedding(w, &ids.flatten_all()?);
+    }
+    w.index_select(&ids.flatten_all()?, 0)
+}
+
 /// `x (.., in) · w (in, out) + b (out,)`: GPT-2's Conv1D. Under a bf16 scope
 /// ([`crate::nn::precision`]) the product runs in bf16 with f32 sums.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {

@@ -123,7 +123,7 @@ pub fn adamw_steps(
     for &lr in lrs {
         let l = loss();
         losses.push(l.to_scalar::<f32>().unwrap() as f64);
-        let mut grads = l.backward().unwrap();
+        let mut grads = collapse_lab::nn::grad_sink::backward(&l).unwrap();
         norms.push(clip_grad_norm(&mut grads, &vars, f("max_grad_norm")).unwrap());
         opt.step(&grads, lr).unwrap();
     }

@@ -100,7 +100,7 @@ fn compare(name: &str) {
         LOGITS_TOL,
     );
 
-    let grads = loss.backward().unwrap();
+    let grads = collapse_lab::nn::grad_sink::backward(&loss).unwrap();
     for (pname, var) in &params.vars {
         let g = grads
             .get(var.as_tensor())

@@ -132,11 +132,8 @@ impl CausalLm for Gpt2 {
         let (b, t) = ids.dims2()?;
         let past = KvCache::past(&cache, t, self.cfg.n_positions)?;
         let pos = Tensor::arange(past as u32, (past + t) as u32, self.device())?;
-        let tok = self
-            .wte
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, ()))?;
-        let x = tok.broadcast_add(&self.wpe.index_select(&pos, 0)?)?; // (b, t, c)
+        let tok = ops::embedding(&self.wte, ids)?.reshape((b, t, ()))?;
+        let x = tok.broadcast_add(&ops::embedding(&self.wpe, &pos)?)?; // (b, t, c)
         let x = dropout(x, self.cfg.embd_pdrop, &mut drop)?;
         let x = decoder_stack(x, &self.h, cache, past, |block, x, mask, slot| {
             block.forward(x, mask, slot, &mut drop)

@@ -159,10 +159,7 @@ impl CausalLm for GptNeox {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = KvCache::past(&cache, t, self.cfg.max_position_embeddings)?;
-        let x = self
-            .embed_in
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, ()))?; // (b, t, c)
+        let x = ops::embedding(&self.embed_in, ids)?.reshape((b, t, ()))?; // (b, t, c)
         let x = dropout(x, self.cfg.hidden_dropout, &mut drop)?;
         let (cos, sin) = rotary(&self.inv_freq, past, t, self.device())?;
         let x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {

@@ -230,10 +230,7 @@ impl CausalLm for Llama {
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let past = KvCache::past(&cache, t, self.cfg.max_position_embeddings)?;
-        let x = self
-            .embed_tokens
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, ()))?; // (b, t, e)
+        let x = ops::embedding(&self.embed_tokens, ids)?.reshape((b, t, ()))?; // (b, t, e)
         let (cos, sin) = rotary(&self.inv_freq, past, t, self.device())?;
         let x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {
             layer.forward(x, (&cos, &sin), mask, slot, &mut drop)

@@ -17,6 +17,7 @@
 use super::config::{OptConfig, LN_EPS, POSITION_OFFSET};
 use crate::lm::layers::{decoder_stack, dropout, Attention, Dropout, KvCache, Linear, Norm};
 use crate::lm::CausalLm;
+use crate::nn::ops;
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -147,7 +148,7 @@ impl Opt {
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let flat = ids.flatten_all()?;
-        let tok = self.embed_tokens.index_select(&flat, 0)?; // (b*t, e)
+        let tok = ops::embedding(&self.embed_tokens, &flat)?; // (b*t, e)
         if !self.embed_tokens.is_variable() {
             return tok.reshape((b, t, ()));
         }
@@ -180,7 +181,7 @@ impl CausalLm for Opt {
         }
         let first = (past + POSITION_OFFSET) as u32;
         let pos = Tensor::arange(first, first + t as u32, self.device())?;
-        let x = x.broadcast_add(&self.embed_positions.index_select(&pos, 0)?)?; // (b, t, c)
+        let x = x.broadcast_add(&ops::embedding(&self.embed_positions, &pos)?)?; // (b, t, c)
         let mut x = decoder_stack(x, &self.layers, cache, past, |layer, x, mask, slot| {
             layer.forward(x, mask, slot, &mut drop)
         })?;

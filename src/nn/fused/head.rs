@@ -8,6 +8,7 @@
 //! multiplies that by `wte` and `h` (gemm reads the transposes by stride). The gradient of the
 //! logits never becomes a tensor.
 
+use super::linear::weight_grad;
 use super::softmax::{exp_scaled_in_place, logsumexp};
 use super::{out, slice, tensor, with_slice, Mat};
 use crate::nn::precision::Products;
@@ -105,7 +106,7 @@ impl CustomOp2 for HeadLoss {
                 }
             })
         })??;
-        Ok((Some(tensor(dh, &[n, c])?), Some(tensor(dw, &[v, c])?)))
+        Ok((Some(tensor(dh, &[n, c])?), weight_grad(w, dw)?))
     }
 }
 

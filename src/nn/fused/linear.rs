@@ -10,6 +10,7 @@
 use super::{
     chunk_rows, erf, exp, multiversion, out, slice, tanh, tensor, with_slice, Mat, SendPtr,
 };
+use crate::nn::grad_sink;
 use crate::nn::precision::Products;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -116,10 +117,20 @@ impl CustomOp3 for Linear {
         })???;
         Ok((
             Some(tensor(dx, x.dims())?),
-            Some(tensor(dw, w.dims())?),
-            Some(tensor(db, b.dims())?),
+            weight_grad(w, dw)?,
+            weight_grad(b, db)?,
         ))
     }
+}
+
+/// A weight's gradient: to the grad sink when one is open ([`crate::nn::grad_sink`]), else
+/// returned to candle.
+pub(crate) fn weight_grad(w: &Tensor, grad: Vec<f32>) -> Result<Option<Tensor>> {
+    if grad_sink::takes(w) {
+        grad_sink::add(w, grad);
+        return Ok(None);
+    }
+    Ok(Some(tensor(grad, w.dims())?))
 }
 
 /// Rows up to which a weight stored (out, in) is applied by [`few_rows_t`] (measured on

@@ -14,6 +14,7 @@
 
 pub mod adamw;
 pub mod attention;
+pub mod embedding;
 pub mod head;
 pub mod linear;
 pub mod norm;
