@@ -80,21 +80,44 @@ impl Drop for Tiles {
 }
 
 /// The block (ib, jb) of C (32 × 32, padded) into `out`, 32 rows of 32 at row stride `ld`
-/// (the tiles are stored straight there: into C itself when the block is whole).
+/// (the tiles are stored straight there: into C itself when the block is whole), added to
+/// what `out` holds when `accumulate` (the sums then start from it).
 ///
 /// # Safety
 /// A [`Tiles`] must be live on this thread; ib and jb inside the packed operands; `out` valid
 /// for 32 rows of 32 at stride `ld`.
-pub unsafe fn block(a: &PackedA, b: &PackedB, ib: usize, jb: usize, out: *mut f32, ld: usize) {
+pub unsafe fn block(
+    a: &PackedA,
+    b: &PackedB,
+    (ib, jb): (usize, usize),
+    out: *mut f32,
+    ld: usize,
+    accumulate: bool,
+) {
     debug_assert!(a.kp == b.kp);
     let (pa, pb) = (a.tile(ib, 0, 0), b.tile(jb, 0, 0));
-    asm!(
-        "tilezero tmm0",
-        "tilezero tmm1",
-        "tilezero tmm2",
-        "tilezero tmm3",
-        options(nostack, nomem)
-    );
+    if accumulate {
+        asm!(
+            "tileloadd tmm0, [{o0} + {s}*1]",
+            "tileloadd tmm1, [{o1} + {s}*1]",
+            "tileloadd tmm2, [{o2} + {s}*1]",
+            "tileloadd tmm3, [{o3} + {s}*1]",
+            o0 = in(reg) out,
+            o1 = in(reg) out.add(16),
+            o2 = in(reg) out.add(16 * ld),
+            o3 = in(reg) out.add(16 * ld + 16),
+            s = in(reg) ld * 4,
+            options(nostack, readonly)
+        );
+    } else {
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
+        );
+    }
     // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack.rs).
     for s in 0..a.kp / K_STEP {
         let (a0, b0) = (pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));

@@ -134,17 +134,19 @@ unsafe fn run(
         let cols = BLOCK.min(n - j0);
         for (ib, i0) in (0..m).step_by(BLOCK).enumerate() {
             #[cfg(target_arch = "x86_64")]
-            if kernel == Kernel::Amx && !accumulate && i0 + BLOCK <= m && cols == BLOCK {
-                // A whole block: the tiles go straight into C.
-                // SAFETY: this task alone writes these 32 columns of these 32 rows of c.
-                unsafe { amx::block(a, b, ib, jb, c.get().add(i0 * ldc + j0), ldc) };
+            if kernel == Kernel::Amx && i0 + BLOCK <= m && cols == BLOCK {
+                // A whole block: the tiles are loaded from (to accumulate) and stored straight
+                // into C.
+                let at = c.get().add(i0 * ldc + j0);
+                // SAFETY: this task alone reads and writes these 32 columns of these rows of c.
+                unsafe { amx::block(a, b, (ib, jb), at, ldc, accumulate) };
                 continue;
             }
             // SAFETY: ib, jb are inside the operands' padding; the kernel matches the CPU.
             unsafe {
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
-                    Kernel::Amx => amx::block(a, b, ib, jb, buf.as_mut_ptr(), BLOCK),
+                    Kernel::Amx => amx::block(a, b, (ib, jb), buf.as_mut_ptr(), BLOCK, false),
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512Bf16 => avx512::block(a, b, ib, jb, &mut buf),
                     _ => portable::block(a, b, ib, jb, &mut buf),
