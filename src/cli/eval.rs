@@ -8,6 +8,7 @@ use collapse_lab::eval::signs::{Kind, Worse};
 use collapse_lab::eval::{self, Settings, Verdict, DEFAULT_DRAWS};
 use collapse_lab::family::checkpoint::Checkpoint;
 use collapse_lab::fsutil;
+use collapse_lab::nn::precision::Precision;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +32,10 @@ pub struct EvalArgs {
     /// per document
     #[arg(long, value_name = "CKPT")]
     pub model: Option<PathBuf>,
+    /// What --model scores in: fp32, or bf16 mixed precision (bf16 operands, f32 sums; on a
+    /// CPU with AMX-BF16 or AVX512-BF16). The verdict records it
+    #[arg(long, default_value = "fp32", value_name = "PRECISION")]
+    pub precision: Precision,
     /// Exit with code 1 when a sign is flagged: any sign, or only those listed
     /// (tail-loss,diversity,repetition)
     #[arg(long, value_name = "SIGNS", num_args = 0..=1, default_missing_value = "any")]
@@ -72,13 +77,25 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let kinds = a.fail_on.as_deref().map(fail_kinds).transpose()?;
     let reference = source::load(&a.reference)?;
     let candidate = source::load(&a.corpus)?;
-    let model = a.model.as_deref().map(Checkpoint::open).transpose()?;
+    if a.model.is_some() {
+        if let Err(why) = a.precision.cpu_kernel() {
+            return Err(Error::invalid(
+                format!("--precision {}: {why}", a.precision.name()),
+                "use --precision fp32 (the default) here",
+            )
+            .into());
+        }
+    }
+    let model = (a.model.as_deref())
+        .map(|dir| Checkpoint::open_in(dir, a.precision))
+        .transpose()?;
     if let Some(dir) = &a.model {
         eval::contamination::check(dir, &reference.corpus, &a.reference)?;
     }
     let settings = Settings {
         draws: a.draws,
         seed: a.seed,
+        precision: a.precision,
     };
     let v = eval::check(&reference, &candidate, model.as_ref(), &settings)?;
     print_verdict(&v);
@@ -136,6 +153,9 @@ fn print_verdict(v: &Verdict) {
              samples come from the reference, so a model trained on it has seen them)",
             m.model, m.candidate.documents, m.human.documents
         );
+        if let Some(p) = &m.precision {
+            println!("precision  {p}");
+        }
     }
     println!();
     let header: Vec<String> = [

@@ -25,6 +25,7 @@ use crate::metrics::corpus_metrics::{corpus_metrics, HumanReference};
 use crate::metrics::doc_ppl::{doc_ppl_distribution, DocPplDistribution};
 use crate::metrics::perplexity::perplexity;
 use crate::metrics::Scores;
+use crate::nn::precision::Precision;
 use crate::rng::Rng;
 use serde::Serialize;
 use signs::{Kind, Worse};
@@ -41,6 +42,8 @@ pub const MAX_DRAWS: usize = 1000;
 pub struct Settings {
     pub draws: usize,
     pub seed: u64,
+    /// What a neural `--model` scores in (recorded in [`ModelCheck`]).
+    pub precision: Precision,
 }
 
 /// A corpus as the verdict describes it.
@@ -97,6 +100,9 @@ pub struct Row {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelCheck {
     pub model: String,
+    /// What its perplexities were computed in (`fp32`, `bf16, AMX-BF16 tiles`); none for an
+    /// n-gram model.
+    pub precision: Option<String>,
     pub candidate: DocPplDistribution,
     /// All human samples' documents together.
     pub human: DocPplDistribution,
@@ -314,6 +320,7 @@ pub fn check(
         }
         model_check = Some(ModelCheck {
             model: m.describe(),
+            precision: (!m.is_ngram()).then(|| s.precision.describe(&candle_core::Device::Cpu)),
             candidate: dist,
             human: doc_ppl_distribution(&human_scores),
         });

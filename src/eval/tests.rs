@@ -42,7 +42,11 @@ fn loaded(corpus: Corpus, name: &str) -> LoadedSource {
 }
 
 fn settings() -> Settings {
-    Settings { draws: 6, seed: 7 }
+    Settings {
+        draws: 6,
+        seed: 7,
+        precision: Default::default(),
+    }
 }
 
 #[test]
@@ -132,7 +136,11 @@ fn bad_settings_and_tiny_references_are_errors() {
     let cand = loaded(zipf_corpus(2, 100, 1), "c");
     let e = check(&tiny, &cand, None, &settings()).unwrap_err();
     assert!(e.to_string().contains("too small"), "{e}");
-    let s = Settings { draws: 1, seed: 1 };
+    let s = Settings {
+        draws: 1,
+        seed: 1,
+        precision: Default::default(),
+    };
     assert!(check(&cand, &cand, None, &s).is_err());
 }
 

@@ -17,6 +17,7 @@ use crate::models::gpt_neox::config::Config as NeoxConfig;
 use crate::models::llama::config::Config as LlamaConfig;
 use crate::models::opt::config::OptConfig;
 use crate::ngram::NgramModel;
+use crate::nn::precision::Precision;
 use std::path::Path;
 
 /// A loaded model of either family.
@@ -30,8 +31,13 @@ pub enum Checkpoint {
 
 impl Checkpoint {
     /// Opens `dir`: an n-gram checkpoint (`model.arpa.gz` + `model.json`) or a GPT one
-    /// (`config.json` + `model.safetensors` + `tokenizer.json`), on the CPU.
+    /// (`config.json` + `model.safetensors` + `tokenizer.json`), on the CPU, scoring in fp32.
     pub fn open(dir: &Path) -> Result<Checkpoint> {
+        Checkpoint::open_in(dir, Precision::Fp32)
+    }
+
+    /// [`Checkpoint::open`], the neural models scoring in `precision` (`eval --precision`).
+    pub fn open_in(dir: &Path, precision: Precision) -> Result<Checkpoint> {
         if !dir.exists() {
             return Err(Error::MissingPath { path: dir.into() });
         }
@@ -45,22 +51,26 @@ impl Checkpoint {
             return Ok(Checkpoint::Ngram(Box::new(family.load(dir)?)));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "opt" {
-            let family = OptFamily::for_checkpoints();
+            let family = OptFamily::for_checkpoints(precision);
             let model = family.load(dir)?;
             return Ok(Checkpoint::Opt(Box::new(model), family));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "llama" {
-            let family = LlamaFamily::for_checkpoints();
+            let family = LlamaFamily::for_checkpoints(precision);
             let model = family.load(dir)?;
             return Ok(Checkpoint::Llama(Box::new(model), family));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE]) && model_type(&dir.join(CONFIG_FILE)) == "gpt_neox" {
-            let family = GptNeoxFamily::for_checkpoints();
+            let family = GptNeoxFamily::for_checkpoints(precision);
             let model = family.load(dir)?;
             return Ok(Checkpoint::GptNeox(Box::new(model), family));
         }
         if has(&[CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE]) {
-            let family = GptFamily::new("checkpoint", GptSettings::default())?;
+            let settings = GptSettings {
+                precision,
+                ..GptSettings::default()
+            };
+            let family = GptFamily::new("checkpoint", settings)?;
             let model = family.load(dir)?;
             return Ok(Checkpoint::Gpt(Box::new(model), family));
         }
@@ -83,6 +93,11 @@ impl Checkpoint {
             Checkpoint::Llama(m, family) => family.score(m, corpus),
             Checkpoint::GptNeox(m, family) => family.score(m, corpus),
         }
+    }
+
+    /// Whether it is an n-gram model (no matrix products, so no precision to speak of).
+    pub fn is_ngram(&self) -> bool {
+        matches!(self, Checkpoint::Ngram(_))
     }
 
     /// `ngram:N` or `gpt (L layers × W)`, for tables.

@@ -118,11 +118,15 @@ impl<A: HubArch> HubFamily<A> {
         })
     }
 
-    /// A family for opening saved checkpoints (no Hub access), on the CPU.
-    pub fn for_checkpoints() -> Self {
+    /// A family for opening saved checkpoints (no Hub access), on the CPU, scoring in
+    /// `precision`.
+    pub fn for_checkpoints(precision: crate::nn::precision::Precision) -> Self {
         HubFamily {
             repo: None,
-            settings: GptSettings::default(),
+            settings: GptSettings {
+                precision,
+                ..GptSettings::default()
+            },
             device: Device::Cpu,
             hub: HubConfig::from_env(),
             arch: PhantomData,

@@ -333,4 +333,43 @@ fn bf16_chain_records_its_precision_and_stays_near_fp32() {
     let bad = cli(&w, &gpt_args("x", &corpus, &["--precision", "fp16"]));
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`fp16` is not fp32 or bf16"));
+
+    // eval --model scores in the precision asked for, says so in the verdict, and its
+    // per-document perplexities stay within 1% of fp32's.
+    let other = write_corpus(&tmp.path().join("other"), 10, 4, 60, 99);
+    let generated = w.join("corpora/f/gen-01/generated.jsonl");
+    let verdict = |precision: &str| {
+        let j = tmp.path().join(format!("v-{precision}.json"));
+        cli_ok(
+            &w,
+            &[
+                "eval",
+                "--reference",
+                arg(&other),
+                "--corpus",
+                arg(&generated),
+                "--model",
+                arg(&w.join("checkpoints/f/gen-00")),
+                "--precision",
+                precision,
+                "--json",
+                arg(&j),
+            ],
+        );
+        json(&j)["model"].clone()
+    };
+    let (b, f) = (verdict("bf16"), verdict("fp32"));
+    assert!(
+        b["precision"].as_str().unwrap().starts_with("bf16, "),
+        "{b}"
+    );
+    assert_eq!(f["precision"], "fp32");
+    let (pb, pf) = (
+        b["candidate"]["mean"].as_f64().unwrap(),
+        f["candidate"]["mean"].as_f64().unwrap(),
+    );
+    assert!(
+        pb != pf && (pb / pf - 1.0).abs() < 0.01,
+        "bf16 {pb} vs fp32 {pf}"
+    );
 }
