@@ -109,6 +109,14 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)
 }
 
+/// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) {
+        return fused::relu::relu(x);
+    }
+    x.relu()
+}
+
 /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
 pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
     if fused::usable(x) {
@@ -212,7 +220,15 @@ pub mod reference {
         Tensor::cat(&[&turned, &x.narrow(3, r, d - r)?], 3)
     }
 
-    /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
+    /// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) {
+        return fused::relu::relu(x);
+    }
+    x.relu()
+}
+
+/// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
     pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
         if exact {
             x.gelu_erf()

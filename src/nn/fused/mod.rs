@@ -18,6 +18,7 @@ pub mod embedding;
 pub mod head;
 pub mod linear;
 pub mod norm;
+pub mod relu;
 pub mod rope;
 pub(crate) mod simd;
 pub mod softmax;

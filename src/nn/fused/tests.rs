@@ -187,10 +187,17 @@ fn linear_and_gelu_match_composed() {
     );
     // The erf form against candle's libm erf, over both tails too.
     check(
-        &[x],
+        &[x.clone()],
         1e-5,
         |t| linear::gelu_erf(&t[0]).unwrap(),
         |t| reference::gelu(&t[0], true).unwrap(),
+    );
+    // ReLU against candle's (random inputs are never exactly 0, where the two differ).
+    check(
+        &[x],
+        0.0,
+        |t| super::relu::relu(&t[0]).unwrap(),
+        |t| t[0].relu().unwrap(),
     );
 }
 
