@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor, Var};
 use collapse_lab::lm::layers::Dropout;
 use collapse_lab::lm::params::{decays, Params};
 use collapse_lab::lm::CausalLm;
-use collapse_lab::nn::adamw::{clip_grad_norm, AdamW, AdamWConfig};
+use collapse_lab::nn::adamw::{grad_norm, AdamW, AdamWConfig};
 use collapse_lab::rng::Rng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,10 +100,10 @@ pub fn time_train(
         let drop = dropout.then_some(Dropout { rng: &mut drop_rng });
         let loss = model.block_loss(&blocks, drop)?;
         let t1 = now()?;
-        let mut grads = collapse_lab::nn::grad_sink::backward(&loss)?;
+        let grads = collapse_lab::nn::grad_sink::backward(&loss)?;
         let t2 = now()?;
-        clip_grad_norm(&mut grads, &vars, 1.0)?;
-        opt.step(&grads, 3e-4)?;
+        let (_, clip) = grad_norm(&grads, &vars, 1.0)?;
+        opt.step_clipped(&grads, 3e-4, clip)?;
         let t3 = now()?;
         losses.push(loss.to_scalar::<f32>()?);
         if step >= s.warmup {

@@ -14,7 +14,7 @@ use super::settings::GptSettings;
 use super::{Arch, CausalLm};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::nn::adamw::{clip_grad_norm, warmup_cosine, AdamW};
+use crate::nn::adamw::{grad_norm, warmup_cosine, AdamW};
 use crate::nn::precision::Autocast;
 use crate::rng::Rng;
 use candle_core::backprop::GradStore;
@@ -194,15 +194,15 @@ pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -
                 Some(acc) => add_grads(acc, g, &vars)?,
             });
         }
-        let mut grads = grads.expect("at least one micro batch");
-        let grad_norm = clip_grad_norm(&mut grads, &vars, s.grad_clip)?;
+        let grads = grads.expect("at least one micro batch");
+        let (grad_norm, clip) = grad_norm(&grads, &vars, s.grad_clip)?;
         if !grad_norm.is_finite() {
             return Err(Error::Diverged {
                 step: step + 1,
                 what: format!("the gradient norm is {grad_norm}"),
             });
         }
-        opt.step(&grads, lr)?;
+        opt.step_clipped(&grads, lr, clip)?;
         step += 1;
         let mut entry = LogEntry {
             step,

@@ -100,6 +100,13 @@ impl AdamW {
     /// Applies one update with learning rate `lr`. Parameters without a gradient are left
     /// alone (as PyTorch does for `p.grad is None`).
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+        self.step_clipped(grads, lr, 1.0)
+    }
+
+    /// [`AdamW::step`] on the gradients times `scale`: with [`grad_norm`]'s factor, what
+    /// [`clip_grad_norm`] then `step` compute, without writing the scaled gradients out first
+    /// (on the CPU the factor is applied inside the update's one pass).
+    pub fn step_clipped(&mut self, grads: &GradStore, lr: f64, scale: f64) -> Result<()> {
         self.step += 1;
         let c = &self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);
@@ -125,10 +132,18 @@ impl AdamW {
                     inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
                     eps: c.eps as f32,
                     step_size: (lr / bc1) as f32,
+                    grad_scale: scale as f32,
                 };
                 adamw_update(p, &s.m, &s.v, g, h)?;
                 continue;
             }
+            let scaled;
+            let g = if scale == 1.0 {
+                g
+            } else {
+                scaled = (g * scale)?;
+                &scaled
+            };
             let mut p = s.var.as_tensor().detach();
             if s.decay && c.weight_decay != 0.0 {
                 p = p.affine(1.0 - lr * c.weight_decay, 0.0)?;
@@ -179,6 +194,20 @@ impl AdamW {
 /// Scales gradients so their global L2 norm is at most `max_norm` (when `max_norm > 0`);
 /// returns the norm before clipping, as `clip_grad_norm_` does.
 pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
+    let (norm, coef) = grad_norm(grads, vars, max_norm)?;
+    if coef != 1.0 {
+        for v in vars {
+            if let Some(g) = grads.remove(v.as_tensor()) {
+                grads.insert(v.as_tensor(), (g * coef)?);
+            }
+        }
+    }
+    Ok(norm)
+}
+
+/// The gradients' global L2 norm and the factor [`clip_grad_norm`] scales them by (1 when the
+/// norm is within `max_norm`, or `max_norm ≤ 0`), for [`AdamW::step_clipped`].
+pub fn grad_norm(grads: &GradStore, vars: &[Var], max_norm: f64) -> Result<(f64, f64)> {
     let mut total = 0f64;
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {
@@ -195,14 +224,14 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
     }
     let norm = total.sqrt();
     let coef = max_norm / (norm + 1e-6);
-    if max_norm > 0.0 && coef < 1.0 {
-        for v in vars {
-            if let Some(g) = grads.remove(v.as_tensor()) {
-                grads.insert(v.as_tensor(), (g * coef)?);
-            }
-        }
-    }
-    Ok(norm)
+    Ok((
+        norm,
+        if max_norm > 0.0 && coef < 1.0 {
+            coef
+        } else {
+            1.0
+        },
+    ))
 }
 
 /// Linear warmup to `peak` over `warmup` steps, then cosine decay to `min` at `total` steps

@@ -221,14 +221,14 @@ pub mod reference {
     }
 
     /// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's.
-pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if fused::usable(x) {
-        return fused::relu::relu(x);
+    pub fn relu(x: &Tensor) -> Result<Tensor> {
+        if fused::usable(x) {
+            return fused::relu::relu(x);
+        }
+        x.relu()
     }
-    x.relu()
-}
 
-/// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
+    /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
     pub fn gelu(x: &Tensor, exact: bool) -> Result<Tensor> {
         if exact {
             x.gelu_erf()

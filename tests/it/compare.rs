@@ -100,7 +100,7 @@ pub fn adamw_steps(
     lrs: &[f64],
     loss: impl Fn() -> Tensor,
 ) -> (Vec<f64>, Vec<f64>) {
-    use collapse_lab::nn::adamw::{clip_grad_norm, AdamW, AdamWConfig};
+    use collapse_lab::nn::adamw::{grad_norm, AdamW, AdamWConfig};
     let f = |k: &str| hp[k].as_f64().unwrap_or_else(|| panic!("hyperparams: {k}"));
     let vars: Vec<candle_core::Var> = params.vars.values().cloned().collect();
     let groups = (params.vars.iter())
@@ -124,8 +124,9 @@ pub fn adamw_steps(
         let l = loss();
         losses.push(l.to_scalar::<f32>().unwrap() as f64);
         let mut grads = collapse_lab::nn::grad_sink::backward(&l).unwrap();
-        norms.push(clip_grad_norm(&mut grads, &vars, f("max_grad_norm")).unwrap());
-        opt.step(&grads, lr).unwrap();
+        let (norm, clip) = grad_norm(&grads, &vars, f("max_grad_norm")).unwrap();
+        norms.push(norm);
+        opt.step_clipped(&grads, lr, clip).unwrap();
     }
     (losses, norms)
 }

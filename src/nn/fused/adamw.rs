@@ -24,10 +24,12 @@ pub struct AdamHyper {
     pub eps: f32,
     /// `lr / (1 − β1^t)`.
     pub step_size: f32,
+    /// What the gradient is multiplied by first: global-norm clipping's factor (1 without).
+    pub grad_scale: f32,
 }
 
 /// `p ← p·decay − step_size · m / (√v · inv_sqrt_bc2 + eps)` after updating `m` and `v` with
-/// `g`; all four f32, contiguous, on the CPU, and distinct tensors.
+/// `g · grad_scale`; all four f32, contiguous, on the CPU, and distinct tensors.
 pub fn adamw_update(p: &Tensor, m: &Tensor, v: &Tensor, g: &Tensor, h: AdamHyper) -> Result<()> {
     let n = p.elem_count();
     if [m, v, g].iter().any(|t| t.elem_count() != n) {
@@ -53,6 +55,7 @@ multiversion! {
     /// The update on one chunk of a parameter and its moments.
     fn update_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], h: AdamHyper) {
         for ((p, m), (v, &g)) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut().zip(g)) {
+            let g = g * h.grad_scale;
             *m = *m * h.beta1 + g * h.one_minus_beta1;
             *v = *v * h.beta2 + g * g * h.one_minus_beta2;
             let denom = v.sqrt() * h.inv_sqrt_bc2 + h.eps;

@@ -258,6 +258,8 @@ fn adamw_update_matches_the_composed_formula() {
     let (b1, b2, eps, lr, wd) = (0.9f64, 0.95f64, 1e-8f64, 0.01f64, 0.1f64);
     for step in 1..=3 {
         let g = rand(&mut rng, &[3000], 0.5, 0.1);
+        // Step 2's gradient clipped (scaled inside the update, against scaled first).
+        let scale = if step == 2 { 0.37 } else { 1.0 };
         let (bc1, bc2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
         let h = adamw::AdamHyper {
             decay: (1.0 - lr * wd) as f32,
@@ -268,8 +270,10 @@ fn adamw_update_matches_the_composed_formula() {
             inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
             eps: eps as f32,
             step_size: (lr / bc1) as f32,
+            grad_scale: scale as f32,
         };
         adamw::adamw_update(&p, &m, &v, &g, h).unwrap();
+        let g = (g * scale).unwrap();
         mc = ((&mc * b1).unwrap() + (&g * (1.0 - b1)).unwrap()).unwrap();
         vc = ((&vc * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
         let denom = ((vc.sqrt().unwrap() / bc2.sqrt()).unwrap() + eps).unwrap();
