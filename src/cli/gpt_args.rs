@@ -66,7 +66,7 @@ pub struct GptArgs {
     pub inference_dtype: Option<String>,
     /// Matrix products: fp32, or bf16 mixed precision (bf16 operands, f32 sums and master
     /// weights; on the CPU it needs AMX or AVX512-BF16; measured on OPT-125m: eval forward
-    /// 1.85x fp32, training 1.08x) [default: fp32]
+    /// 2.3x fp32, training 1.5x) [default: fp32]
     #[arg(long, value_name = "P")]
     pub precision: Option<Precision>,
     /// hf: models: fine-tune each generation from the Hub's weights (hub, as Shumailov et

@@ -123,7 +123,7 @@ pub fn adamw_steps(
     for &lr in lrs {
         let l = loss();
         losses.push(l.to_scalar::<f32>().unwrap() as f64);
-        let mut grads = collapse_lab::nn::grad_sink::backward(&l).unwrap();
+        let grads = collapse_lab::nn::grad_sink::backward(&l).unwrap();
         let (norm, clip) = grad_norm(&grads, &vars, f("max_grad_norm")).unwrap();
         norms.push(norm);
         opt.step_clipped(&grads, lr, clip).unwrap();
