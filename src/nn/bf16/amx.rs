@@ -120,26 +120,7 @@ pub unsafe fn block(
     }
     // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack.rs).
     for s in 0..a.kp / K_STEP {
-        let (a0, b0) = (pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));
-        asm!(
-            // Each load just before the first product that needs it: a tile cannot be
-            // reloaded while a product still reads it, so this order waits least (12% faster
-            // than four loads first, on a register-only loop here).
-            "tileloadd tmm4, [{a0} + {row}*1]",
-            "tileloadd tmm6, [{b0} + {row}*1]",
-            "tdpbf16ps tmm0, tmm4, tmm6",
-            "tileloadd tmm7, [{b1} + {row}*1]",
-            "tdpbf16ps tmm1, tmm4, tmm7",
-            "tileloadd tmm5, [{a1} + {row}*1]",
-            "tdpbf16ps tmm2, tmm5, tmm6",
-            "tdpbf16ps tmm3, tmm5, tmm7",
-            a0 = in(reg) a0,
-            a1 = in(reg) a0.add(TILE),
-            b0 = in(reg) b0,
-            b1 = in(reg) b0.add(TILE),
-            row = in(reg) 64usize,
-            options(nostack, readonly)
-        );
+        step(pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));
     }
     let o = out;
     asm!(
@@ -153,6 +134,34 @@ pub unsafe fn block(
         o3 = in(reg) o.add(16 * ld + 16),
         s = in(reg) ld * 4,
         options(nostack)
+    );
+}
+
+/// One step: the A tiles at `a0` and `a0 + TILE` times the B tiles at `b0` and `b0 + TILE`,
+/// added to the four sums (tmm0-3).
+///
+/// # Safety
+/// A [`Tiles`] must be live on this thread; the four tiles readable.
+#[inline(always)]
+unsafe fn step(a0: *const u16, b0: *const u16) {
+    asm!(
+        // Each load just before the first product that needs it: a tile cannot be reloaded
+        // while a product still reads it, so this order waits least (12% faster than four
+        // loads first, on a register-only loop here).
+        "tileloadd tmm4, [{a0} + {row}*1]",
+        "tileloadd tmm6, [{b0} + {row}*1]",
+        "tdpbf16ps tmm0, tmm4, tmm6",
+        "tileloadd tmm7, [{b1} + {row}*1]",
+        "tdpbf16ps tmm1, tmm4, tmm7",
+        "tileloadd tmm5, [{a1} + {row}*1]",
+        "tdpbf16ps tmm2, tmm5, tmm6",
+        "tdpbf16ps tmm3, tmm5, tmm7",
+        a0 = in(reg) a0,
+        a1 = in(reg) a0.add(TILE),
+        b0 = in(reg) b0,
+        b1 = in(reg) b0.add(TILE),
+        row = in(reg) 64usize,
+        options(nostack, readonly)
     );
 }
 
@@ -170,22 +179,7 @@ pub unsafe fn time_steps(steps: usize, loads: bool) -> f64 {
     let start = std::time::Instant::now();
     for _ in 0..steps {
         if loads {
-            asm!(
-                "tileloadd tmm4, [{a0} + {row}*1]",
-                "tileloadd tmm6, [{b0} + {row}*1]",
-                "tdpbf16ps tmm0, tmm4, tmm6",
-                "tileloadd tmm7, [{b1} + {row}*1]",
-                "tdpbf16ps tmm1, tmm4, tmm7",
-                "tileloadd tmm5, [{a1} + {row}*1]",
-                "tdpbf16ps tmm2, tmm5, tmm6",
-                "tdpbf16ps tmm3, tmm5, tmm7",
-                a0 = in(reg) p,
-                a1 = in(reg) p.add(TILE),
-                b0 = in(reg) p.add(2 * TILE),
-                b1 = in(reg) p.add(3 * TILE),
-                row = in(reg) 64usize,
-                options(nostack, readonly)
-            );
+            step(p, p.add(2 * TILE));
         } else {
             asm!(
                 "tdpbf16ps tmm0, tmm4, tmm6",
