@@ -8,7 +8,7 @@ use collapse_lab::eval::signs::{Kind, Worse};
 use collapse_lab::eval::{self, Settings, Verdict, DEFAULT_DRAWS};
 use collapse_lab::family::checkpoint::Checkpoint;
 use collapse_lab::fsutil;
-use collapse_lab::nn::precision::Precision;
+use collapse_lab::nn::precision::{Autocast, Precision};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,7 +34,12 @@ pub struct EvalArgs {
     pub model: Option<PathBuf>,
     /// What --model scores in: fp32, or bf16 mixed precision (bf16 operands, f32 sums; on a
     /// CPU with AMX-BF16 or AVX512-BF16). The verdict records it
-    #[arg(long, default_value = "fp32", value_name = "PRECISION")]
+    #[arg(
+        long,
+        default_value = "fp32",
+        value_name = "PRECISION",
+        requires = "model"
+    )]
     pub precision: Precision,
     /// Exit with code 1 when a sign is flagged: any sign, or only those listed
     /// (tail-loss,diversity,repetition)
@@ -77,7 +82,20 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
     let kinds = a.fail_on.as_deref().map(fail_kinds).transpose()?;
     let reference = source::load(&a.reference)?;
     let candidate = source::load(&a.corpus)?;
-    if a.model.is_some() {
+    let model = (a.model.as_deref())
+        .map(|dir| Checkpoint::open_in(dir, a.precision))
+        .transpose()?;
+    if let Some(m) = &model {
+        if m.is_ngram() && a.precision != Precision::Fp32 {
+            return Err(Error::invalid(
+                format!(
+                    "--precision {}: an n-gram model has no matrix products",
+                    a.precision.name()
+                ),
+                "drop --precision for an n-gram checkpoint",
+            )
+            .into());
+        }
         if let Err(why) = a.precision.cpu_kernel() {
             return Err(Error::invalid(
                 format!("--precision {}: {why}", a.precision.name()),
@@ -86,9 +104,8 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             .into());
         }
     }
-    let model = (a.model.as_deref())
-        .map(|dir| Checkpoint::open_in(dir, a.precision))
-        .transpose()?;
+    // One scope around every draw's scoring, so a bf16 model's weights are packed once.
+    let _scope = Autocast::new(a.precision);
     if let Some(dir) = &a.model {
         eval::contamination::check(dir, &reference.corpus, &a.reference)?;
     }

@@ -68,9 +68,9 @@ fn moment(var: &Var) -> candle_core::Result<Tensor> {
         return var.zeros_like();
     }
     let mut zeros: Vec<f32> = Vec::with_capacity(var.elem_count());
-    zeros.resize(var.elem_count(), 0.0);
-    // Touch every page by a write the compiler cannot turn back into a zeroed allocation.
-    std::hint::black_box(&mut zeros);
+    // A fill value the compiler cannot see, so it cannot turn the writes back into a zeroed
+    // allocation.
+    zeros.resize(var.elem_count(), std::hint::black_box(0.0));
     Tensor::from_vec(zeros, var.shape(), var.device())
 }
 

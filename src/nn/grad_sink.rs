@@ -41,6 +41,9 @@ impl Drop for Open {
 /// `loss.backward()`, with the fused ops' weight gradients written straight to their buffers
 /// (module doc); the result holds the same gradients.
 pub fn backward(loss: &Tensor) -> Result<GradStore> {
+    if SINK.with(|s| s.borrow().is_some()) {
+        candle_core::bail!("grad sink: backward called inside another backward on this thread");
+    }
     SINK.with(|s| *s.borrow_mut() = Some(HashMap::new()));
     let open = Open;
     let mut grads = loss.backward()?;
@@ -65,12 +68,12 @@ pub(crate) fn takes(w: &Tensor) -> bool {
 }
 
 /// Adds `grad` (w's shape, row-major) to `w`'s sum: moved in if it is the first.
-pub(crate) fn add(w: &Tensor, grad: Vec<f32>) {
+pub(crate) fn add(w: &Tensor, grad: Vec<f32>) -> Result<()> {
     update(w, grad.len(), |sum| match sum {
-        None => Some(grad),
+        None => Ok(Some(grad)),
         Some(sum) => {
             sum.iter_mut().zip(&grad).for_each(|(s, g)| *s += g);
-            None
+            Ok(None)
         }
     })
 }
@@ -81,22 +84,69 @@ pub(crate) fn add(w: &Tensor, grad: Vec<f32>) {
 pub(crate) fn update(
     w: &Tensor,
     len: usize,
-    f: impl FnOnce(Option<&mut [f32]>) -> Option<Vec<f32>>,
-) {
+    f: impl FnOnce(Option<&mut [f32]>) -> Result<Option<Vec<f32>>>,
+) -> Result<()> {
     SINK.with(|s| {
         let mut s = s.borrow_mut();
-        let sink = s.as_mut().expect("grad sink: `takes` was checked first");
+        let Some(sink) = s.as_mut() else {
+            candle_core::bail!("grad sink: no sink open (check `takes` first)");
+        };
         match sink.get_mut(&w.id()) {
+            Some(sunk) if sunk.grad.len() != len => {
+                candle_core::bail!("grad sink: {len} values for a sum of {}", sunk.grad.len())
+            }
             Some(sunk) => {
-                assert_eq!(sunk.grad.len(), len, "grad sink: sizes differ");
-                f(Some(&mut sunk.grad));
+                f(Some(&mut sunk.grad))?;
             }
             None => {
-                let grad = f(None).expect("grad sink: a first contribution");
-                assert_eq!(grad.len(), len, "grad sink: sizes differ");
+                let Some(grad) = f(None)? else {
+                    candle_core::bail!("grad sink: a first contribution gave no values");
+                };
+                if grad.len() != len {
+                    candle_core::bail!("grad sink: {} values for a weight of {len}", grad.len());
+                }
                 let weight = w.clone();
                 sink.insert(w.id(), Sunk { weight, grad });
             }
         }
+        Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::nn::fused::{embedding::embedding, head::lm_head_loss};
+    use crate::rng::Rng;
+    use candle_core::{Device, Tensor, Var};
+
+    /// A tied table (lookup, then the head over the same weight) with repeated ids: the sink's
+    /// gradient has candle's bits, candle's `index_select` and `index_add` included.
+    #[test]
+    fn a_tied_table_gets_candles_gradient_bit_for_bit() {
+        let (v, d, n) = (50, 16, 40);
+        let mut rng = Rng::new(8);
+        let vals: Vec<f32> = (0..v * d).map(|_| rng.next_f64() as f32 - 0.5).collect();
+        let w = Var::from_vec(vals, (v, d), &Device::Cpu).unwrap();
+        let ids: Vec<u32> = (0..n).map(|_| rng.below(12) as u32).collect(); // repeats
+        let targets: Vec<u32> = (0..n).map(|_| rng.below(v as u64) as u32).collect();
+        let (ids, targets) = (
+            Tensor::new(ids, &Device::Cpu).unwrap(),
+            Tensor::new(targets, &Device::Cpu).unwrap(),
+        );
+        let w = w.as_tensor();
+        let h = w.index_select(&ids, 0).unwrap();
+        let plain = lm_head_loss(&h, w, &targets).unwrap().backward().unwrap();
+        let h = embedding(w, &ids).unwrap();
+        let sunk = super::backward(&lm_head_loss(&h, w, &targets).unwrap()).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|x| x.to_bits()).collect()
+        };
+        assert_eq!(bits(plain.get(w).unwrap()), bits(sunk.get(w).unwrap()));
+        // A backward inside another is refused, not merged silently.
+        super::SINK.with(|s| *s.borrow_mut() = Some(Default::default()));
+        let loss = lm_head_loss(&h, w, &targets).unwrap();
+        assert!(super::backward(&loss).is_err());
+        super::SINK.with(|s| s.borrow_mut().take());
+    }
 }

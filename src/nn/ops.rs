@@ -109,12 +109,12 @@ pub fn target_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     lp.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)
 }
 
-/// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's.
+/// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's, on every device.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     if fused::usable(x) {
         return fused::relu::relu(x);
     }
-    x.relu()
+    reference::relu(x)
 }
 
 /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).
@@ -220,12 +220,10 @@ pub mod reference {
         Tensor::cat(&[&turned, &x.narrow(3, r, d - r)?], 3)
     }
 
-    /// ReLU (OPT's activation); its derivative at 0 is 0, as PyTorch's.
+    /// ReLU as `x · [x > 0]`: the mask is a constant to autograd, so the derivative at 0 is
+    /// 0, as PyTorch's (candle's own `relu` gives 1 there).
     pub fn relu(x: &Tensor) -> Result<Tensor> {
-        if fused::usable(x) {
-            return fused::relu::relu(x);
-        }
-        x.relu()
+        x * x.gt(0.0)?.to_dtype(x.dtype())?
     }
 
     /// GPT-2's activations: `gelu_new` (tanh approximation) or `gelu` (erf).

@@ -308,6 +308,28 @@ fn run_writes_a_report_and_report_redraws_it() {
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let v = json(&j);
     assert_eq!(v["model"]["model"], "ngram:2");
+    assert!(
+        v["model"]["precision"].is_null(),
+        "an n-gram model has no precision"
+    );
+    let (code, _, stderr) = eval(
+        &w,
+        &[
+            "--reference",
+            arg(&other),
+            "--corpus",
+            arg(&gen),
+            "--model",
+            arg(&w.join("checkpoints/small-replace/gen-00")),
+            "--precision",
+            "bf16",
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("an n-gram model has no matrix products"),
+        "{stderr}"
+    );
     assert!(v["model"]["candidate"]["p50"].as_f64().unwrap() > 1.0);
     assert!(v["rows"]
         .as_array()

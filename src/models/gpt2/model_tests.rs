@@ -54,9 +54,12 @@ fn every_parameter_gets_a_nonzero_gradient() {
     }
 }
 
-/// The grad sink (weights' gradients written straight to their buffers, the tied table's
-/// lookup rows added onto the head's) gives candle's own gradients, bit for bit: 4 × 12 ids
-/// of a 50-token vocabulary repeat many ids, so the per-id sums are exercised.
+/// The grad sink (weights' gradients written straight to their buffers) gives the gradients
+/// of candle's own accumulation, bit for bit, for every weight but the tied table: without a
+/// sink the lookup returns its rows as a dense gradient that candle adds to the head's whole,
+/// with one the rows are added onto the head's one by one, as candle's `index_select`
+/// backward does (bit for bit against it in `nn::grad_sink::tests`). 4 × 12 ids of a
+/// 50-token vocabulary repeat many ids.
 #[test]
 fn the_grad_sink_gives_candles_gradients_bit_for_bit() {
     let cfg = tiny();
@@ -74,7 +77,11 @@ fn the_grad_sink_gives_candles_gradients_bit_for_bit() {
             let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             v.iter().map(|x| x.to_bits()).collect()
         };
-        assert_eq!(bits(a), bits(b), "{name}");
+        if name == "transformer.wte.weight" {
+            assert!(max_abs_diff(a, b) < 1e-6, "{name}: {}", max_abs_diff(a, b));
+        } else {
+            assert_eq!(bits(a), bits(b), "{name}");
+        }
     }
 }
 

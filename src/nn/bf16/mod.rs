@@ -142,26 +142,45 @@ unsafe fn run(
                 unsafe { amx::block(a, b, (ib, jb), at, ldc, accumulate) };
                 continue;
             }
+            let rows = BLOCK.min(m - i0);
+            let corner = |i: usize| c.get().add((i0 + i) * ldc + j0);
+            // The AMX sums start from C, in whole blocks and in partial ones alike (a corner
+            // copied into the zero-padded buffer), so its bits do not depend on where a row
+            // falls; the other kernels add C to their sums afterwards.
+            #[cfg(target_arch = "x86_64")]
+            if kernel == Kernel::Amx && accumulate {
+                buf.fill(0.0);
+                for i in 0..rows {
+                    // SAFETY: this task alone reads and writes these columns of c's rows.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            corner(i),
+                            buf[i * BLOCK..].as_mut_ptr(),
+                            cols,
+                        )
+                    };
+                }
+            }
             // SAFETY: ib, jb are inside the operands' padding; the kernel matches the CPU.
             unsafe {
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
-                    Kernel::Amx => amx::block(a, b, (ib, jb), buf.as_mut_ptr(), BLOCK, false),
+                    Kernel::Amx => amx::block(a, b, (ib, jb), buf.as_mut_ptr(), BLOCK, accumulate),
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512Bf16 => avx512::block(a, b, ib, jb, &mut buf),
                     _ => portable::block(a, b, ib, jb, &mut buf),
                 }
             }
-            for i in 0..BLOCK.min(m - i0) {
-                // SAFETY: this task alone writes columns j0..j0 + cols of c's rows.
-                let dst = unsafe {
-                    std::slice::from_raw_parts_mut(c.get().add((i0 + i) * ldc + j0), cols)
-                };
+            for i in 0..rows {
                 let src = &buf[i * BLOCK..i * BLOCK + cols];
-                if accumulate {
+                if accumulate && kernel != Kernel::Amx {
+                    // SAFETY: this task alone reads and writes these columns of c's rows
+                    // (initialised: the caller accumulates into them).
+                    let dst = unsafe { std::slice::from_raw_parts_mut(corner(i), cols) };
                     dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                 } else {
-                    dst.copy_from_slice(src);
+                    // SAFETY: as above; written without being read (c may be uninitialised).
+                    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), corner(i), cols) };
                 }
             }
         }

@@ -220,3 +220,33 @@ pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
         }
     }
 }
+
+/// A row's result does not depend on the rows around it: the same row alone (a partial
+/// block) and among 40 (in a whole one) give the same bits, accumulating or not. Decoding one
+/// token and scoring a whole block must not round differently.
+#[test]
+fn a_rows_bits_do_not_depend_on_the_rows_beside_it() {
+    let mut rng = Rng::new(9);
+    let (m, n, k) = (40, 64, 96);
+    let (a, b, c0) = (
+        rand(&mut rng, m * k),
+        rand(&mut rng, k * n),
+        rand(&mut rng, m * n),
+    );
+    for kernel in kernels() {
+        for acc in [false, true] {
+            let all = run_kernel(kernel, &a, &b, &c0, (m, n, k), (false, false), acc, true);
+            let one = run_kernel(
+                kernel,
+                &a[..k],
+                &b,
+                &c0[..n],
+                (1, n, k),
+                (false, false),
+                acc,
+                true,
+            );
+            assert_eq!(all[..n], one[..], "{kernel:?} accumulate={acc}");
+        }
+    }
+}

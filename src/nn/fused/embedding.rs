@@ -4,16 +4,16 @@
 //! Why: candle differentiates `index_select` by building a zero tensor of the whole table,
 //! copying it (`index_add`) and adding the result to another zero tensor: for OPT's 50,272 ×
 //! 768 table that is half a gigabyte of memory traffic per step for 512 rows of gradient.
-//! Here the rows are summed per id and added to the weight's gradient in the grad sink
+//! Here the rows are added to the weight's gradient in the grad sink
 //! ([`crate::nn::grad_sink`]) when one is open, so a tied table gets its lookup's gradient
 //! added to the head's in place; without a sink the dense gradient is returned to candle.
-//! Sums run per id in the order of `ids`, then onto the gradient so far, as candle's do.
+//! Rows are added in the order of `ids` onto the gradient so far, as candle's `index_add`
+//! does, so the bits are candle's (tested against `index_select`).
 
 use super::{out, slice, tensor, with_slice};
 use crate::nn::grad_sink;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 
 struct Lookup;
 
@@ -52,37 +52,30 @@ impl CustomOp2 for Lookup {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (v, d) = w.dims2()?;
         let ids = ids.to_vec1::<u32>()?;
-        // Each id's rows of `g` summed from zero in order (candle's `index_add` on zeros).
-        let rows = with_slice(g, |g| {
-            let mut rows: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
-            for (&i, gr) in ids.iter().zip(g.chunks_exact(d)) {
-                let sum = rows.entry(i).or_insert_with(|| vec![0f32; d]);
-                sum.iter_mut().zip(gr).for_each(|(s, x)| *s += x);
-            }
-            rows
-        })?;
+        let g = g.contiguous()?;
+        // Each row of `g` added onto its id's row of the gradient so far, in the order of
+        // `ids`: candle's `index_add` onto the summed gradient, the same sums in the same order.
         let add_rows = |table: &mut [f32]| {
-            for (&i, sum) in &rows {
-                let dst = &mut table[i as usize * d..][..d];
-                dst.iter_mut().zip(sum).for_each(|(t, s)| *t += s);
-            }
+            with_slice(&g, |g| {
+                for (&i, gr) in ids.iter().zip(g.chunks_exact(d)) {
+                    let dst = &mut table[i as usize * d..][..d];
+                    dst.iter_mut().zip(gr).for_each(|(t, x)| *t += x);
+                }
+            })
         };
         if grad_sink::takes(w) {
             grad_sink::update(w, v * d, |so_far| match so_far {
-                Some(table) => {
-                    add_rows(table);
-                    None
-                }
+                Some(table) => add_rows(table).map(|()| None),
                 None => {
                     let mut table = vec![0f32; v * d];
-                    add_rows(&mut table);
-                    Some(table)
+                    add_rows(&mut table)?;
+                    Ok(Some(table))
                 }
-            });
+            })?;
             return Ok((None, None));
         }
         let mut table = vec![0f32; v * d];
-        add_rows(&mut table);
+        add_rows(&mut table)?;
         Ok((Some(tensor(table, &[v, d])?), None))
     }
 }

@@ -127,7 +127,7 @@ impl CustomOp3 for Linear {
 /// returned to candle.
 pub(crate) fn weight_grad(w: &Tensor, grad: Vec<f32>) -> Result<Option<Tensor>> {
     if grad_sink::takes(w) {
-        grad_sink::add(w, grad);
+        grad_sink::add(w, grad)?;
         return Ok(None);
     }
     Ok(Some(tensor(grad, w.dims())?))

@@ -7,7 +7,7 @@
 use super::{adamw, attention, head, linear, norm, softmax};
 use crate::nn::ops::reference;
 use crate::rng::Rng;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 
 fn rand(rng: &mut Rng, shape: &[usize], scale: f64, shift: f64) -> Tensor {
     let n = shape.iter().product();
@@ -192,12 +192,20 @@ fn linear_and_gelu_match_composed() {
         |t| linear::gelu_erf(&t[0]).unwrap(),
         |t| reference::gelu(&t[0], true).unwrap(),
     );
-    // ReLU against candle's (random inputs are never exactly 0, where the two differ).
+    // ReLU against the composed `x · [x > 0]`, exact zeros included (derivative 0 there).
+    let x = (x.clone()
+        * x.abs()
+            .unwrap()
+            .gt(1.0)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap())
+    .unwrap();
     check(
         &[x],
         0.0,
         |t| super::relu::relu(&t[0]).unwrap(),
-        |t| t[0].relu().unwrap(),
+        |t| reference::relu(&t[0]).unwrap(),
     );
 }
 
