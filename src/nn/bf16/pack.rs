@@ -210,14 +210,16 @@ unsafe fn stage_rows(stage: &mut [f32; STEP], src: Mat, rows: usize, cols: usize
     if rows < BLOCK || cols < K_STEP {
         stage.fill(0.0);
     }
+    if cols == 0 {
+        return; // nothing to read (and a row's start may lie past the operand)
+    }
     for (r, row) in stage.chunks_exact_mut(K_STEP).take(rows).enumerate() {
-        // Wrapping: with no columns to read, the row's start may lie past the operand.
-        let from = src.ptr.wrapping_offset(r as isize * src.rs);
+        let from = src.ptr.offset(r as isize * src.rs);
         if src.cs == 1 {
             row[..cols].copy_from_slice(std::slice::from_raw_parts(from, cols));
         } else {
             for (c, x) in row[..cols].iter_mut().enumerate() {
-                *x = *from.wrapping_offset(c as isize * src.cs);
+                *x = *from.offset(c as isize * src.cs);
             }
         }
     }
