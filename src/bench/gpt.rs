@@ -81,9 +81,7 @@ impl GptBenchArgs {
 
     fn header(&self, what: &str, cfg: &Config) -> Result<usize> {
         let threads = init_threads(self.threads)?;
-        if let Err(why) = self.precision.cpu_kernel() {
-            anyhow::bail!("--precision bf16: {why} (hint: use --precision fp32)");
-        }
+        self.precision.check_cpu("use --precision fp32")?;
         println!("precision: {}", self.precision.describe(&Device::Cpu));
         println!(
             "{what}: preset {} ({} layers, {} heads, width {}), vocab {}, context {}, {:.2}M params",

@@ -82,9 +82,7 @@ impl OptRunArgs {
         let threads = init_threads(self.threads)?;
         let dev = self.dev()?;
         if dev.is_cpu() {
-            if let Err(why) = self.precision.cpu_kernel() {
-                bail!("--precision bf16: {why} (hint: use --precision fp32)");
-            }
+            self.precision.check_cpu("use --precision fp32")?;
         }
         println!(
             "{what}: {}, {} positions, {}, random init, dropout {dropout}",

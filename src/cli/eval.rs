@@ -96,13 +96,8 @@ pub fn run(a: EvalArgs) -> Result<ExitCode> {
             )
             .into());
         }
-        if let Err(why) = a.precision.cpu_kernel() {
-            return Err(Error::invalid(
-                format!("--precision {}: {why}", a.precision.name()),
-                "use --precision fp32 (the default) here",
-            )
-            .into());
-        }
+        a.precision
+            .check_cpu("use --precision fp32 (the default) here")?;
     }
     // One scope around every draw's scoring, so a bf16 model's weights are packed once.
     let _scope = Autocast::new(a.precision);

@@ -255,12 +255,8 @@ impl GptSettings {
             );
         }
         if self.precision == Precision::Bf16 && !self.device.starts_with("cuda") {
-            if let Err(why) = self.precision.cpu_kernel() {
-                return bad(
-                    format!("--precision bf16 on the CPU: {why}"),
-                    "use --precision fp32 here, or --device cuda",
-                );
-            }
+            self.precision
+                .check_cpu("use --precision fp32 here, or --device cuda")?;
         }
         if !matches!(self.init.as_str(), "hub" | "previous") {
             return bad(

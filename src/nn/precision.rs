@@ -52,6 +52,18 @@ impl Precision {
         }
     }
 
+    /// Ok, or the one-line refusal of bf16 on a CPU without bf16 instructions, with `hint`
+    /// (what the caller's user can do instead): what every command that takes `--precision`
+    /// says.
+    pub fn check_cpu(self, hint: &str) -> crate::error::Result<()> {
+        self.cpu_kernel().map(|_| ()).map_err(|why| {
+            crate::error::Error::invalid(
+                format!("--precision {} on the CPU: {why}", self.name()),
+                hint,
+            )
+        })
+    }
+
     /// How this precision runs on the CPU, for the records: the bf16 kernel, or why it cannot
     /// run here (a CPU with neither AMX-BF16 nor AVX512-BF16, where bf16 would be slower than
     /// f32: refused rather than run in a slow emulation).
