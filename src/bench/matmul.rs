@@ -10,7 +10,7 @@
 //! 128) × the clock /proc/cpuinfo reports × threads; cores boost above that clock, so on AMX
 //! the bench also measures, on every thread at once, `tdpbf16ps` alone (the instruction's real
 //! rate) and the kernel's inner step from L1 (four tile loads and four products: the most a
-//! 2 × 2 block of tiles reaches here, since a tile cannot be reloaded while a product reads it).
+//! 2 × 2 block of tiles reaches here; the loads set its pace).
 
 use super::lm::init_threads;
 use anyhow::{bail, Result};

@@ -292,19 +292,13 @@ fn run_writes_a_report_and_report_redraws_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     let other = write_corpus(&tmp.path().join("other"), 10, 4, 60, 99);
-    let (code, stdout, stderr) = eval(
-        &w,
-        &[
-            "--reference",
-            arg(&other),
-            "--corpus",
-            arg(&gen),
-            "--model",
-            arg(&w.join("checkpoints/small-replace/gen-00")),
-            "--json",
-            arg(&j),
-        ],
-    );
+    let with_model = |extra: &[&str]| {
+        let mut a = vec!["--reference", arg(&other), "--corpus", arg(&gen)];
+        a.extend(["--model", arg(&gen0)]);
+        a.extend(extra);
+        eval(&w, &a)
+    };
+    let (code, stdout, stderr) = with_model(&["--json", arg(&j)]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let v = json(&j);
     assert_eq!(v["model"]["model"], "ngram:2");
@@ -312,19 +306,7 @@ fn run_writes_a_report_and_report_redraws_it() {
         v["model"]["precision"].is_null(),
         "an n-gram model has no precision"
     );
-    let (code, _, stderr) = eval(
-        &w,
-        &[
-            "--reference",
-            arg(&other),
-            "--corpus",
-            arg(&gen),
-            "--model",
-            arg(&w.join("checkpoints/small-replace/gen-00")),
-            "--precision",
-            "bf16",
-        ],
-    );
+    let (code, _, stderr) = with_model(&["--precision", "bf16"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("an n-gram model has no matrix products"),
