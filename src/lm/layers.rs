@@ -57,8 +57,7 @@ impl Linear {
     }
 
     /// `torch.nn.Linear` layers (weights (out_i, in), biases (out_i,)) applied as one, their
-    /// outputs side by side. The parts are stacked at each forward pass, not once: they are
-    /// views of the trained variables, which the optimizer updates in place.
+    /// outputs side by side.
     pub fn torch(weights: Vec<Tensor>, biases: Vec<Tensor>) -> Self {
         Linear {
             weight: weights,
@@ -79,26 +78,26 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let n_in = *x.dims().last().unwrap_or(&0);
-        let rows = x.elem_count() / n_in.max(1);
-        let (w, b) = match (self.weight.as_slice(), self.bias.as_slice()) {
-            ([w], [b]) => (w.clone(), b.clone()),
-            // Few rows (decoding): the parts' outputs are smaller than their weights, so
-            // apply the parts one by one and join the outputs rather than copy the weights.
-            (ws, bs) if self.out_in && rows * 8 <= n_in => {
+        let part = |w: &Tensor, b: &Tensor| match self.out_in {
+            true => ops::linear_t(x, w, b), // (b, t, out_i)
+            false => ops::linear(x, w, b),
+        };
+        match (self.weight.as_slice(), self.bias.as_slice()) {
+            ([w], [b]) => part(w, b),
+            // Parts (OPT's q, k, v) are applied one by one and their outputs joined, never
+            // their weights: a stacked weight would be a new tensor at every pass (copied, its
+            // gradient split again in the backward, and under bf16 packed as a weight nothing
+            // else reads), and the outputs of a pass are smaller than the weights anyway
+            // (512 tokens × 3 × 768 against 3 × 768 × 768 for OPT-125m).
+            (ws, bs) => {
                 let ys = ws
                     .iter()
                     .zip(bs)
-                    .map(|(w, b)| ops::linear_t(x, w, b))
+                    .map(|(w, b)| part(w, b))
                     .collect::<Result<Vec<_>>>()?;
-                return Tensor::cat(&ys, x.rank() - 1);
+                Tensor::cat(&ys, x.rank() - 1) // (b, t, out)
             }
-            (ws, bs) => (Tensor::cat(ws, 0)?, Tensor::cat(bs, 0)?),
-        };
-        if self.out_in {
-            return ops::linear_t(x, &w, &b); // (b, t, out)
         }
-        ops::linear(x, &w, &b) // (b, t, out)
     }
 }
 

@@ -96,6 +96,9 @@ thread_local! {
     static CURRENT: Cell<Precision> = const { Cell::new(Precision::Fp32) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static PACKED: RefCell<HashMap<(TensorId, bool), Rc<PackedB>>> = RefCell::new(HashMap::new());
+    /// A trained weight's other layout, packed with the one its forward used and kept for the
+    /// one product (its backward's) that reads it.
+    static PENDING: RefCell<HashMap<(TensorId, bool), PackedB>> = RefCell::new(HashMap::new());
 }
 
 /// The precision of the innermost open scope on this thread (fp32 outside any).
@@ -129,14 +132,23 @@ impl Drop for Autocast {
             d.get() == 0
         }) {
             PACKED.with(|p| p.borrow_mut().clear());
+            PENDING.with(|p| p.borrow_mut().clear());
         }
     }
 }
 
+/// How many packed weights this thread's scopes hold (frozen weights, and trained weights'
+/// layouts waiting for their backward): bounded by the model's weights however many steps
+/// run, which the tests check.
+pub fn packs_held() -> usize {
+    PACKED.with(|p| p.borrow().len()) + PENDING.with(|p| p.borrow().len())
+}
+
 /// The weight `w` packed as the right operand `b` (k, n) of a bf16 product: `w` itself when
 /// `transposed` is false, else `wᵀ`. A weight that is not a trained variable is packed once
-/// per scope (generation re-reads the same weights for every token); a variable is packed on
-/// every call (its values change every step).
+/// per scope (generation re-reads the same weights for every token). A variable's values
+/// change every step, and each step reads both its layouts (the forward one, the backward
+/// the other): both are packed from one read of `w`, and the second is kept for its one use.
 ///
 /// # Safety
 /// `b` must be a valid (k, n) view of `w`'s current values.
@@ -147,8 +159,19 @@ pub(crate) unsafe fn packed_weight(
     k: usize,
     n: usize,
 ) -> Rc<PackedB> {
-    if w.is_variable() || DEPTH.with(|d| d.get()) == 0 {
+    if DEPTH.with(|d| d.get()) == 0 {
         return Rc::new(PackedB::new(b, k, n));
+    }
+    if w.is_variable() {
+        // The backward's layout was packed by the forward, from the values this step reads
+        // (AdamW changes them only after the backward); a forward that is not followed by its
+        // backward leaves an entry the next forward replaces.
+        if let Some(p) = PENDING.with(|p| p.borrow_mut().remove(&(w.id(), transposed))) {
+            return Rc::new(p);
+        }
+        let (this, other) = PackedB::both(b, k, n);
+        PENDING.with(|p| p.borrow_mut().insert((w.id(), !transposed), other));
+        return Rc::new(this);
     }
     let key = (w.id(), transposed);
     if let Some(p) = PACKED.with(|p| p.borrow().get(&key).cloned()) {

@@ -118,7 +118,7 @@ pub unsafe fn block(
             options(nostack, nomem)
         );
     }
-    // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack.rs).
+    // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack/).
     for s in 0..a.kp / K_STEP {
         step(pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));
     }

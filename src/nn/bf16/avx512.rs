@@ -1,6 +1,6 @@
 //! The AVX512-BF16 kernel (CPUs with AVX512-BF16 but no AMX, e.g. Cooper Lake, Zen 4): a
 //! 32 × 32 block of C as four 8-row strips, each 8 rows × 2 vectors of 16 f32 accumulators.
-//! One pair-row of a packed B tile (`pack.rs`) is 16 columns × 2 consecutive k in 64 bytes,
+//! One pair-row of a packed B tile (`pack/`) is 16 columns × 2 consecutive k in 64 bytes,
 //! exactly one `vdpbf16ps` operand; the matching two values of A's row are broadcast to every
 //! lane.
 

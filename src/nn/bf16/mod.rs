@@ -2,7 +2,7 @@
 //! products with (`crate::nn::precision` says when).
 //!
 //! `c (m, n) [+]= a (m, k) · b (k, n)`: both operands rounded to bf16 (to nearest even) and
-//! packed (`pack.rs`), each 32 × 32 block of `c` computed by one of three kernels, chosen once
+//! packed (`pack/`), each 32 × 32 block of `c` computed by one of three kernels, chosen once
 //! at run time:
 //! - `amx.rs`: AMX tiles (Sapphire Rapids and later), `tdpbf16ps`, 16 × 16 × 32 per instruction;
 //! - `avx512.rs`: AVX512-BF16 `vdpbf16ps` (16 lanes × 2 products) where there is no AMX;

@@ -176,7 +176,7 @@ fn results_do_not_depend_on_threads_or_kernel_beyond_rounding() {
 pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
     use super::pack::PackedA;
     let mut rng = Rng::new(5);
-    for &(r, c) in &[(1, 1), (33, 70), (64, 32), (5, 97)] {
+    for &(r, c) in &[(1, 1), (33, 70), (64, 32), (5, 97), (96, 70), (70, 96)] {
         let mut x = rand(&mut rng, r * c);
         x[0] = f32::NAN;
         // A tie, to round to even.
@@ -217,6 +217,39 @@ pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
                     assert_eq!(b.at(kk, j), want, "B ({r},{c}) [{kk},{j}] {v:?}");
                 }
             }
+        }
+    }
+}
+
+/// A weight's two layouts packed from one read hold the bits of two separate packs, for
+/// rows or columns contiguous (and neither), whole blocks and edges.
+#[test]
+fn packing_both_layouts_at_once_gives_each_packs_bits() {
+    let mut rng = Rng::new(6);
+    for &(r, c) in &[(1, 1), (33, 70), (64, 32), (96, 70), (70, 96)] {
+        let x = rand(&mut rng, r * c);
+        let wide: Vec<f32> = x.iter().flat_map(|&v| [v, -7.0]).collect();
+        let views = [
+            Mat::rows(&x, 0, r, c, c),
+            Mat::rows(&x, 0, r, c, c).t(),
+            Mat {
+                ptr: wide.as_ptr(),
+                rs: 2 * c as isize,
+                cs: 2,
+            },
+        ];
+        for (i, v) in views.into_iter().enumerate() {
+            let (k, n) = if i == 1 { (c, r) } else { (r, c) };
+            // SAFETY: the views are valid for (k, n).
+            let ((b, bt), (want_b, want_bt)) = unsafe {
+                (
+                    PackedB::both(v, k, n),
+                    (PackedB::new(v, k, n), PackedB::new(v.t(), n, k)),
+                )
+            };
+            assert_eq!((b.kp, b.np), (want_b.kp, want_b.np));
+            assert!(b.data == want_b.data, "b ({k},{n}) view {i}");
+            assert!(bt.data == want_bt.data, "bᵀ ({n},{k}) view {i}");
         }
     }
 }
