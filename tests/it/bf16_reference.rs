@@ -96,6 +96,17 @@ fn check<A: Arch + serde::de::DeserializeOwned>(name: &str) {
         (&take("losses"), &take("grad_norms")),
         TRAJECTORY_TOL,
     );
+    // A frozen model (scoring, generation) packs each weight once per scope, then reuses it.
+    let frozen = params.frozen_model(&cfg).unwrap();
+    let context = blocks.narrow(1, 0, t1 - 1).unwrap();
+    frozen.forward(&context, None, None).unwrap();
+    let held = collapse_lab::nn::precision::packs_held();
+    frozen.forward(&context, None, None).unwrap();
+    assert_eq!(
+        collapse_lab::nn::precision::packs_held(),
+        held,
+        "{name}: packed weights held after a second frozen pass"
+    );
     r.print_worst(&format!("{name} bf16 against f32: "));
     assert!(
         r.failures.is_empty(),
