@@ -13,6 +13,7 @@
 //! A block's steps follow each other, so a kernel streams its A and B operands in order; m, n
 //! and k are zero padded to multiples of 32 (the padding adds zeros to the sums).
 
+mod columns;
 mod steps;
 
 use crate::nn::fused::Mat;
@@ -335,14 +336,12 @@ impl BPacker {
         }
         // SAFETY: block jb's words are this task's.
         let dst = unsafe { self.out.slice(jb * self.steps * STEP / 2, whole * STEP / 2) };
-        for r in 0..BLOCK {
-            let column = Mat {
-                ptr: b.ptr.wrapping_offset((first + r) as isize * b.cs),
-                ..b
-            };
-            // SAFETY: column first + r of b, its k (whole steps of them) inside b.
-            pair_column_into(dst, unsafe { lines(column.t(), 1, whole * K_STEP) }, r);
-        }
+        let columns = Mat {
+            ptr: b.ptr.wrapping_offset(first as isize * b.cs),
+            ..b
+        };
+        // SAFETY: columns first.. first + 32 of b, their k (whole steps of them) inside b.
+        columns::column_steps_into(dst, unsafe { lines(columns.t(), BLOCK, whole * K_STEP) });
         (whole..self.steps).for_each(|s| self.step(s, jb));
     }
 }
