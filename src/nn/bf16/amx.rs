@@ -79,23 +79,25 @@ impl Drop for Tiles {
     }
 }
 
-/// The block (ib, jb) of C (32 × 32, padded) into `out`, 32 rows of 32 at row stride `ld`
-/// (the tiles are stored straight there: into C itself when the block is whole), added to
-/// what `out` holds when `accumulate` (the sums then start from it).
+/// The block (ib, jb) of C (32 × 32, padded) over the k steps `steps`, into `out`, 32 rows of
+/// 32 at row stride `ld` (the tiles are stored straight there: into C itself when the block
+/// is whole), added to what `out` holds when `accumulate` (the sums then start from it, so a
+/// product done in k chunks has the bits of one done whole: the sums go out and come back in
+/// f32).
 ///
 /// # Safety
-/// A [`Tiles`] must be live on this thread; ib and jb inside the packed operands; `out` valid
-/// for 32 rows of 32 at stride `ld`.
+/// A [`Tiles`] must be live on this thread; ib, jb and `steps` inside the packed operands;
+/// `out` valid for 32 rows of 32 at stride `ld`.
 pub unsafe fn block(
     a: &PackedA,
     b: &PackedB,
     (ib, jb): (usize, usize),
-    out: *mut f32,
-    ld: usize,
+    steps: std::ops::Range<usize>,
+    (out, ld): (*mut f32, usize),
     accumulate: bool,
 ) {
-    debug_assert!(a.kp == b.kp);
-    let (pa, pb) = (a.tile(ib, 0, 0), b.tile(jb, 0, 0));
+    debug_assert!(a.kp == b.kp && steps.end <= a.kp / K_STEP);
+    let (pa, pb) = (a.tile(ib, steps.start, 0), b.tile(jb, steps.start, 0));
     if accumulate {
         asm!(
             "tileloadd tmm0, [{o0} + {s}*1]",
@@ -119,7 +121,7 @@ pub unsafe fn block(
         );
     }
     // Each step's two A tiles and two B tiles are 2 KB of contiguous memory (pack/).
-    for s in 0..a.kp / K_STEP {
+    for s in 0..steps.len() {
         step(pa.add(s * 2 * TILE), pb.add(s * 2 * TILE));
     }
     let o = out;

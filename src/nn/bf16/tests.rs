@@ -221,6 +221,50 @@ pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
     }
 }
 
+/// AMX sums done in k chunks (stored to C in f32 between chunks, reloaded) have the bits of
+/// sums done whole, accumulating or not, in whole and partial blocks.
+#[test]
+fn amx_sums_in_k_chunks_have_the_bits_of_whole_ones() {
+    if !kernels().contains(&Kernel::Amx) {
+        return;
+    }
+    let mut rng = Rng::new(11);
+    let (m, n, k) = (40, 70, 300); // 10 steps of k; partial row and column blocks
+    let (a, b, c0) = (
+        rand(&mut rng, m * k),
+        rand(&mut rng, k * n),
+        rand(&mut rng, m * n),
+    );
+    // SAFETY: the views are valid for their shapes.
+    let (pa, pb) = unsafe {
+        (
+            super::pack::PackedA::new(Mat::rows(&a, 0, m, k, k), m, k),
+            PackedB::new(Mat::rows(&b, 0, k, n, n), k, n),
+        )
+    };
+    for accumulate in [false, true] {
+        let product = |chunk_steps: Option<usize>| {
+            let mut c = c0.clone();
+            let walk = Walk {
+                kernel: Kernel::Amx,
+                chunk_steps,
+            };
+            // SAFETY: c is (m, n); AMX is available.
+            unsafe {
+                run(walk, &pa, &pb, SendPtr(c.as_mut_ptr()), n, accumulate, true);
+            }
+            c
+        };
+        let whole = product(None);
+        for chunk in [1, 3, 4] {
+            assert!(
+                product(Some(chunk)) == whole,
+                "chunks of {chunk} steps, accumulate {accumulate}"
+            );
+        }
+    }
+}
+
 /// A weight's two layouts packed from one read hold the bits of two separate packs, for
 /// rows or columns contiguous (and neither), whole blocks and edges.
 #[test]
