@@ -13,8 +13,9 @@
 //! other's. An op records the precision when it is built, so its backward matches its forward.
 //!
 //! Weights that are not being trained (a frozen model generating or scoring) are packed to
-//! bf16 once per scope and kept (`packed`); trained weights change every step and are packed
-//! when used.
+//! bf16 once per scope and kept (`packed`); trained weights change every step, so each op
+//! packs its weight in both layouts from one read at its forward and keeps the second for its
+//! backward ([`Products`]).
 
 use super::bf16::{self, pack::PackedB, Kernel};
 use super::fused::Mat;
@@ -22,6 +23,7 @@ use candle_core::{Tensor, TensorId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Mutex;
 
 /// What matrix products compute in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -96,9 +98,6 @@ thread_local! {
     static CURRENT: Cell<Precision> = const { Cell::new(Precision::Fp32) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static PACKED: RefCell<HashMap<(TensorId, bool), Rc<PackedB>>> = RefCell::new(HashMap::new());
-    /// A trained weight's other layout, packed with the one its forward used and kept for the
-    /// one product (its backward's) that reads it.
-    static PENDING: RefCell<HashMap<(TensorId, bool), PackedB>> = RefCell::new(HashMap::new());
 }
 
 /// The precision of the innermost open scope on this thread (fp32 outside any).
@@ -132,23 +131,20 @@ impl Drop for Autocast {
             d.get() == 0
         }) {
             PACKED.with(|p| p.borrow_mut().clear());
-            PENDING.with(|p| p.borrow_mut().clear());
         }
     }
 }
 
-/// How many packed weights this thread's scopes hold (frozen weights, and trained weights'
-/// layouts waiting for their backward): bounded by the model's weights however many steps
-/// run, which the tests check.
+/// How many packed weights this thread's scopes hold: bounded by the model's frozen weights
+/// however many passes run, which the tests check.
 pub fn packs_held() -> usize {
-    PACKED.with(|p| p.borrow().len()) + PENDING.with(|p| p.borrow().len())
+    PACKED.with(|p| p.borrow().len())
 }
 
 /// The weight `w` packed as the right operand `b` (k, n) of a bf16 product: `w` itself when
 /// `transposed` is false, else `wᵀ`. A weight that is not a trained variable is packed once
-/// per scope (generation re-reads the same weights for every token). A variable's values
-/// change every step, and each step reads both its layouts (the forward one, the backward
-/// the other): both are packed from one read of `w`, and the second is kept for its one use.
+/// per scope (generation re-reads the same weights for every token); a variable on every
+/// call (its values change every step; [`Products`] keeps its backward's layout).
 ///
 /// # Safety
 /// `b` must be a valid (k, n) view of `w`'s current values.
@@ -159,19 +155,8 @@ pub(crate) unsafe fn packed_weight(
     k: usize,
     n: usize,
 ) -> Rc<PackedB> {
-    if DEPTH.with(|d| d.get()) == 0 {
+    if w.is_variable() || DEPTH.with(|d| d.get()) == 0 {
         return Rc::new(PackedB::new(b, k, n));
-    }
-    if w.is_variable() {
-        // The backward's layout was packed by the forward, from the values this step reads
-        // (AdamW changes them only after the backward); a forward that is not followed by its
-        // backward leaves an entry the next forward replaces.
-        if let Some(p) = PENDING.with(|p| p.borrow_mut().remove(&(w.id(), transposed))) {
-            return Rc::new(p);
-        }
-        let (this, other) = PackedB::both(b, k, n);
-        PENDING.with(|p| p.borrow_mut().insert((w.id(), !transposed), other));
-        return Rc::new(this);
     }
     let key = (w.id(), transposed);
     if let Some(p) = PACKED.with(|p| p.borrow().get(&key).cloned()) {
@@ -184,10 +169,14 @@ pub(crate) unsafe fn packed_weight(
 
 /// How an op multiplies: in f32, or in bf16 with its weight (captured when the op is built,
 /// so its backward multiplies as its forward did).
-#[derive(Clone)]
 pub struct Products {
     /// The weight, under bf16.
     bf16: Option<Tensor>,
+    /// A trained weight's layout for this op's backward (`transposed`, packed), packed from
+    /// the same read of the weight as its forward's. Kept by the op, not by the thread: the
+    /// backward of this op reads the values its forward did, whatever the optimiser does
+    /// between other passes, and an op that never runs its backward frees it with itself.
+    backward: Mutex<Option<(bool, PackedB)>>,
 }
 
 impl Products {
@@ -195,7 +184,34 @@ impl Products {
     pub fn for_weight(w: &Tensor) -> Products {
         Products {
             bf16: (current() == Precision::Bf16).then(|| w.clone()),
+            backward: Mutex::new(None),
         }
+    }
+
+    /// `w` packed as `b` (k, n) ([`packed_weight`]); a trained weight's two layouts from one
+    /// read, the other kept for this op's backward, which takes it.
+    ///
+    /// # Safety
+    /// As [`packed_weight`].
+    unsafe fn packed(
+        &self,
+        w: &Tensor,
+        transposed: bool,
+        b: Mat,
+        (k, n): (usize, usize),
+    ) -> Rc<PackedB> {
+        if !w.is_variable() {
+            return packed_weight(w, transposed, b, k, n);
+        }
+        let mut kept = self.backward.lock().expect("not poisoned");
+        if let Some((t, p)) = kept.take() {
+            if t == transposed {
+                return Rc::new(p);
+            }
+        }
+        let (this, other) = PackedB::both(b, k, n);
+        *kept = Some((!transposed, other));
+        Rc::new(this)
     }
 
     pub fn is_bf16(&self) -> bool {
@@ -218,7 +234,7 @@ impl Products {
     ) {
         match &self.bf16 {
             Some(w) => {
-                let packed = packed_weight(w, transposed, b, k, n);
+                let packed = self.packed(w, transposed, b, (k, n));
                 bf16::gemm(m, n, k, c, ldc, accumulate, a, &packed, true)
             }
             None => super::fused::gemm(m, n, k, c, ldc, accumulate, a, b, true),
@@ -237,7 +253,7 @@ impl Products {
         b: Mat,
     ) -> Vec<f32> {
         match &self.bf16 {
-            Some(w) => bf16::product(m, a, &packed_weight(w, transposed, b, k, n), true),
+            Some(w) => bf16::product(m, a, &self.packed(w, transposed, b, (k, n)), true),
             None => super::fused::product(m, n, k, a, b, true),
         }
     }

@@ -171,6 +171,15 @@ fn results_do_not_depend_on_threads_or_kernel_beyond_rounding() {
     }
 }
 
+/// Rows of `c` values held in every other element of `wide`: a view with neither stride 1.
+fn every_other(wide: &[f32], c: usize) -> Mat {
+    Mat {
+        ptr: wide.as_ptr(),
+        rs: 2 * c as isize,
+        cs: 2,
+    }
+}
+
 /// Also run at the narrower SIMD levels by `nn::fused::tests::narrower_simd_levels_match_too`.
 #[test]
 pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
@@ -188,11 +197,7 @@ pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
         let views = [
             Mat::rows(&x, 0, r, c, c),
             Mat::rows(&t, 0, c, r, r).t(),
-            Mat {
-                ptr: wide.as_ptr(),
-                rs: 2 * c as isize,
-                cs: 2,
-            },
+            every_other(&wide, c),
         ];
         for v in views {
             // SAFETY: the views are valid for (r, c).
@@ -276,11 +281,7 @@ fn packing_both_layouts_at_once_gives_each_packs_bits() {
         let views = [
             Mat::rows(&x, 0, r, c, c),
             Mat::rows(&x, 0, r, c, c).t(),
-            Mat {
-                ptr: wide.as_ptr(),
-                rs: 2 * c as isize,
-                cs: 2,
-            },
+            every_other(&wide, c),
         ];
         for (i, v) in views.into_iter().enumerate() {
             let (k, n) = if i == 1 { (c, r) } else { (r, c) };
