@@ -41,7 +41,7 @@ pub fn dropout(x: Tensor, p: f64, drop: &mut Option<Dropout>) -> Result<Tensor> 
 /// A linear layer `y = x W + b`: GPT-2's Conv1D stores `W` (in, out), `torch.nn.Linear` (OPT)
 /// stores it (out, in); the tensors are used as stored, so names and layouts stay the Hub's.
 pub struct Linear {
-    weight: Vec<Tensor>, // (in, out); or (out, in) when `out_in`, parts stacked on `out`
+    weight: Vec<Tensor>, // (in, out); or (out, in) when `out_in`; parts side by side on `out`
     bias: Vec<Tensor>,   // (out,), in parts like the weight
     out_in: bool,
 }

@@ -2,8 +2,8 @@
 //!
 //! Differences from GPT-2 ([`crate::models::gpt2::model`]), all from `transformers`' modeling_opt.py:
 //! - linear layers are `torch.nn.Linear` (weights stored (out, in)) with separate q, k, v
-//!   projections; we stack them into one (3c, c) projection at each forward pass, so the
-//!   attention itself is GPT-2's (fused on the CPU, KV cache for generation);
+//!   projections; we apply them as one layer whose output is `[q | k | v]`, so the attention
+//!   itself is GPT-2's (fused on the CPU, KV cache for generation);
 //! - learned positions start at row 2 of their table ([`POSITION_OFFSET`]);
 //! - pre-LayerNorm (opt-125m) or post-LayerNorm (opt-350m, `do_layer_norm_before = false`),
 //!   and `project_in`/`project_out` when the embeddings are narrower than the model;
@@ -29,7 +29,7 @@ fn attention(vb: VarBuilder, cfg: &OptConfig) -> Result<Attention> {
         ws.push(vb.pp(p).get((c, c), "weight")?);
         bs.push(vb.pp(p).get(c, "bias")?);
     }
-    // Stacked to (3c, c) and (3c,): the output is [q | k | v], what the packed attention reads.
+    // Applied as one layer: the output is [q | k | v], what the packed attention reads.
     let qkv = Linear::torch(ws, bs);
     let out = Linear::load_torch(&vb.pp("out_proj"), c, c, true)?;
     // OPT scales q by head_dim^-0.5 before q·k; scaling the product is the same function.
