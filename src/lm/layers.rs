@@ -86,9 +86,8 @@ impl Linear {
             ([w], [b]) => part(w, b),
             // Parts (OPT's q, k, v) are applied one by one and their outputs joined, never
             // their weights: a stacked weight would be a new tensor at every pass (copied, its
-            // gradient split again in the backward, and under bf16 packed as a weight nothing
-            // else reads), and the outputs of a pass are smaller than the weights anyway
-            // (512 tokens × 3 × 768 against 3 × 768 × 768 for OPT-125m).
+            // gradient split again in the backward, and under bf16 packed as a frozen weight
+            // and kept until the scope ends, as none of its values is a trained variable).
             (ws, bs) => {
                 let ys = ws
                     .iter()

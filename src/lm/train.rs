@@ -286,6 +286,8 @@ fn valid_loss(
     if blocks.valid.is_empty() {
         return Ok(None);
     }
+    // The trained variables, but no backward: each product packs only its forward's layout.
+    let _forward_only = crate::nn::precision::NoBackward::new();
     let mut sum = 0f64;
     for chunk in blocks.valid.chunks(mb) {
         let rows: Vec<u32> = chunk

@@ -98,6 +98,30 @@ thread_local! {
     static CURRENT: Cell<Precision> = const { Cell::new(Precision::Fp32) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     static PACKED: RefCell<HashMap<(TensorId, bool), Rc<PackedB>>> = RefCell::new(HashMap::new());
+    static NO_BACKWARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A pass over trained weights whose backward will not run (a validation loss): while it
+/// lives, ops on this thread pack only the layout their forward reads.
+pub struct NoBackward(std::marker::PhantomData<*const ()>);
+
+impl NoBackward {
+    pub fn new() -> NoBackward {
+        NO_BACKWARD.with(|n| n.set(n.get() + 1));
+        NoBackward(std::marker::PhantomData)
+    }
+}
+
+impl Default for NoBackward {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NoBackward {
+    fn drop(&mut self) {
+        NO_BACKWARD.with(|n| n.set(n.get() - 1));
+    }
 }
 
 /// The precision of the innermost open scope on this thread (fp32 outside any).
@@ -177,6 +201,8 @@ pub struct Products {
     /// backward of this op reads the values its forward did, whatever the optimiser does
     /// between other passes, and an op that never runs its backward frees it with itself.
     backward: Mutex<Option<(bool, PackedB)>>,
+    /// Whether a backward may follow ([`NoBackward`]: not).
+    backward_follows: bool,
 }
 
 impl Products {
@@ -185,6 +211,7 @@ impl Products {
         Products {
             bf16: (current() == Precision::Bf16).then(|| w.clone()),
             backward: Mutex::new(None),
+            backward_follows: NO_BACKWARD.with(|n| n.get()) == 0,
         }
     }
 
@@ -200,7 +227,7 @@ impl Products {
         b: Mat,
         (k, n): (usize, usize),
     ) -> Rc<PackedB> {
-        if !w.is_variable() {
+        if !w.is_variable() || !self.backward_follows {
             return packed_weight(w, transposed, b, k, n);
         }
         let mut kept = self.backward.lock().expect("not poisoned");
@@ -272,5 +299,46 @@ impl Products {
             Some(_) => bf16::product(m, a, &PackedB::new(b, k, n), true),
             None => super::fused::product(m, n, k, a, b, true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// A trained weight's op keeps its backward's layout, unless no backward will follow.
+    #[test]
+    fn an_op_keeps_the_backward_layout_only_when_a_backward_may_follow() {
+        let w = Var::from_vec(
+            (0..64 * 48).map(|i| i as f32).collect(),
+            (64, 48),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let _bf16 = Autocast::new(Precision::Bf16);
+        let kept = |p: &Products| p.backward.lock().unwrap().as_ref().map(|(t, _)| *t);
+        let pack = |p: &Products| {
+            crate::nn::fused::with_slice(w.as_tensor(), |s| {
+                let b = Mat::rows(s, 0, 64, 48, 48);
+                // SAFETY: b is a valid (64, 48) view of w's values.
+                let packed = unsafe { p.packed(w.as_tensor(), false, b, (64, 48)) };
+                (packed.k, packed.n)
+            })
+            .unwrap()
+        };
+        let training = Products::for_weight(w.as_tensor());
+        assert_eq!(pack(&training), (64, 48));
+        assert_eq!(
+            kept(&training),
+            Some(true),
+            "the transposed layout, for the backward"
+        );
+        let validation = {
+            let _forward_only = NoBackward::new();
+            Products::for_weight(w.as_tensor())
+        };
+        assert_eq!(pack(&validation), (64, 48));
+        assert_eq!(kept(&validation), None);
     }
 }

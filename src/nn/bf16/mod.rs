@@ -125,11 +125,13 @@ pub(crate) unsafe fn product(m: usize, a: Mat, b: &PackedB, parallel: bool) -> V
 const CHUNK_STEPS: usize = 32;
 const PANEL_BYTES: usize = 1 << 20;
 
-/// Which kernel computes the blocks, and in k chunks of how many steps (`None`: whole).
+/// Which kernel computes the blocks, in k chunks of how many steps (`None`: whole) and row
+/// panels of how many blocks (`None`: [`PANEL_BYTES`] of A's chunk).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Walk {
     pub kernel: Kernel,
     pub chunk_steps: Option<usize>,
+    pub panel_blocks: Option<usize>,
 }
 
 impl Walk {
@@ -139,12 +141,17 @@ impl Walk {
         Walk {
             kernel,
             chunk_steps,
+            panel_blocks: None,
         }
     }
 }
 
 /// Runs the walk's kernel on every block, chunk by chunk and panel by panel ([`CHUNK_STEPS`],
 /// [`PANEL_BYTES`]); in each, the column blocks are the tasks (each loads its own AMX tiles).
+///
+/// # Safety
+/// `c` valid for the a.m rows of b.n at `ldc` and not aliased; the walk's kernel available on
+/// this CPU.
 pub(crate) unsafe fn run(
     walk: Walk,
     a: &PackedA,
@@ -154,6 +161,7 @@ pub(crate) unsafe fn run(
     accumulate: bool,
     parallel: bool,
 ) {
+    assert_eq!(a.kp, b.kp, "bf16 run: the operands' k differ");
     let (m, n, steps) = (a.m, b.n, a.kp / K_STEP);
     let kernel = walk.kernel;
     let chunk = match walk.chunk_steps {
@@ -165,7 +173,10 @@ pub(crate) unsafe fn run(
         let ks = s0..(s0 + chunk).min(steps);
         // Later chunks add to the sums the earlier ones left in C.
         let accumulate = accumulate || !first;
-        let panel_blocks = (PANEL_BYTES / (ks.len() * K_STEP * BLOCK * 2)).max(1);
+        let panel_blocks = walk
+            .panel_blocks
+            .unwrap_or(PANEL_BYTES / (ks.len() * K_STEP * BLOCK * 2))
+            .max(1);
         for p0 in (0..m.div_ceil(BLOCK)).step_by(panel_blocks) {
             let panel = p0..(p0 + panel_blocks).min(m.div_ceil(BLOCK));
             let task = |jb: usize| {
@@ -202,6 +213,8 @@ unsafe fn column_block(
     (c, ldc): (SendPtr, usize),
     accumulate: bool,
 ) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ks; // only AMX walks k in chunks
     let (m, n) = (a.m, b.n);
     let mut buf = vec![0f32; BLOCK * BLOCK];
     #[cfg(target_arch = "x86_64")]

@@ -226,52 +226,64 @@ pub(crate) fn packers_hold_every_element_rounded_and_zero_padding() {
     }
 }
 
-/// AMX sums done in k chunks (stored to C in f32 between chunks, reloaded) have the bits of
-/// sums done whole, accumulating or not, in whole and partial blocks.
-#[test]
-fn amx_sums_in_k_chunks_have_the_bits_of_whole_ones() {
-    if !kernels().contains(&Kernel::Amx) {
-        return;
+/// `c0 [+]= a b` on (m, k) × (k, n) row-major operands, walked as `walk` says.
+fn walked(
+    walk: Walk,
+    (a, b, c0): (&[f32], &[f32], &[f32]),
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+) -> Vec<f32> {
+    // SAFETY: the views are valid for their shapes; c is (m, n); the caller checked the kernel.
+    unsafe {
+        let pa = super::pack::PackedA::new(Mat::rows(a, 0, m, k, k), m, k);
+        let pb = PackedB::new(Mat::rows(b, 0, k, n, n), k, n);
+        let mut c = c0.to_vec();
+        run(walk, &pa, &pb, SendPtr(c.as_mut_ptr()), n, accumulate, true);
+        c
     }
+}
+
+/// Row panels of any size give the bits of one panel, on every kernel this CPU has, alone
+/// (every kernel) and with k chunks (AMX: stored to C in f32 between chunks, reloaded): the
+/// sums of a block do not depend on how the product is walked, accumulating or not, in
+/// whole and partial blocks.
+#[test]
+fn any_walk_gives_the_bits_of_one_panel_walked_whole() {
     let mut rng = Rng::new(11);
-    let (m, n, k) = (40, 70, 300); // 10 steps of k; partial row and column blocks
+    let (m, n, k) = (70, 70, 300); // 3 row blocks, 10 steps of k; partial blocks
     let (a, b, c0) = (
         rand(&mut rng, m * k),
         rand(&mut rng, k * n),
         rand(&mut rng, m * n),
     );
-    // SAFETY: the views are valid for their shapes.
-    let (pa, pb) = unsafe {
-        (
-            super::pack::PackedA::new(Mat::rows(&a, 0, m, k, k), m, k),
-            PackedB::new(Mat::rows(&b, 0, k, n, n), k, n),
-        )
-    };
-    for accumulate in [false, true] {
-        let product = |chunk_steps: Option<usize>| {
-            let mut c = c0.clone();
-            let walk = Walk {
-                kernel: Kernel::Amx,
+    for kernel in kernels() {
+        for accumulate in [false, true] {
+            let walk = |chunk_steps, panel_blocks| Walk {
+                kernel,
                 chunk_steps,
+                panel_blocks,
             };
-            // SAFETY: c is (m, n); AMX is available.
-            unsafe {
-                run(walk, &pa, &pb, SendPtr(c.as_mut_ptr()), n, accumulate, true);
+            let once = walked(walk(None, None), (&a, &b, &c0), (m, n, k), accumulate);
+            let chunks: &[Option<usize>] = match kernel {
+                Kernel::Amx => &[None, Some(1), Some(3), Some(4)],
+                _ => &[None],
+            };
+            for &chunk in chunks {
+                for panel in [Some(1), Some(2), None] {
+                    assert!(
+                        walked(walk(chunk, panel), (&a, &b, &c0), (m, n, k), accumulate) == once,
+                        "{kernel:?}: chunks {chunk:?}, panels {panel:?}, accumulate {accumulate}"
+                    );
+                }
             }
-            c
-        };
-        let whole = product(None);
-        for chunk in [1, 3, 4] {
-            assert!(
-                product(Some(chunk)) == whole,
-                "chunks of {chunk} steps, accumulate {accumulate}"
-            );
         }
     }
 }
 
 /// A weight's two layouts packed from one read hold the bits of two separate packs, for
-/// rows or columns contiguous (and neither), whole blocks and edges.
+/// rows or columns contiguous, whole blocks and edges (and a view with neither stride 1,
+/// which `both` hands to two separate packs: a check of that fallback only). The values
+/// themselves are held to their definition by the test above.
 #[test]
 fn packing_both_layouts_at_once_gives_each_packs_bits() {
     let mut rng = Rng::new(6);

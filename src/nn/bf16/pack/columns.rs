@@ -8,8 +8,7 @@
 //! its place, one column at a time.
 
 use super::steps::{pair_column_into, Lines};
-use super::{K_STEP, STEP, TILE};
-use crate::nn::bf16::pack::BLOCK;
+use super::{BLOCK, K_STEP, STEP};
 use std::mem::MaybeUninit;
 
 /// Every step of a block from its 32 columns (`src.line(r, ..)`: column r's k, `steps` × 32 of
@@ -34,7 +33,8 @@ pub(super) fn column_steps_into(dst: &mut [MaybeUninit<u32>], src: Lines) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::super::steps::Lines;
-    use super::{K_STEP, STEP, TILE};
+    use super::super::TILE;
+    use super::{K_STEP, STEP};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
