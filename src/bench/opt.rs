@@ -20,14 +20,11 @@
 //! threads and prints ours, torch's and the ratio per measure. The last line is `tokens/s: N`
 //! (ours): training for `opt-train`, the first measure for `opt-generate`.
 //!
-//! Reference points (this 2-core AMD EPYC with AVX-512, `--threads 2`, best of three runs
-//! interleaved with the torch script on a quiet machine; torch 2.15, transformers 5.23), ours
-//! against torch in tokens/s: training 4×64 ~340 / ~180, 8×64 ~410 / ~205, 4×128 ~420 / ~205;
-//! eval forward 4×64 ~1,040 / ~700, 4×128 ~1,340 / ~730; generation (64 + 64 tokens) 5-beam
-//! with 2 prompts ~55 / ~28, with 6 prompts ~71 / ~46, sampling 8 rows ~245 / ~128, greedy 1
-//! row ~62 / ~34. Decoding is fast only because `torch.nn.Linear` weights are read as stored
-//! for few rows ([`collapse_lab::nn::fused::linear`]); before, gemm repacked every weight at
-//! every token and beam search and sampling ran at 0.6× torch.
+//! The README's OPT and bf16 tables are this bench's figures against torch, from interleaved
+//! rounds of `scripts/bench_rounds.py` (single runs on a shared machine mislead). Decoding is
+//! fast only because `torch.nn.Linear` weights are read as stored for few rows
+//! ([`collapse_lab::nn::fused::linear`]); before, gemm repacked every weight at every token
+//! and beam search and sampling ran at 0.6× torch.
 
 use super::lm::{
     compare, flag_words, init_threads, random_ids_on, random_prompts, time_runs, time_train,
