@@ -30,6 +30,11 @@ fn rand(rng: &mut Rng, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Random a (m, k), b (k, n) and a starting c (m, n).
+fn operands(rng: &mut Rng, (m, n, k): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    (rand(rng, m * k), rand(rng, k * n), rand(rng, m * n))
+}
+
 /// The kernels this CPU can run, each named; the others are reported as skipped.
 fn kernels() -> Vec<Kernel> {
     let mut ks = vec![Kernel::Portable];
@@ -96,11 +101,7 @@ fn every_kernel_sums_bf16_products_exactly_enough() {
         (32, 32, 64),
         (3, 2, 1),
     ] {
-        let (a, b, c0) = (
-            rand(&mut rng, m * k),
-            rand(&mut rng, k * n),
-            rand(&mut rng, m * n),
-        );
+        let (a, b, c0) = operands(&mut rng, (m, n, k));
         for (at, bt) in [(false, false), (true, false), (false, true)] {
             let a_at = |i: usize, kk: usize| if at { a[kk * m + i] } else { a[i * k + kk] };
             let b_at = |kk: usize, j: usize| if bt { b[j * k + kk] } else { b[kk * n + j] };
@@ -251,11 +252,7 @@ fn walked(
 fn any_walk_gives_the_bits_of_one_panel_walked_whole() {
     let mut rng = Rng::new(11);
     let (m, n, k) = (70, 70, 300); // 3 row blocks, 10 steps of k; partial blocks
-    let (a, b, c0) = (
-        rand(&mut rng, m * k),
-        rand(&mut rng, k * n),
-        rand(&mut rng, m * n),
-    );
+    let (a, b, c0) = operands(&mut rng, (m, n, k));
     for kernel in kernels() {
         for accumulate in [false, true] {
             let walk = |chunk_steps, panel_blocks| Walk {
@@ -318,11 +315,7 @@ fn packing_both_layouts_at_once_gives_each_packs_bits() {
 fn a_rows_bits_do_not_depend_on_the_rows_beside_it() {
     let mut rng = Rng::new(9);
     let (m, n, k) = (40, 64, 96);
-    let (a, b, c0) = (
-        rand(&mut rng, m * k),
-        rand(&mut rng, k * n),
-        rand(&mut rng, m * n),
-    );
+    let (a, b, c0) = operands(&mut rng, (m, n, k));
     for kernel in kernels() {
         for acc in [false, true] {
             let all = run_kernel(kernel, &a, &b, &c0, (m, n, k), (false, false), acc, true);

@@ -307,10 +307,16 @@ impl BPacker {
                 pair_rows_into(dst, unsafe { lines(at, K_STEP, BLOCK) })
             }
             Some(true) => {
-                // Columns contiguous along k: staged column by column, each column's
-                // consecutive k already the pairs a word holds.
+                // Columns contiguous along k: staged column by column (zero padded), then
+                // packed as a block's whole columns are.
                 unsafe { stage_rows(&mut stage, at.t(), cols, rows) };
-                pair_columns_into(dst, &stage);
+                columns::column_steps_into(
+                    dst,
+                    Lines {
+                        data: &stage,
+                        ld: K_STEP,
+                    },
+                );
             }
             _ => {
                 unsafe { stage_rows(&mut stage, at, rows, cols) };

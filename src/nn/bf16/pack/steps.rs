@@ -114,23 +114,6 @@ multiversion! {
 }
 
 multiversion! {
-    /// B's step from its 32 columns × 32 k staged column by column: each column's 16 words
-    /// in one contiguous pass, then moved to their places down the tiles.
-    pub(super) fn pair_columns_into(dst: &mut [MaybeUninit<u32>], stage: &[f32; STEP]) {
-        let mut words = [0u32; STEP / 2];
-        for (w, pair) in words.iter_mut().zip(stage.chunks_exact(2)) {
-            *w = pair_word(pair[0], pair[1]);
-        }
-        for (j, column) in words.chunks_exact(16).enumerate() {
-            let (t, jj) = (j / 16, j % 16);
-            for (p, &w) in column.iter().enumerate() {
-                dst[t * TILE / 2 + p * 16 + jj].write(w);
-            }
-        }
-    }
-}
-
-multiversion! {
     /// Column `r` of a block's whole steps, from that column's k contiguous (`src`): each
     /// step's 32 k are 16 words, written down the column's place in its tile.
     pub(super) fn pair_column_into(dst: &mut [MaybeUninit<u32>], src: &[f32], r: usize) {
