@@ -246,21 +246,20 @@ pub fn cached_attention(
         }
         *slot = Some((k.clone(), v.clone()));
     }
-    if kv != h {
-        let total = k.dim(2)?;
-        let expand = |x: &Tensor| {
-            x.unsqueeze(2)?
-                .broadcast_as((b, kv, h / kv, total, d))?
-                .reshape((b, h, total, d))
-        };
-        (k, v) = (expand(&k)?, expand(&v)?); // (b, h, T, d)
-    }
-    let mut att = (q.matmul(&k.t()?)? * scale)?; // (b, h, t, T)
+    // Key/value head i serves query heads i·g..(i + 1)·g (transformers' `repeat_kv`): the
+    // group's queries are the rows of one product with it, rather than k and v copied g times
+    // (which cost SmolLM2's decoding a copy of 3 × its cache per layer and token).
+    let (g, total) = (h / kv, k.dim(2)?);
+    let q = q.reshape((b, kv, g * t, d))?; // (b, kv, g·t, d)
+    let mut att = (q.matmul(&k.t()?)? * scale)?.reshape((b, kv, g, t, total))?; // (b, kv, g, t, T)
     if let Some(m) = mask {
         att = att.broadcast_add(m)?;
     }
     let att = dropout(ops::softmax_last_dim(&att)?, pdrop, drop)?;
-    att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h * d)) // (b, t, h·d)
+    let y = att.reshape((b, kv, g * t, total))?.matmul(&v)?; // (b, kv, g·t, d)
+    y.reshape((b, h, t, d))?
+        .transpose(1, 2)?
+        .reshape((b, t, h * d)) // (b, t, h·d)
 }
 
 /// The decoder stack every architecture runs: the causal mask for `t` new positions after

@@ -147,6 +147,16 @@ const FEW_ROWS: usize = 128;
 /// once (the row groups reuse them from cache).
 fn few_rows_t(y: &mut [f32], x: &[f32], w: &[f32], n: usize, n_in: usize, n_out: usize) {
     assert!(y.len() == n * n_out && x.len() == n * n_in && w.len() == n_out * n_in);
+    let (xm, wm) = (
+        Mat::rows(x, 0, n, n_in, n_in),
+        Mat::rows(w, 0, n_out, n_in, n_in).t(),
+    );
+    if super::few_rows::takes(n, xm, wm) {
+        // SAFETY: y is (n, n_out) row-major; x and w are bounds-checked views (asserted).
+        return unsafe {
+            super::few_rows::gemm(n, n_out, n_in, y.as_mut_ptr(), n_out, true, xm, wm, true)
+        };
+    }
     // gemm takes its dot-product path for at most 256 outputs per call.
     let group = n.clamp(1, 16);
     let tile = ((256 / group) / 4 * 4).clamp(4, n_out.max(4));

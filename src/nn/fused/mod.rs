@@ -15,6 +15,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod embedding;
+pub(crate) mod few_rows;
 pub mod head;
 pub mod linear;
 pub mod norm;
@@ -142,6 +143,9 @@ pub(crate) unsafe fn gemm(
 ) {
     if m == 0 || n == 0 {
         return;
+    }
+    if few_rows::takes(m, a, b) {
+        return few_rows::gemm(m, n, k, c_ptr, ldc, accumulate, a, b, parallel);
     }
     let par = if parallel && rayon::current_num_threads() > 1 {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
