@@ -18,8 +18,8 @@ use super::{Mat, SendPtr};
 use rayon::prelude::*;
 
 /// At most this many rows go through dot products (beyond 8, each further group of 8 reads
-/// the weights again, from cache). More rows: the linear layers' earlier tiling
-/// (`linear::few_rows_t`) up to 128, `gemm`'s packed kernels beyond.
+/// the weights again, from cache). More rows: `gemm`, through the f32 linear layers' tiling
+/// of it (`linear::few_rows_t`) up to 128 rows, its packed kernels otherwise.
 pub(crate) const MAX_ROWS: usize = 16;
 
 /// Columns of one register block: 8 rows × 2 columns of sums (16 registers), 2 weight
@@ -31,9 +31,14 @@ const COLS: usize = 2;
 const ROWS: usize = 8;
 
 /// Whether [`gemm`] computes this product: few rows, `a`'s rows and `b`'s columns contiguous
-/// (b = Wᵀ), on a CPU with AVX-512.
+/// (b = Wᵀ), on a CPU with AVX-512 (the CPU's own level: tests that force narrower levels for
+/// the multiversioned kernels, concurrently, do not move products off this kernel).
 pub(crate) fn takes(m: usize, a: Mat, b: Mat) -> bool {
-    m <= MAX_ROWS && a.cs == 1 && b.rs == 1 && super::simd::level() == super::simd::Level::V4
+    shape_fits(m, a, b) && super::simd::detected() == super::simd::Level::V4
+}
+
+fn shape_fits(m: usize, a: Mat, b: Mat) -> bool {
+    m <= MAX_ROWS && a.cs == 1 && b.rs == 1
 }
 
 /// `c (m, n) [+]= a (m, k) · b (k, n)` as dot products, for products [`takes`] accepts.
@@ -52,7 +57,7 @@ pub(crate) unsafe fn gemm(
     b: Mat,
     parallel: bool,
 ) {
-    debug_assert!(takes(m, a, b));
+    debug_assert!(shape_fits(m, a, b));
     let (c, a_ptr, b_ptr) = (SendPtr(c), a.ptr as usize, b.ptr as usize);
     let task = |cols: std::ops::Range<usize>| {
         let (a_ptr, b_ptr) = (a_ptr as *const f32, b_ptr as *const f32);
@@ -180,7 +185,7 @@ unsafe fn block<const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::fused::simd::{level, Level};
+    use crate::nn::fused::simd::{detected, Level};
 
     /// a (m, k) row-major with row stride k + 3, w (n, k) at row stride k + 1, read as b = wᵀ.
     fn operands(m: usize, n: usize, k: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
@@ -212,17 +217,27 @@ mod tests {
 
     #[test]
     fn dot_products_match_f64_sums_and_do_not_depend_on_the_split() {
-        if level() != Level::V4 {
+        if detected() != Level::V4 {
             return; // gemm computes these products without AVX-512 (its own tests)
         }
-        for (m, n, k) in [
+        // Every row block (1, 2, 4, 8, 8 + 1, 8 + 4, 8 + 8 rows), odd and even columns, k
+        // below, at and past 16 lanes, and (3, 1001, 97) large enough for several rayon tasks.
+        let shapes = [
             (1, 1, 1),
+            (2, 5, 15),
             (3, 5, 15),
             (8, 33, 16),
             (9, 7, 17),
-            (16, 300, 70),
-            (5, 2, 600),
-        ] {
+            (12, 9, 40),
+        ];
+        let shapes = shapes
+            .into_iter()
+            .chain([(16, 300, 70), (5, 2, 600), (3, 1001, 97)]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (m, n, k) in shapes {
             let (x, w) = operands(m, n, k, (m * 1000 + n * 10 + k) as u64);
             for init in [0.0, 0.25] {
                 let c = run(m, n, k, (&x, &w), init, false);
@@ -242,7 +257,7 @@ mod tests {
                     assert_eq!(&c[i * (n + 2) + n..(i + 1) * (n + 2)], &[init, init]);
                 }
                 // Threads, and each row computed alone, give the same bits.
-                assert_eq!(run(m, n, k, (&x, &w), init, true), c);
+                assert_eq!(pool.install(|| run(m, n, k, (&x, &w), init, true)), c);
                 for i in 0..m {
                     let alone = run(1, n, k, (&x[i * (k + 3)..], &w), init, false);
                     assert_eq!(
@@ -259,7 +274,7 @@ mod tests {
     fn only_few_rows_of_a_transposed_weight_are_taken() {
         let (x, w) = (vec![0f32; 17 * 8], vec![0f32; 8 * 8]);
         let wt = Mat::rows(&w, 0, 8, 8, 8).t();
-        let v4 = level() == Level::V4;
+        let v4 = detected() == Level::V4;
         assert_eq!(takes(16, Mat::rows(&x, 0, 16, 8, 8), wt), v4);
         assert!(!takes(17, Mat::rows(&x, 0, 17, 8, 8), wt));
         // An untransposed weight, or a strided a: gemm's packed kernels.

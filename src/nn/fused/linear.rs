@@ -141,10 +141,11 @@ const FEW_ROWS: usize = 128;
 /// `y (n, n_out) += x (n, n_in) · Wᵀ` for `W` stored (out, in) and few rows of `x` (decoding:
 /// one row per sequence or beam). gemm's kernels want the weight's columns contiguous, so on
 /// the whole product it would repack all of `W` on every call, which for a few rows costs
-/// several times the product itself. Instead, tiles of `W`'s rows times groups of `x`'s rows
-/// go to gemm's dot-product ("horizontal") kernels, which read both operands along `in`,
-/// where they are contiguous. Tiles run in parallel; each reads its rows of `W` from memory
-/// once (the row groups reuse them from cache).
+/// several times the product itself. Instead, up to [`super::few_rows::MAX_ROWS`] rows on a
+/// CPU with AVX-512 go to [`super::few_rows`]' dot products; otherwise tiles of `W`'s rows
+/// times groups of `x`'s rows go to gemm's dot-product ("horizontal") kernels, which read
+/// both operands along `in`, where they are contiguous. Tiles run in parallel; each reads its
+/// rows of `W` from memory once (the row groups reuse them from cache).
 fn few_rows_t(y: &mut [f32], x: &[f32], w: &[f32], n: usize, n_in: usize, n_out: usize) {
     assert!(y.len() == n * n_out && x.len() == n * n_in && w.len() == n_out * n_in);
     let (xm, wm) = (

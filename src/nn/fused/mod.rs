@@ -149,14 +149,17 @@ pub(crate) unsafe fn gemm(
         return few_rows::gemm(m, n, k, c_ptr, ldc, accumulate, a, b, parallel);
     }
     let threads = rayon::current_num_threads();
-    if parallel && threads > 1 && b.rs == 1 && n >= 32 * threads {
+    if parallel && (2..=4).contains(&threads) && b.rs == 1 && n >= 32 * threads {
         // A weight read transposed (a linear layer's forward, the tied head): given all the
         // threads, gemm packed the weight's blocks in each (256 × 3072 × 768: 6.4-6.8 ms);
         // one single-threaded gemm per thread on its own columns took 4.2-4.5, and the eval
         // forward at 4 × 64 rose from 820-860 tokens/s to 1,050-1,110 (OPT-125m's and
-        // Pythia-160m's shapes) and from 740-790 to 880-910 (SmolLM2-135M's).
+        // Pythia-160m's shapes) and from 740-790 to 880-910 (SmolLM2-135M's). Measured with 2
+        // threads; each task packs all of `a`, so with many threads (narrow column slices)
+        // that could cost more than it saves: beyond 4, gemm divides the work as before.
         let (c, a_ptr, b_ptr) = (SendPtr(c_ptr), a.ptr as usize, b.ptr as usize);
-        let per = n.div_ceil(threads).next_multiple_of(16);
+        // Whole 16-column blocks, spread evenly.
+        let per = n.div_ceil(16).div_ceil(threads) * 16;
         return (0..n.div_ceil(per)).into_par_iter().for_each(|t| {
             let (j0, j1) = (t * per, ((t + 1) * per).min(n));
             let a = Mat {

@@ -32,7 +32,8 @@ pub(crate) fn level() -> Level {
     detected()
 }
 
-fn detected() -> Level {
+/// What this CPU has, whatever a test forces (for kernels that exist at one level only).
+pub(crate) fn detected() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
