@@ -153,8 +153,9 @@ pub(crate) unsafe fn gemm(
         // A weight read transposed (a linear layer's forward, the tied head): given all the
         // threads, gemm packed the weight's blocks in each (256 × 3072 × 768: 6.4-6.8 ms);
         // one single-threaded gemm per thread on its own columns took 4.2-4.5, and the eval
-        // forward at 4 × 64 rose from 820-860 tokens/s to 1,050-1,110 (OPT-125m's and
-        // Pythia-160m's shapes) and from 740-790 to 880-910 (SmolLM2-135M's). Measured with 2
+        // forward at 4 × 64 rose from 740-855 tokens/s to 998-1,115 (OPT-125m's and
+        // Pythia-160m's shapes, 3 interleaved rounds) and from 736-792 to 882-914
+        // (SmolLM2-135M's). Measured with 2
         // threads; each task packs all of `a`, so with many threads (narrow column slices)
         // that could cost more than it saves: beyond 4, gemm divides the work as before.
         let (c, a_ptr, b_ptr) = (SendPtr(c_ptr), a.ptr as usize, b.ptr as usize);
