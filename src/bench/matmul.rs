@@ -1,5 +1,5 @@
-//! `bench matmul`: the matrix products alone, f32 (the `gemm` crate, what every fp32 layer
-//! runs) against bf16 (`crate::nn::bf16`, what `--precision bf16` runs), in GFLOP/s, with the
+//! `bench matmul`: the matrix products alone, f32 (the `gemm` crate, what fp32 layers run on
+//! more than 16 rows; decoding's few rows take `fused::few_rows`) against bf16 (`crate::nn::bf16`, what `--precision bf16` runs), in GFLOP/s, with the
 //! bf16 kernel's share of the processor's peak.
 //!
 //! Three bf16 figures per shape: the whole product from f32 operands (both rounded and packed
