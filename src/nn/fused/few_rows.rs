@@ -183,16 +183,46 @@ unsafe fn block<const R: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::nn::fused::simd::{detected, Level};
 
-    /// a (m, k) row-major with row stride k + 3, w (n, k) at row stride k + 1, read as b = wᵀ.
-    fn operands(m: usize, n: usize, k: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    /// a (m, k) row-major with row stride k + 3, w (n, k) at row stride k + 1, read as b = wᵀ
+    /// ([`views`]); the strides keep rows from being contiguous with each other.
+    pub(in crate::nn::fused) fn operands(
+        m: usize,
+        n: usize,
+        k: usize,
+        seed: u64,
+    ) -> (Vec<f32>, Vec<f32>) {
         let mut rng = crate::rng::Rng::new(seed);
         let mut rand =
             |len| -> Vec<f32> { (0..len).map(|_| rng.next_f64() as f32 - 0.5).collect() };
         (rand(m * (k + 3)), rand(n * (k + 1)))
+    }
+
+    /// [`operands`] as the product's a (m, k) and b = wᵀ (k, n).
+    pub(in crate::nn::fused) fn views(
+        x: &[f32],
+        w: &[f32],
+        (m, n, k): (usize, usize, usize),
+    ) -> (Mat, Mat) {
+        (
+            Mat::rows(x, 0, m, k, k + 3),
+            Mat::rows(w, 0, n, k, k + 1).t(),
+        )
+    }
+
+    /// Element (i, j) of [`operands`]' product, summed in f64.
+    pub(in crate::nn::fused) fn exact(
+        x: &[f32],
+        w: &[f32],
+        k: usize,
+        (i, j): (usize, usize),
+    ) -> f64 {
+        (0..k)
+            .map(|l| x[i * (k + 3) + l] as f64 * w[j * (k + 1) + l] as f64)
+            .sum()
     }
 
     /// `c (m, n)` at row stride n + 2, starting from `init`, after few_rows' product.
@@ -204,10 +234,7 @@ mod tests {
         init: f32,
         parallel: bool,
     ) -> Vec<f32> {
-        let (a, b) = (
-            Mat::rows(x, 0, m, k, k + 3),
-            Mat::rows(w, 0, n, k, k + 1).t(),
-        );
+        let (a, b) = views(x, w, (m, n, k));
         assert!(takes(m, a, b));
         let mut c = vec![init; m * (n + 2)];
         // SAFETY: c holds m rows of n at stride n + 2; a and b are bounds-checked views.
@@ -243,10 +270,7 @@ mod tests {
                 let c = run(m, n, k, (&x, &w), init, false);
                 for i in 0..m {
                     for j in 0..n {
-                        let want: f64 = init as f64
-                            + (0..k)
-                                .map(|l| x[i * (k + 3) + l] as f64 * w[j * (k + 1) + l] as f64)
-                                .sum::<f64>();
+                        let want = init as f64 + exact(&x, &w, k, (i, j));
                         let got = c[i * (n + 2) + j];
                         assert!(
                             (got as f64 - want).abs() < 1e-5 * (k as f64).sqrt() + 1e-6,

@@ -252,6 +252,7 @@ pub(crate) fn out(data: Vec<f32>, shape: &[usize]) -> (CpuStorage, candle_core::
 
 #[cfg(test)]
 mod gemm_tests {
+    use super::few_rows::tests::{exact, operands, views};
     use super::*;
 
     /// A product by a weight read transposed, on two threads (one gemm per thread on its own
@@ -259,10 +260,7 @@ mod gemm_tests {
     #[test]
     fn a_transposed_weight_split_across_threads_matches_f64_sums() {
         let (m, n, k, ldc) = (40, 203, 300, 211);
-        let mut rng = crate::rng::Rng::new(7);
-        let mut rand =
-            |len| -> Vec<f32> { (0..len).map(|_| rng.next_f64() as f32 - 0.5).collect() };
-        let (x, w) = (rand(m * k), rand(n * k));
+        let (x, w) = operands(m, n, k, 7);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -271,16 +269,13 @@ mod gemm_tests {
             let mut c = vec![init; m * ldc];
             let cp = SendPtr(c.as_mut_ptr());
             pool.install(|| {
-                let (a, b) = (Mat::rows(&x, 0, m, k, k), Mat::rows(&w, 0, n, k, k).t());
+                let (a, b) = views(&x, &w, (m, n, k));
                 // SAFETY: c holds m rows of n at stride ldc; a and b are bounds-checked views.
                 unsafe { gemm(m, n, k, cp.get(), ldc, init != 0.0, a, b, true) }
             });
             for i in 0..m {
                 for j in 0..n {
-                    let want = init as f64
-                        + (0..k)
-                            .map(|l| x[i * k + l] as f64 * w[j * k + l] as f64)
-                            .sum::<f64>();
+                    let want = init as f64 + exact(&x, &w, k, (i, j));
                     let got = c[i * ldc + j] as f64;
                     assert!((got - want).abs() < 1e-4, "[{i}, {j}]: {got} vs {want}");
                 }
