@@ -7,8 +7,9 @@
 //! of two-source permutes) and each tile row stored whole; elsewhere each word is stored to
 //! its place, one column at a time.
 
-use super::steps::{pair_column_into, Lines};
-use super::{BLOCK, K_STEP, STEP};
+use super::steps::Lines;
+use super::{pair_word, BLOCK, K_STEP, STEP, TILE};
+use crate::nn::fused::multiversion;
 use std::mem::MaybeUninit;
 
 /// Every step of a block from its 32 columns (`src.line(r, ..)`: column r's k, `steps` × 32 of
@@ -27,6 +28,20 @@ pub(super) fn column_steps_into(dst: &mut [MaybeUninit<u32>], src: Lines) {
     }
     for r in 0..BLOCK {
         pair_column_into(dst, src.line(r, 0, len), r);
+    }
+}
+
+multiversion! {
+    /// Column `r` of a block's whole steps, from that column's k contiguous (`src`): each
+    /// step's 32 k are 16 words, written down the column's place in its tile.
+    fn pair_column_into(dst: &mut [MaybeUninit<u32>], src: &[f32], r: usize) {
+        let (t, jj) = (r / 16, r % 16);
+        for (step, x) in dst.chunks_exact_mut(STEP / 2).zip(src.chunks_exact(K_STEP)) {
+            let tile = &mut step[t * TILE / 2..][..TILE / 2];
+            for (p, pair) in x.chunks_exact(2).enumerate() {
+                tile[p * 16 + jj].write(pair_word(pair[0], pair[1]));
+            }
+        }
     }
 }
 

@@ -113,20 +113,6 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// Column `r` of a block's whole steps, from that column's k contiguous (`src`): each
-    /// step's 32 k are 16 words, written down the column's place in its tile.
-    pub(super) fn pair_column_into(dst: &mut [MaybeUninit<u32>], src: &[f32], r: usize) {
-        let (t, jj) = (r / 16, r % 16);
-        for (step, x) in dst.chunks_exact_mut(STEP / 2).zip(src.chunks_exact(K_STEP)) {
-            let tile = &mut step[t * TILE / 2..][..TILE / 2];
-            for (p, pair) in x.chunks_exact(2).enumerate() {
-                tile[p * 16 + jj].write(pair_word(pair[0], pair[1]));
-            }
-        }
-    }
-}
-
 /// Where the packers write: rayon tasks each write their own steps of one allocation.
 #[derive(Clone, Copy)]
 pub(super) struct Out<T>(pub *mut MaybeUninit<T>);
