@@ -22,9 +22,9 @@
 //!
 //! The README's OPT and bf16 tables are this bench's figures against torch, from interleaved
 //! rounds of `scripts/bench_rounds.py` (single runs on a shared machine mislead). Decoding is
-//! fast only because `torch.nn.Linear` weights are read as stored for few rows
-//! ([`collapse_lab::nn::fused::linear`]); before, gemm repacked every weight at every token
-//! and beam search and sampling ran at 0.6× torch.
+//! fast only because `torch.nn.Linear` weights are read as stored for few rows (dot products:
+//! `nn/fused/few_rows.rs`, and `nn/fused/linear.rs` without AVX-512); before, gemm repacked
+//! every weight at every token.
 
 use super::lm::{
     compare, flag_words, init_threads, random_ids_on, random_prompts, time_runs, time_train,
