@@ -5,6 +5,7 @@
 //! (`.venv`), which CI never has: CI skips them by that prefix.
 
 mod arch_reference;
+mod arch_tokenizers;
 mod bf16_reference;
 mod cli;
 mod cli_chain;
