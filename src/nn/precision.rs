@@ -15,10 +15,13 @@
 //! Weights that are not being trained (a frozen model generating or scoring) are packed to
 //! bf16 once per scope and kept (`packed`); trained weights change every step, so each op
 //! packs its weight in both layouts from one read at its forward and keeps the second for its
-//! backward ([`Products`]).
+//! backward ([`Products`]). Under fp32, a frozen weight is likewise packed once per scope for
+//! its products of 17-256 rows ([`crate::nn::fused::packed`]), where `gemm` would repack it on
+//! every call.
 
 use super::bf16::{self, pack::PackedB, Kernel};
-use super::fused::Mat;
+use super::fused::packed::{self, PackedF32};
+use super::fused::{few_rows, Mat};
 use candle_core::{Tensor, TensorId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -155,6 +158,7 @@ impl Drop for Autocast {
             d.get() == 0
         }) {
             PACKED.with(|p| p.borrow_mut().clear());
+            super::fused::packed::forget_kept();
         }
     }
 }
@@ -162,7 +166,7 @@ impl Drop for Autocast {
 /// How many packed weights this thread's scopes hold: bounded by the model's frozen weights
 /// however many passes run, which the tests check.
 pub fn packs_held() -> usize {
-    PACKED.with(|p| p.borrow().len())
+    PACKED.with(|p| p.borrow().len()) + super::fused::packed::kept_count()
 }
 
 /// The weight `w` packed as the right operand `b` (k, n) of a bf16 product: `w` itself when
@@ -203,6 +207,9 @@ pub struct Products {
     backward: Mutex<Option<(bool, PackedB)>>,
     /// Whether a backward may follow ([`NoBackward`]: not).
     backward_follows: bool,
+    /// The weight, under fp32 when it is frozen (not a variable) in a scope, on a CPU with
+    /// AVX-512: products of more than a few rows run on it packed once ([`packed`]).
+    frozen_f32: Option<Tensor>,
 }
 
 impl Products {
@@ -212,6 +219,36 @@ impl Products {
             bf16: (current() == Precision::Bf16).then(|| w.clone()),
             backward: Mutex::new(None),
             backward_follows: NO_BACKWARD.with(|n| n.get()) == 0,
+            frozen_f32: (current() == Precision::Fp32
+                && !w.is_variable()
+                && w.device().is_cpu()
+                && DEPTH.with(|d| d.get()) > 0
+                && packed::available())
+            .then(|| w.clone()),
+        }
+    }
+
+    /// Whether a product of `m` rows by this op's weight runs on the weight packed once (a
+    /// frozen f32 weight, more rows than decoding's few: those read it as it is stored).
+    pub(crate) fn packs_f32(&self, m: usize) -> bool {
+        self.frozen_f32.is_some() && m > few_rows::MAX_ROWS && m <= packed::MAX_ROWS
+    }
+
+    /// The frozen f32 weight packed as `b` (k, n), for a product of `m` rows ([`packs_f32`]).
+    ///
+    /// # Safety
+    /// `b` a valid (k, n) view of the weight.
+    unsafe fn kept_f32(
+        &self,
+        transposed: bool,
+        m: usize,
+        a: Mat,
+        b: Mat,
+        (k, n): (usize, usize),
+    ) -> Option<Rc<PackedF32>> {
+        match &self.frozen_f32 {
+            Some(w) if self.packs_f32(m) && a.cs == 1 => packed::kept(w, transposed, b, k, n),
+            _ => None,
         }
     }
 
@@ -264,7 +301,10 @@ impl Products {
                 let packed = self.packed(w, transposed, b, (k, n));
                 bf16::gemm(m, n, k, c, ldc, accumulate, a, &packed, true)
             }
-            None => super::fused::gemm(m, n, k, c, ldc, accumulate, a, b, true),
+            None => match self.kept_f32(transposed, m, a, b, (k, n)) {
+                Some(p) => packed::gemm(m, c, ldc, accumulate, a, &p, true),
+                None => super::fused::gemm(m, n, k, c, ldc, accumulate, a, b, true),
+            },
         }
     }
 
@@ -281,7 +321,16 @@ impl Products {
     ) -> Vec<f32> {
         match &self.bf16 {
             Some(w) => bf16::product(m, a, &self.packed(w, transposed, b, (k, n)), true),
-            None => super::fused::product(m, n, k, a, b, true),
+            None => match self.kept_f32(transposed, m, a, b, (k, n)) {
+                Some(p) => {
+                    let mut c = Vec::with_capacity(m * n);
+                    // Without accumulate, gemm writes every element before set_len.
+                    packed::gemm(m, c.as_mut_ptr(), n, false, a, &p, true);
+                    c.set_len(m * n);
+                    c
+                }
+                None => super::fused::product(m, n, k, a, b, true),
+            },
         }
     }
 
@@ -340,5 +389,65 @@ mod tests {
         };
         assert_eq!(pack(&validation), (64, 48));
         assert_eq!(kept(&validation), None);
+    }
+
+    /// Under an fp32 scope, a frozen weight's products of 17..=256 rows (a linear layer stored
+    /// either way, and the head) run on a copy packed once and kept until the scope ends,
+    /// with the results of `gemm` on the weight as a variable (1e-5); decoding's few rows and
+    /// more than 256 rows pack nothing.
+    #[test]
+    fn a_frozen_f32_weight_is_packed_once_per_scope() {
+        use crate::nn::fused::{head, linear};
+        if !packed::available() {
+            return; // gemm computes every product without AVX-512
+        }
+        let dev = Device::Cpu;
+        let (n_in, n_out) = (40, 70);
+        let w = Tensor::randn(0f32, 1.0, (n_out, n_in), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, n_out, &dev).unwrap();
+        let var = Var::from_tensor(&w).unwrap();
+        let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        let _scope = Autocast::new(Precision::Fp32);
+        for (rows, packs) in [(8, 0), (17, 1), (256, 1), (257, 0)] {
+            let x = Tensor::randn(0f32, 1.0, (rows, n_in), &dev).unwrap();
+            let w = w.copy().unwrap(); // a weight of its own, not kept yet
+            let held = packs_held();
+            let want = linear::linear_t(&x, var.as_tensor(), &b).unwrap();
+            let got = linear::linear_t(&x, &w, &b).unwrap();
+            assert_eq!(packs_held(), held + packs, "{rows} rows");
+            assert!(max_diff(&got, &want) < 1e-5, "{rows} rows");
+            // Again: the kept copy, nothing new.
+            let again = linear::linear_t(&x, &w, &b).unwrap();
+            assert_eq!(packs_held(), held + packs, "{rows} rows, again");
+            assert!(max_diff(&again, &got) == 0.0);
+        }
+        // A weight stored (in, out), and the head (wte read transposed).
+        let wt = w.t().unwrap().contiguous().unwrap();
+        let x = Tensor::randn(0f32, 1.0, (64, n_in), &dev).unwrap();
+        let held = packs_held();
+        let want = linear::linear(&x, &Var::from_tensor(&wt).unwrap(), &b).unwrap();
+        let got = linear::linear(&x, &wt, &b).unwrap();
+        assert!(max_diff(&got, &want) < 1e-5);
+        let targets =
+            Tensor::new((0..64).map(|i| i % n_out as u32).collect::<Vec<_>>(), &dev).unwrap();
+        let loss = |wte: &Tensor| -> f32 {
+            head::lm_head_loss(&x, wte, &targets)
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        assert!((loss(&w) - loss(var.as_tensor())).abs() < 1e-5);
+        assert_eq!(packs_held(), held + 2);
+        drop(_scope);
+        assert_eq!(packs_held(), 0, "the scope's end frees them");
     }
 }

@@ -18,8 +18,9 @@ use super::{Mat, SendPtr};
 use rayon::prelude::*;
 
 /// At most this many rows go through dot products (beyond 8, each further group of 8 reads
-/// the weights again, from cache). More rows: `gemm`, through the f32 linear layers' tiling
-/// of it (`linear::few_rows_t`) up to 128 rows, its packed kernels otherwise.
+/// the weights again, from cache). More rows: a frozen weight's products up to 256 rows run on
+/// it packed once ([`super::packed`]); others go to `gemm`, through the f32 linear layers'
+/// tiling of it (`linear::few_rows_t`) up to 128 rows, its packed kernels otherwise.
 pub(crate) const MAX_ROWS: usize = 16;
 
 /// Columns of one register block: 8 rows × 2 columns of sums (16 registers), 2 weight

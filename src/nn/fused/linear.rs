@@ -60,7 +60,7 @@ impl CustomOp3 for Linear {
         for _ in 0..n {
             y.extend_from_slice(b);
         }
-        if self.out_in && n <= FEW_ROWS && !self.products.is_bf16() {
+        if self.out_in && n <= FEW_ROWS && !self.products.is_bf16() && !self.products.packs_f32(n) {
             few_rows_t(&mut y, x, w, n, n_in, n_out);
             let mut dims = xl.dims().to_vec();
             *dims.last_mut().expect("x has a last dimension") = n_out;
@@ -135,7 +135,8 @@ pub(crate) fn weight_grad(w: &Tensor, grad: Vec<f32>) -> Result<Option<Tensor>> 
 
 /// Rows up to which a weight stored (out, in) is applied by [`few_rows_t`] (measured on
 /// opt-125m, 2 AVX-512 cores: at 128 rows its forward is 30% faster than gemm's packed
-/// kernels, at 256 about even over a training step).
+/// kernels, at 256 about even over a training step), unless it is frozen and kept packed
+/// (beyond 16 rows: [`super::packed`]).
 const FEW_ROWS: usize = 128;
 
 /// `y (n, n_out) += x (n, n_in) · Wᵀ` for `W` stored (out, in) and few rows of `x` (decoding:

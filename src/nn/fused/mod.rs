@@ -6,7 +6,8 @@
 //! issues #2877, #2913). Each op here is one candle `CustomOp` whose forward and backward are
 //! single passes over rows (rayon-parallel, SIMD where the CPU has it), with matrix products
 //! sent straight to the `gemm` crate with the strides they need, so nothing is transposed or
-//! copied to be multiplied.
+//! copied to be multiplied; decoding's few rows go to `few_rows`, and a frozen weight's
+//! products to `packed` (packed once per scope).
 //!
 //! They run for f32 tensors on the CPU; [`crate::nn::ops`] falls back to the composed versions
 //! elsewhere (CUDA, half precision). Every kernel is tested against its composed reference,
@@ -19,6 +20,7 @@ pub(crate) mod few_rows;
 pub mod head;
 pub mod linear;
 pub mod norm;
+pub(crate) mod packed;
 pub mod relu;
 pub mod rope;
 pub(crate) mod simd;
