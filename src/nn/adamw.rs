@@ -107,6 +107,8 @@ impl AdamW {
     /// [`clip_grad_norm`] then `step` compute, without writing the scaled gradients out first
     /// (on the CPU the factor is applied inside the update's one pass).
     pub fn step_clipped(&mut self, grads: &GradStore, lr: f64, scale: f64) -> Result<()> {
+        // Packs of frozen views of these weights would be stale after the update.
+        crate::nn::precision::forget_frozen_packs();
         self.step += 1;
         let c = &self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.step as i32);

@@ -157,10 +157,18 @@ impl Drop for Autocast {
             d.set(d.get() - 1);
             d.get() == 0
         }) {
-            PACKED.with(|p| p.borrow_mut().clear());
-            super::fused::packed::forget_kept();
+            forget_frozen_packs();
         }
     }
+}
+
+/// Frees this thread's packed frozen weights (bf16 and f32): at the outermost scope's end, and
+/// at every optimiser step, because a frozen model's weights are detached views of the
+/// variables (same storage) and a step rewrites them in place; packs kept across it would be
+/// stale.
+pub(crate) fn forget_frozen_packs() {
+    PACKED.with(|p| p.borrow_mut().clear());
+    super::fused::packed::forget_kept();
 }
 
 /// How many packed weights this thread's scopes hold: bounded by the model's frozen weights
@@ -231,7 +239,10 @@ impl Products {
     /// Whether a product of `m` rows by this op's weight runs on the weight packed once (a
     /// frozen f32 weight, more rows than decoding's few: those read it as it is stored).
     pub(crate) fn packs_f32(&self, m: usize) -> bool {
-        self.frozen_f32.is_some() && m > few_rows::MAX_ROWS && m <= packed::MAX_ROWS
+        match &self.frozen_f32 {
+            Some(w) => m > few_rows::MAX_ROWS && m <= packed::MAX_ROWS && !packed::refused(w),
+            None => false,
+        }
     }
 
     /// The frozen f32 weight packed as `b` (k, n), for a product of `m` rows ([`packs_f32`]).
@@ -247,7 +258,10 @@ impl Products {
         (k, n): (usize, usize),
     ) -> Option<Rc<PackedF32>> {
         match &self.frozen_f32 {
-            Some(w) if self.packs_f32(m) && a.cs == 1 => packed::kept(w, transposed, b, k, n),
+            // In a scope still: a backward may run after the scope that built the op closed.
+            Some(w) if self.packs_f32(m) && a.cs == 1 && DEPTH.with(|d| d.get()) > 0 => {
+                packed::kept(w, transposed, b, k, n)
+            }
             _ => None,
         }
     }
@@ -352,102 +366,5 @@ impl Products {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::{Device, Var};
-
-    /// A trained weight's op keeps its backward's layout, unless no backward will follow.
-    #[test]
-    fn an_op_keeps_the_backward_layout_only_when_a_backward_may_follow() {
-        let w = Var::from_vec(
-            (0..64 * 48).map(|i| i as f32).collect(),
-            (64, 48),
-            &Device::Cpu,
-        )
-        .unwrap();
-        let _bf16 = Autocast::new(Precision::Bf16);
-        let kept = |p: &Products| p.backward.lock().unwrap().as_ref().map(|(t, _)| *t);
-        let pack = |p: &Products| {
-            crate::nn::fused::with_slice(w.as_tensor(), |s| {
-                let b = Mat::rows(s, 0, 64, 48, 48);
-                // SAFETY: b is a valid (64, 48) view of w's values.
-                let packed = unsafe { p.packed(w.as_tensor(), false, b, (64, 48)) };
-                (packed.k, packed.n)
-            })
-            .unwrap()
-        };
-        let training = Products::for_weight(w.as_tensor());
-        assert_eq!(pack(&training), (64, 48));
-        assert_eq!(
-            kept(&training),
-            Some(true),
-            "the transposed layout, for the backward"
-        );
-        let validation = {
-            let _forward_only = NoBackward::new();
-            Products::for_weight(w.as_tensor())
-        };
-        assert_eq!(pack(&validation), (64, 48));
-        assert_eq!(kept(&validation), None);
-    }
-
-    /// Under an fp32 scope, a frozen weight's products of 17..=256 rows (a linear layer stored
-    /// either way, and the head) run on a copy packed once and kept until the scope ends,
-    /// with the results of `gemm` on the weight as a variable (1e-5); decoding's few rows and
-    /// more than 256 rows pack nothing.
-    #[test]
-    fn a_frozen_f32_weight_is_packed_once_per_scope() {
-        use crate::nn::fused::{head, linear};
-        if !packed::available() {
-            return; // gemm computes every product without AVX-512
-        }
-        let dev = Device::Cpu;
-        let (n_in, n_out) = (40, 70);
-        let w = Tensor::randn(0f32, 1.0, (n_out, n_in), &dev).unwrap();
-        let b = Tensor::randn(0f32, 1.0, n_out, &dev).unwrap();
-        let var = Var::from_tensor(&w).unwrap();
-        let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        let _scope = Autocast::new(Precision::Fp32);
-        for (rows, packs) in [(8, 0), (17, 1), (256, 1), (257, 0)] {
-            let x = Tensor::randn(0f32, 1.0, (rows, n_in), &dev).unwrap();
-            let w = w.copy().unwrap(); // a weight of its own, not kept yet
-            let held = packs_held();
-            let want = linear::linear_t(&x, var.as_tensor(), &b).unwrap();
-            let got = linear::linear_t(&x, &w, &b).unwrap();
-            assert_eq!(packs_held(), held + packs, "{rows} rows");
-            assert!(max_diff(&got, &want) < 1e-5, "{rows} rows");
-            // Again: the kept copy, nothing new.
-            let again = linear::linear_t(&x, &w, &b).unwrap();
-            assert_eq!(packs_held(), held + packs, "{rows} rows, again");
-            assert!(max_diff(&again, &got) == 0.0);
-        }
-        // A weight stored (in, out), and the head (wte read transposed).
-        let wt = w.t().unwrap().contiguous().unwrap();
-        let x = Tensor::randn(0f32, 1.0, (64, n_in), &dev).unwrap();
-        let held = packs_held();
-        let want = linear::linear(&x, &Var::from_tensor(&wt).unwrap(), &b).unwrap();
-        let got = linear::linear(&x, &wt, &b).unwrap();
-        assert!(max_diff(&got, &want) < 1e-5);
-        let targets =
-            Tensor::new((0..64).map(|i| i % n_out as u32).collect::<Vec<_>>(), &dev).unwrap();
-        let loss = |wte: &Tensor| -> f32 {
-            head::lm_head_loss(&x, wte, &targets)
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        assert!((loss(&w) - loss(var.as_tensor())).abs() < 1e-5);
-        assert_eq!(packs_held(), held + 2);
-        drop(_scope);
-        assert_eq!(packs_held(), 0, "the scope's end frees them");
-    }
-}
+#[path = "precision_tests.rs"]
+mod tests;

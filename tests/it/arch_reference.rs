@@ -67,6 +67,33 @@ fn free_key_bias(name: &str, free: Option<(usize, usize, usize)>) -> Option<(usi
 }
 
 /// `free`: GPT-NeoX's (heads, head_dim, rotary dims), `None` for Llama (no biases).
+/// A frozen model (scoring, generation) in an fp32 scope: with AVX-512 its weights are packed
+/// once and its products of 17-256 rows (48 here) run on the copies
+/// (`src/nn/fused/packed.rs`), giving PyTorch's logits.
+fn frozen_in_a_scope<A: Arch>(
+    params: &Params,
+    cfg: &A,
+    input: &Tensor,
+    want: &Tensor,
+    r: &mut Report,
+) {
+    use collapse_lab::nn::precision::{packs_held, Autocast, Precision};
+    let _scope = Autocast::new(Precision::Fp32);
+    let frozen = params.frozen_model(cfg).unwrap();
+    let logits = frozen.forward(input, None, None).unwrap();
+    r.abs_or_rel(
+        "logits",
+        "frozen logits, fp32 scope",
+        &logits,
+        want,
+        LOGITS_TOL,
+    );
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        assert!(packs_held() > 0, "the frozen weights were packed");
+    }
+}
+
 fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
     let dir = fixture(name);
     let dev = Device::Cpu;
@@ -83,6 +110,7 @@ fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
     r.abs_or_rel("logits", "logits", &logits, &take("logits"), LOGITS_TOL);
     let loss = model.block_loss(&blocks, None).unwrap();
     r.abs_or_rel("loss", "loss", &loss, &take("loss"), LOGITS_TOL);
+    frozen_in_a_scope(&params, cfg, &input, &take("logits"), &mut r);
     // The KV cache (key/value heads stored once, after rotation).
     let row = input.narrow(0, 0, 1).unwrap();
     let cached = cached_logits(&model, &row, 4);

@@ -18,12 +18,16 @@ use std::path::PathBuf;
 fn pythia_tokenizer_gives_transformers_ids() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/neox_tokenizer");
     let expected = read_json(&dir.join("expected.json"));
-    // Pythia's config.json: bos_token_id = eos_token_id = 0 (`<|endoftext|>`), which also
-    // starts each document when we train or score.
-    let tok = load_tokenizer::<Config>(&TokenizerFiles::Json(dir.join("tokenizer.json")))
-        .unwrap()
-        .with_ids(Some(0), Some(0))
-        .unwrap();
+    // Pythia's tokenizer_config.json names `<|endoftext|>` its BOS and EOS, the token our
+    // loader takes for end-of-text (id 0); its config.json says bos_token_id = eos_token_id =
+    // 0, which also starts each document when we train or score.
+    let config = read_json(&dir.join("tokenizer_config.json"));
+    for key in ["bos_token", "eos_token"] {
+        assert_eq!(config[key], "<|endoftext|>", "{key}");
+    }
+    let tok = load_tokenizer::<Config>(&TokenizerFiles::Json(dir.join("tokenizer.json"))).unwrap();
+    assert_eq!(tok.eot(), 0);
+    let tok = tok.with_ids(Some(0), Some(0)).unwrap();
     assert_eq!((tok.bos(), tok.eot()), (0, 0));
     let cases = expected["cases"].as_array().unwrap();
     assert!(cases.len() >= 12);

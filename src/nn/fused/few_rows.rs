@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 /// At most this many rows go through dot products (beyond 8, each further group of 8 reads
 /// the weights again, from cache). More rows: a frozen weight's products up to 256 rows run on
-/// it packed once ([`super::packed`]); others go to `gemm`, through the f32 linear layers'
+/// it packed once ([`super::packed`], AVX-512, in a precision scope); others go to `gemm`, through the f32 linear layers'
 /// tiling of it (`linear::few_rows_t`) up to 128 rows, its packed kernels otherwise.
 pub(crate) const MAX_ROWS: usize = 16;
 

@@ -93,6 +93,9 @@ const KEEP_BYTES: usize = 2 << 30;
 thread_local! {
     static KEPT: RefCell<HashMap<(TensorId, bool), Rc<PackedF32>>> = RefCell::new(HashMap::new());
     static KEPT_BYTES: Cell<usize> = const { Cell::new(0) };
+    /// Weights refused for want of room: their later products take the paths they took
+    /// before this module (a linear layer's few-row tiling up to 128 rows), not plain `gemm`.
+    static REFUSED: RefCell<std::collections::HashSet<TensorId>> = RefCell::new(Default::default());
 }
 
 /// The frozen weight `w` packed as `b` (k, n) (`transposed`: b is wᵀ), packed at its first
@@ -110,10 +113,12 @@ pub(crate) unsafe fn kept(
 ) -> Option<Rc<PackedF32>> {
     let key = (w.id(), transposed);
     if let Some(p) = KEPT.with(|c| c.borrow().get(&key).cloned()) {
+        assert_eq!((p.k, p.n), (k, n), "a kept weight read at another shape");
         return Some(p);
     }
     let bytes = n.div_ceil(NR) * NR * k * 4;
     if KEPT_BYTES.with(|b| b.get()) + bytes > KEEP_BYTES {
+        REFUSED.with(|r| r.borrow_mut().insert(w.id()));
         return None;
     }
     let p = Rc::new(PackedF32::new(b, k, n));
@@ -122,10 +127,16 @@ pub(crate) unsafe fn kept(
     Some(p)
 }
 
-/// Frees the kept weights (the outermost scope's end).
+/// Whether `w` was refused a kept copy (no room left) since the last [`forget_kept`].
+pub(crate) fn refused(w: &Tensor) -> bool {
+    REFUSED.with(|r| r.borrow().contains(&w.id()))
+}
+
+/// Frees the kept weights ([`crate::nn::precision::forget_frozen_packs`]).
 pub(crate) fn forget_kept() {
     KEPT.with(|c| c.borrow_mut().clear());
     KEPT_BYTES.with(|b| b.set(0));
+    REFUSED.with(|r| r.borrow_mut().clear());
 }
 
 /// How many packed weights this thread keeps.
@@ -271,8 +282,10 @@ unsafe fn block<const R: usize>(
         ((1u32 << valid) - 1) as __mmask16
     });
     for r in 0..R {
-        for v in 0..V {
-            let at = c.add(r * ldc + v * 16);
+        // Vectors past `cols` (a narrow last panel) store nothing, and their address may lie
+        // past c's end: computed with wrapping_add, never dereferenced.
+        for v in 0..V.min(cols.div_ceil(16)) {
+            let at = c.wrapping_add(r * ldc + v * 16);
             let sum = if add {
                 _mm512_add_ps(_mm512_maskz_loadu_ps(masks[v], at), acc[r][v])
             } else {
@@ -322,6 +335,8 @@ mod tests {
             (8, 48, 128),
             (23, 203, 300),
             (64, 700, 129),
+            (256, 1000, 200), // two groups of panels
+            (5, 7, 0),        // no k at all
         ] {
             let (x, w) = operands(m, n, k, (m * 7 + n * 3 + k) as u64);
             let (a, b) = views(&x, &w, (m, n, k));
