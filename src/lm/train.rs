@@ -249,6 +249,8 @@ pub fn train<A: Arch>(job: &TrainJob<A>, blocks: &Blocks, params: &mut Params) -
         for (var, w) in params.vars.values().zip(weights) {
             var.set(&w)?;
         }
+        // Written in place, as an optimiser step writes them.
+        crate::nn::precision::forget_frozen_packs();
     }
     Ok(log)
 }

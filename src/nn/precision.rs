@@ -163,9 +163,9 @@ impl Drop for Autocast {
 }
 
 /// Frees this thread's packed frozen weights (bf16 and f32): at the outermost scope's end, and
-/// at every optimiser step, because a frozen model's weights are detached views of the
-/// variables (same storage) and a step rewrites them in place; packs kept across it would be
-/// stale.
+/// wherever variables are written in place (every optimiser step; training's restore of its
+/// best weights), because a frozen model's weights are detached views of the variables (same
+/// storage): packs kept across such a write would be stale. A new in-place writer must call it.
 pub(crate) fn forget_frozen_packs() {
     PACKED.with(|p| p.borrow_mut().clear());
     super::fused::packed::forget_kept();

@@ -3,6 +3,18 @@
 use super::*;
 use candle_core::{Device, Var};
 
+/// The largest absolute difference between two tensors of one shape.
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
 /// A trained weight's op keeps its backward's layout, unless no backward will follow.
 #[test]
 fn an_op_keeps_the_backward_layout_only_when_a_backward_may_follow() {
@@ -53,16 +65,6 @@ fn a_frozen_f32_weight_is_packed_once_per_scope() {
     let w = Tensor::randn(0f32, 1.0, (n_out, n_in), &dev).unwrap();
     let b = Tensor::randn(0f32, 1.0, n_out, &dev).unwrap();
     let var = Var::from_tensor(&w).unwrap();
-    let max_diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
     let _scope = Autocast::new(Precision::Fp32);
     for (rows, packs) in [(8, 0), (17, 1), (256, 1), (257, 0)] {
         let x = Tensor::randn(0f32, 1.0, (rows, n_in), &dev).unwrap();
@@ -150,16 +152,13 @@ fn an_optimiser_step_drops_the_packed_frozen_weights() {
     assert_eq!(packs_held(), 0);
     let after = linear::linear_t(&x, &frozen, &b).unwrap();
     let want = linear::linear_t(&x, var.as_tensor(), &b).unwrap();
-    let diff = |a: &Tensor, b: &Tensor| -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
-    assert!(diff(&after, &want) < 1e-4, "{}", diff(&after, &want));
-    assert!(diff(&after, &before) > 0.1, "the step moved the weights");
+    assert!(
+        max_diff(&after, &want) < 1e-4,
+        "{}",
+        max_diff(&after, &want)
+    );
+    assert!(
+        max_diff(&after, &before) > 0.1,
+        "the step moved the weights"
+    );
 }

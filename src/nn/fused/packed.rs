@@ -19,7 +19,7 @@
 use super::{Mat, SendPtr};
 use candle_core::{Tensor, TensorId};
 use rayon::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -92,7 +92,6 @@ const KEEP_BYTES: usize = 2 << 30;
 
 thread_local! {
     static KEPT: RefCell<HashMap<(TensorId, bool), Rc<PackedF32>>> = RefCell::new(HashMap::new());
-    static KEPT_BYTES: Cell<usize> = const { Cell::new(0) };
     /// Weights refused for want of room: their later products take the paths they took
     /// before this module (a linear layer's few-row tiling up to 128 rows), not plain `gemm`.
     static REFUSED: RefCell<std::collections::HashSet<TensorId>> = RefCell::new(Default::default());
@@ -116,13 +115,12 @@ pub(crate) unsafe fn kept(
         assert_eq!((p.k, p.n), (k, n), "a kept weight read at another shape");
         return Some(p);
     }
-    let bytes = n.div_ceil(NR) * NR * k * 4;
-    if KEPT_BYTES.with(|b| b.get()) + bytes > KEEP_BYTES {
+    let held: usize = KEPT.with(|c| c.borrow().values().map(|p| p.data.len() * 4).sum());
+    if held + n.div_ceil(NR) * NR * k * 4 > KEEP_BYTES {
         REFUSED.with(|r| r.borrow_mut().insert(w.id()));
         return None;
     }
     let p = Rc::new(PackedF32::new(b, k, n));
-    KEPT_BYTES.with(|b| b.set(b.get() + bytes));
     KEPT.with(|c| c.borrow_mut().insert(key, p.clone()));
     Some(p)
 }
@@ -135,7 +133,6 @@ pub(crate) fn refused(w: &Tensor) -> bool {
 /// Frees the kept weights ([`crate::nn::precision::forget_frozen_packs`]).
 pub(crate) fn forget_kept() {
     KEPT.with(|c| c.borrow_mut().clear());
-    KEPT_BYTES.with(|b| b.set(0));
     REFUSED.with(|r| r.borrow_mut().clear());
 }
 
