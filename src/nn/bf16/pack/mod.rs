@@ -300,12 +300,16 @@ impl BPacker {
             .ptr
             .wrapping_offset((s * K_STEP) as isize * b.rs + (jb * BLOCK) as isize * b.cs);
         let at = Mat { ptr: at, ..b };
+        // SAFETY (here and in each branch below): rows × cols from `at` lie inside `b` (the
+        // packer's promise).
+        if contiguous(b) == Some(false) && rows == K_STEP && cols == BLOCK {
+            return pair_rows_into(dst, unsafe { lines(at, K_STEP, BLOCK) });
+        }
+        // Only the staged steps need the 4 KB stage: zeroed for every step, whole ones too,
+        // it cost a memset of the whole operand (3% of `perf`'s samples in a bf16 OPT step
+        // went to memset, a sixth of them here).
         let mut stage = [0f32; STEP];
-        // SAFETY (each branch): rows × cols from `at` lie inside `b` (the packer's promise).
         match contiguous(b) {
-            Some(false) if rows == K_STEP && cols == BLOCK => {
-                pair_rows_into(dst, unsafe { lines(at, K_STEP, BLOCK) })
-            }
             Some(true) => {
                 // Columns contiguous along k: staged column by column (zero padded), then
                 // packed as a block's whole columns are.
