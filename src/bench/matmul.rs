@@ -10,7 +10,9 @@
 //! 128) × the clock /proc/cpuinfo reports × threads; cores boost above that clock, so on AMX
 //! the bench also measures, on every thread at once, `tdpbf16ps` alone (the instruction's real
 //! rate) and the kernel's inner step from L1 (four tile loads and four products: the most a
-//! 2 × 2 block of tiles reaches here; the loads set its pace).
+//! 2 × 2 block of tiles reaches here), and what sets that step's pace: the tile loads alone
+//! (cycles each), and a 1 × 2 block whose operands alternate between two sets of tiles (no
+//! load waits for a product still reading its tile, but six loads per four products).
 
 use super::lm::init_threads;
 use anyhow::{bail, Result};
@@ -76,13 +78,22 @@ pub fn run(a: MatmulArgs) -> Result<()> {
         ghz.map_or("unknown".into(), |g| format!("{g:.2} GHz")),
         peak.map_or("unknown".into(), |p| format!("{p:.0} GFLOP/s"))
     );
-    // Measured ceilings (AMX): the instruction alone, and the kernel's step from L1.
+    // Measured ceilings (AMX): the instruction alone, the kernel's step from L1, and what
+    // sets the step's pace.
     let ceilings = amx_ceilings();
-    if let Some((alone, step)) = ceilings {
+    if let Some(c) = ceilings {
         println!(
             "measured: tdpbf16ps alone {:.0} GFLOP/s, the kernel's step from L1 (4 tile loads + 4 products) {:.0} GFLOP/s",
-            alone / 1e9,
-            step / 1e9
+            c.products / 1e9,
+            c.step / 1e9
+        );
+        // tdpbf16ps takes 16 cycles: its rate gives the clock the cores ran at.
+        let ghz = c.products / threads as f64 / 1024.0 / 1e9;
+        println!(
+            "          1 x 2 blocks with alternating operand tiles (6 loads + 4 products) {:.0} GFLOP/s; tile loads alone {:.1} per thread per µs, {:.0} cycles each at the {ghz:.2} GHz tdpbf16ps implies",
+            c.alternating / 1e9,
+            c.loads_per_thread / 1e6,
+            ghz * 1e9 / c.loads_per_thread
         );
     }
     println!(
@@ -111,8 +122,8 @@ pub fn run(a: MatmulArgs) -> Result<()> {
             g(packed_s),
             f32_s / bf16_s,
             share(g(packed_s), peak),
-            share(g(packed_s), ceilings.map(|c| c.0 / 1e9)),
-            share(g(packed_s), ceilings.map(|c| c.1 / 1e9)),
+            share(g(packed_s), ceilings.map(|c| c.products / 1e9)),
+            share(g(packed_s), ceilings.map(|c| c.step / 1e9)),
         );
     }
     println!("GFLOP/s, medians of {} runs; bf16: operands rounded and packed per call; bf16 packed: the right operand packed once", a.reps);

@@ -167,29 +167,81 @@ unsafe fn step(a0: *const u16, b0: *const u16) {
     );
 }
 
-/// Seconds for `steps` steps of [`block`]'s inner loop (four `tdpbf16ps`, 65,536 FLOP) on one
-/// 4 KB set of tiles that stays in L1: with the step's four tile loads (`loads`), or the
-/// products alone on whatever the tiles hold. What `bench matmul` measures the kernel against:
-/// the instruction's own rate, and the rate a 2 × 2 block of tiles can reach when every
-/// operand comes from L1.
+/// What [`time_steps`] times: the ceilings `bench matmul` measures the kernel against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// The four `tdpbf16ps` of a step alone, on whatever the tiles hold: the instruction's rate.
+    Products,
+    /// [`block`]'s inner step: its four tile loads and four products (a 2 × 2 block of tiles).
+    Step,
+    /// Two steps of a 1 × 2 block (one A tile, two B tiles) whose operands alternate between
+    /// two sets of tiles, so that no load waits for a product still reading its tile: six
+    /// loads and four products.
+    Alternating,
+    /// The step's four tile loads alone.
+    Loads,
+}
+
+impl Probe {
+    /// `tdpbf16ps` per timed repetition (each 16 × 16 × 32 × 2 = 16,384 FLOP).
+    pub fn products(self) -> usize {
+        match self {
+            Probe::Loads => 0,
+            _ => 4,
+        }
+    }
+}
+
+/// Seconds for `reps` repetitions of `probe` on one 4 KB set of operand tiles that stays in L1.
 ///
 /// # Safety
 /// A [`Tiles`] must be live on this thread.
-pub unsafe fn time_steps(steps: usize, loads: bool) -> f64 {
+pub unsafe fn time_steps(reps: usize, probe: Probe) -> f64 {
     let operands = vec![0u16; 4 * TILE];
     let p = operands.as_ptr();
+    let (a0, a1, b0, b1) = (p, p.add(TILE), p.add(2 * TILE), p.add(3 * TILE));
     let start = std::time::Instant::now();
-    for _ in 0..steps {
-        if loads {
-            step(p, p.add(2 * TILE));
-        } else {
-            asm!(
+    for _ in 0..reps {
+        match probe {
+            Probe::Step => step(a0, b0),
+            Probe::Products => asm!(
                 "tdpbf16ps tmm0, tmm4, tmm6",
                 "tdpbf16ps tmm1, tmm4, tmm7",
                 "tdpbf16ps tmm2, tmm5, tmm6",
                 "tdpbf16ps tmm3, tmm5, tmm7",
                 options(nostack, nomem)
-            );
+            ),
+            // Sums in tmm0-1; operands in tmm2-4, then tmm5-7.
+            Probe::Alternating => asm!(
+                "tileloadd tmm2, [{a0} + {row}*1]",
+                "tileloadd tmm3, [{b0} + {row}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm3",
+                "tileloadd tmm4, [{b1} + {row}*1]",
+                "tdpbf16ps tmm1, tmm2, tmm4",
+                "tileloadd tmm5, [{a1} + {row}*1]",
+                "tileloadd tmm6, [{b0} + {row}*1]",
+                "tdpbf16ps tmm0, tmm5, tmm6",
+                "tileloadd tmm7, [{b1} + {row}*1]",
+                "tdpbf16ps tmm1, tmm5, tmm7",
+                a0 = in(reg) a0,
+                a1 = in(reg) a1,
+                b0 = in(reg) b0,
+                b1 = in(reg) b1,
+                row = in(reg) 64usize,
+                options(nostack, readonly)
+            ),
+            Probe::Loads => asm!(
+                "tileloadd tmm4, [{a0} + {row}*1]",
+                "tileloadd tmm6, [{b0} + {row}*1]",
+                "tileloadd tmm7, [{b1} + {row}*1]",
+                "tileloadd tmm5, [{a1} + {row}*1]",
+                a0 = in(reg) a0,
+                a1 = in(reg) a1,
+                b0 = in(reg) b0,
+                b1 = in(reg) b1,
+                row = in(reg) 64usize,
+                options(nostack, readonly)
+            ),
         }
     }
     start.elapsed().as_secs_f64()

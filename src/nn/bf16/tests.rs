@@ -333,3 +333,27 @@ fn a_rows_bits_do_not_depend_on_the_rows_beside_it() {
         }
     }
 }
+
+#[test]
+fn every_amx_probe_runs() {
+    // `bench matmul`'s ceilings (amx::Probe) are hand-written asm: each must run (a tile
+    // outside the configuration, or a bad operand, faults) and take time. What they measure is
+    // the bench's to report, not a test's to assert.
+    #[cfg(target_arch = "x86_64")]
+    if amx::available() {
+        use amx::{time_steps, Probe, Tiles};
+        for probe in [
+            Probe::Products,
+            Probe::Step,
+            Probe::Alternating,
+            Probe::Loads,
+        ] {
+            // SAFETY: AMX is available; the tiles are configured on this thread meanwhile.
+            let secs = unsafe {
+                let _tiles = Tiles::load();
+                time_steps(1_000, probe)
+            };
+            assert!(secs > 0.0, "{probe:?}");
+        }
+    }
+}

@@ -52,24 +52,43 @@ pub fn time_products(m: usize, k: usize, n: usize, reps: usize) -> ProductTimes 
     }
 }
 
-/// The AMX kernel's ceilings measured on every thread at once, in FLOP/s: `tdpbf16ps` alone
-/// (the instruction's rate at the clock the cores run) and with the 2 × 2 block's four tile
-/// loads per step from L1 (the most [`super::gemm`] can reach). None without AMX.
-pub fn amx_ceilings() -> Option<(f64, f64)> {
+/// The AMX kernel's ceilings measured on every thread at once (module [`super::amx::Probe`]):
+/// `tdpbf16ps` alone (the instruction's rate at the clock the cores run), the 2 × 2 block's step
+/// from L1 (the most [`super::gemm`] can reach), and the alternating 1 × 2 step, in FLOP/s; and
+/// the step's four tile loads alone, in tile loads per second per thread. None without AMX.
+#[derive(Clone, Copy, Debug)]
+pub struct AmxCeilings {
+    pub products: f64,
+    pub step: f64,
+    pub alternating: f64,
+    pub loads_per_thread: f64,
+}
+
+pub fn amx_ceilings() -> Option<AmxCeilings> {
     #[cfg(target_arch = "x86_64")]
     if super::detected() == super::Kernel::Amx {
-        const STEPS: usize = 2_000_000;
-        let rate = |loads: bool| {
+        use super::amx::{time_steps, Probe, Tiles};
+        const REPS: usize = 2_000_000;
+        let secs = |probe: Probe| {
             // SAFETY: AMX was detected; each thread holds its tile configuration while timing.
-            let secs = rayon::broadcast(|_| unsafe {
-                let _tiles = super::amx::Tiles::load();
-                super::amx::time_steps(STEPS / 10, loads);
-                super::amx::time_steps(STEPS, loads)
-            });
-            let flop = (STEPS * 4 * 16 * 16 * 32 * 2) as f64;
-            secs.iter().map(|s| flop / s).sum::<f64>()
+            rayon::broadcast(|_| unsafe {
+                let _tiles = Tiles::load();
+                time_steps(REPS / 10, probe);
+                time_steps(REPS, probe)
+            })
         };
-        return Some((rate(false), rate(true)));
+        let rate = |probe: Probe| {
+            let flop = (REPS * probe.products() * 16 * 16 * 32 * 2) as f64;
+            secs(probe).iter().map(|s| flop / s).sum::<f64>()
+        };
+        let loads = secs(Probe::Loads);
+        return Some(AmxCeilings {
+            products: rate(Probe::Products),
+            step: rate(Probe::Step),
+            alternating: rate(Probe::Alternating),
+            loads_per_thread: loads.iter().map(|s| (REPS * 4) as f64 / s).sum::<f64>()
+                / loads.len() as f64,
+        });
     }
     None
 }
