@@ -52,10 +52,10 @@ pub fn time_products(m: usize, k: usize, n: usize, reps: usize) -> ProductTimes 
     }
 }
 
-/// The AMX kernel's ceilings measured on every thread at once (module [`super::amx::Probe`]):
+/// The AMX kernel's ceilings, measured on every thread at once (the probes of `amx.rs`):
 /// `tdpbf16ps` alone (the instruction's rate at the clock the cores run), the 2 × 2 block's step
 /// from L1 (the most [`super::gemm`] can reach), and the alternating 1 × 2 step, in FLOP/s; and
-/// the step's four tile loads alone, in tile loads per second per thread. None without AMX.
+/// the step's four tile loads alone, in tile loads per second per thread.
 #[derive(Clone, Copy, Debug)]
 pub struct AmxCeilings {
     pub products: f64,
@@ -64,6 +64,7 @@ pub struct AmxCeilings {
     pub loads_per_thread: f64,
 }
 
+/// Measures [`AmxCeilings`] (about a second); None without AMX.
 pub fn amx_ceilings() -> Option<AmxCeilings> {
     #[cfg(target_arch = "x86_64")]
     if super::detected() == super::Kernel::Amx {
