@@ -336,13 +336,7 @@ impl Products {
         match &self.bf16 {
             Some(w) => bf16::product(m, a, &self.packed(w, transposed, b, (k, n)), true),
             None => match self.kept_f32(transposed, m, a, b, (k, n)) {
-                Some(p) => {
-                    let mut c = Vec::with_capacity(m * n);
-                    // Without accumulate, gemm writes every element before set_len.
-                    packed::gemm(m, c.as_mut_ptr(), n, false, a, &p, true);
-                    c.set_len(m * n);
-                    c
-                }
+                Some(p) => packed::product(m, a, &p, true),
                 None => super::fused::product(m, n, k, a, b, true),
             },
         }

@@ -66,7 +66,6 @@ fn free_key_bias(name: &str, free: Option<(usize, usize, usize)>) -> Option<(usi
     free.filter(|_| name.ends_with("query_key_value.bias"))
 }
 
-/// `free`: GPT-NeoX's (heads, head_dim, rotary dims), `None` for Llama (no biases).
 /// A frozen model (scoring, generation) in an fp32 scope: with AVX-512 its weights are packed
 /// once and its products of 17-256 rows (48 here) run on the copies
 /// (`src/nn/fused/packed.rs`), giving PyTorch's logits.
@@ -94,6 +93,7 @@ fn frozen_in_a_scope<A: Arch>(
     }
 }
 
+/// `free`: GPT-NeoX's (heads, head_dim, rotary dims), `None` for Llama (no biases).
 fn compare<A: Arch>(cfg: &A, name: &str, free: Option<(usize, usize, usize)>) {
     let dir = fixture(name);
     let dev = Device::Cpu;

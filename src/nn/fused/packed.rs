@@ -243,6 +243,18 @@ pub(crate) unsafe fn gemm(
         .for_each(|t| task(t * per..((t + 1) * per).min(panels)));
 }
 
+/// [`gemm`] into a fresh row-major (m, `b.n`) buffer.
+///
+/// # Safety
+/// As [`gemm`].
+pub(crate) unsafe fn product(m: usize, a: Mat, b: &PackedF32, parallel: bool) -> Vec<f32> {
+    let mut c = Vec::with_capacity(m * b.n);
+    // Not zeroed first: without accumulate, gemm writes every element.
+    gemm(m, c.as_mut_ptr(), b.n, false, a, b, parallel);
+    c.set_len(m * b.n);
+    c
+}
+
 /// One register block: `c (R, cols) [+]= a (R, kc) · panel (kc, NR)`; returns R (the rows
 /// done).
 ///
