@@ -16,6 +16,11 @@ Usage (from the crate root, on an otherwise idle machine):
   cargo build --release && scripts/setup_bench_venv.sh      # once
   scripts/bench_rounds.py [--rounds 3] [--only gpt-train-tiny,opt-generate] [--markdown FILE]
   scripts/bench_rounds.py --quick --rounds 1 --only gpt-train-tiny  # does the script work?
+  scripts/bench_rounds.py --ours opt-train-4x128-bf16/opt-train-4x128 --rounds 5
+
+`--ours A/B` compares two of our own configurations instead (bf16 against fp32): rounds
+alternate A, B, A, B, ... without PyTorch, and the figure is the median of the per-round
+ratios A/B for each measure both have, for the same reason as above.
 """
 
 import argparse, datetime, mmap, os, re, statistics, subprocess, sys
@@ -116,6 +121,71 @@ def parse(text, measure):
     return ours, torch
 
 
+def ours_only(text, measure):
+    """Our tokens/s of one measure from a bench run without `--compare-torch`."""
+    m = re.findall(ours_pattern(measure), text, re.M)
+    if not m:
+        raise ValueError(f"no tokens/s for measure {measure or '(main)'} in the bench output")
+    return float(m[-1])
+
+
+def pair(a, head):
+    """`--ours A/B`: our configurations A and B in alternating rounds (A, B, A, B, ...), no
+    PyTorch; per measure both have, the medians and the median of the per-round ratios A/B."""
+    names, cmds = a.ours.split("/"), []
+    for name in names:
+        sub, flags, _ = CONFIGS[name]
+        if a.quick:
+            flags = with_flag(with_flag(flags, "--steps", "1"), "--warmup-steps", "0")
+        if a.threads:
+            flags = with_flag(flags, "--threads", a.threads)
+        cmds.append([a.bin, "bench", sub, *flags])
+        print(f"{'AB'[len(cmds) - 1]} = {name}: {' '.join(cmds[-1][1:])}")
+    (ma, mb) = (CONFIGS[n][2] for n in names)
+    shared = [m for m in ma if m in mb]
+    if not shared:
+        die(f"{names[0]} and {names[1]} measure nothing in common")
+    rounds, failed = {m: [] for m in shared}, []
+    for r in range(1, a.rounds + 1):
+        got = []
+        for side, cmd in zip("AB", cmds):
+            load = " ".join(open("/proc/loadavg").read().split()[:3])
+            out = run(cmd, cwd=ROOT)
+            try:
+                if out.returncode != 0:
+                    raise ValueError(f"exit {out.returncode}: " + " | ".join(
+                        (out.stderr.strip() or out.stdout.strip()).splitlines()[-3:]))
+                got.append({m: ours_only(out.stdout, m) for m in shared})
+            except ValueError as e:
+                print(f"  round {r} {side}: FAILED ({e})", flush=True)
+                failed.append(f"round {r} {side}")
+                break
+            print(f"  round {r} {side} (load {load}): " + ", ".join(
+                f"{m or 'tokens/s'} {fmt(got[-1][m])}" for m in shared), flush=True)
+        if len(got) == 2:
+            for m in shared:
+                rounds[m].append((got[0][m], got[1][m]))
+    rows = []
+    for m in shared:
+        rs = rounds[m]
+        if not rs:
+            continue
+        raw = "; ".join(f"{fmt(x)} / {fmt(y)}" for x, y in rs)
+        rows.append(f"| {m or 'tokens/s'} | {fmt(statistics.median(x for x, _ in rs))} | "
+                    f"{fmt(statistics.median(y for _, y in rs))} | "
+                    f"{statistics.median(x / y for x, y in rs):.2f} | {raw} |")
+    table = [f"| measure | A {names[0]} (median) | B {names[1]} (median) | "
+             "A/B (median of per-round ratios) | rounds (A / B) |", "|---|---|---|---|---|", *rows]
+    note = f"{a.rounds} alternating rounds of ours only, tokens/s"
+    print(f"\n{note}:\n\n" + "\n".join(table))
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(f"- {l}" for l in head) + f"\n\n{note}:\n\n"
+                                    + "\n".join(table) + "\n")
+    sys.exit(1 if failed else 0)
+
+
 def rustc_of(binary):
     """The rustc version recorded in the binary's .comment section, if any."""
     try:
@@ -140,8 +210,11 @@ def machine(a):
     if rustc is None:
         here = run(["rustc", "--version"]).stdout.strip()
         rustc = f"not recorded in the binary (rustc here: {here or 'none'})"
-    py = run([a.python, "-c", "import sys, torch, transformers; print(sys.version.split()[0],"
-              " torch.__version__, transformers.__version__, torch.get_num_threads())"])
+    if a.ours:  # ours alone: PyTorch is not run
+        py = subprocess.CompletedProcess([], 0, "- - - -", "")
+    else:
+        py = run([a.python, "-c", "import sys, torch, transformers; print(sys.version.split()[0],"
+                  " torch.__version__, transformers.__version__, torch.get_num_threads())"])
     if py.returncode != 0:
         err = (py.stderr.strip().splitlines() or ["?"])[-1]
         die(f"{a.python} cannot import torch and transformers ({err}): run scripts/setup_bench_venv.sh")
@@ -153,7 +226,7 @@ def machine(a):
     threads = a.threads or f"the bench's default (logical CPUs: {os.cpu_count()})"
     return [f"CPU: {cpu}", f"logical CPUs: {os.cpu_count()}", f"threads: {threads}",
             f"binary: {a.bin} (built {built}), {rustc}",
-            f"python {pyv}, torch {tv}, transformers {trv}",
+            *([] if a.ours else [f"python {pyv}, torch {tv}, transformers {trv}"]),
             f"commit: {commit or 'unknown'}{' (uncommitted changes)' if dirty.strip() else ''}",
             f"date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"]
 
@@ -171,22 +244,28 @@ def main():
     p.add_argument("--quick", action="store_true", help="1 timed step, no warmup: checks the script")
     p.add_argument("--threads", help="pass --threads N to every bench (default: the bench's own)")
     p.add_argument("--markdown", help="also write the machine and the table to this file")
+    p.add_argument("--ours", metavar="A/B",
+                   help="instead: configurations A and B of ours alone, alternating rounds, ratio A/B")
     a = p.parse_args()
     # Not Path.resolve(): .venv/bin/python is a symlink whose target is outside the venv.
     a.bin = os.path.abspath(a.bin or ROOT / "target/release/collapse-lab")
     a.python = os.path.abspath(a.python or ROOT / ".venv/bin/python")
     if not os.access(a.bin, os.X_OK):
         die(f"no binary at {a.bin}: build it with `cargo build --release` (or pass --bin)")
-    if not os.access(a.python, os.X_OK):
+    if not a.ours and not os.access(a.python, os.X_OK):
         die(f"no Python at {a.python}: make it with scripts/setup_bench_venv.sh (or pass --python)")
     names = a.only.split(",") if a.only else list(CONFIGS)
     if bad := [n for n in names if n not in CONFIGS]:
         die(f"unknown configuration {', '.join(bad)}; known: {', '.join(CONFIGS)}")
     if a.rounds < 1:
         die("--rounds must be 1 or more")
+    if a.ours and (len(a.ours.split("/")) != 2 or any(n not in CONFIGS for n in a.ours.split("/"))):
+        die(f"--ours takes A/B, two configurations of: {', '.join(CONFIGS)}")
 
     head = machine(a)
     print("\n".join(head) + ("\n(--quick: 1 step, no warmup; the numbers mean nothing)" * a.quick))
+    if a.ours:
+        pair(a, head)
     rows, failed, seen_threads = [], [], set()
     for name in names:
         sub, flags, measures = CONFIGS[name]
