@@ -78,25 +78,31 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let part = |w: &Tensor, b: &Tensor| match self.out_in {
+        match self.forward_parts(x)?.as_slice() {
+            [y] => Ok(y.clone()),
+            ys => Tensor::cat(ys, x.rank() - 1), // (b, t, out)
+        }
+    }
+
+    /// `max(forward(x), 0)`: for one `torch.nn.Linear` (OPT's `fc1`), one fused op.
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        match (self.weight.as_slice(), self.bias.as_slice(), self.out_in) {
+            ([w], [b], true) => ops::linear_t_relu(x, w, b),
+            _ => ops::relu(&self.forward(x)?),
+        }
+    }
+
+    /// Each part's output (b, t, out_i), unjoined (what attention takes from OPT's q, k, v).
+    /// Parts are applied one by one, never as one stacked weight: that would be a new tensor
+    /// at every pass (copied, its gradient split again in the backward, and under bf16 packed
+    /// as a frozen weight and kept until the scope ends, as none of its values is a trained
+    /// variable).
+    pub fn forward_parts(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let part = |(w, b): (&Tensor, &Tensor)| match self.out_in {
             true => ops::linear_t(x, w, b), // (b, t, out_i)
             false => ops::linear(x, w, b),
         };
-        match (self.weight.as_slice(), self.bias.as_slice()) {
-            ([w], [b]) => part(w, b),
-            // Parts (OPT's q, k, v) are applied one by one and their outputs joined, never
-            // their weights: a stacked weight would be a new tensor at every pass (copied, its
-            // gradient split again in the backward, and under bf16 packed as a frozen weight
-            // and kept until the scope ends, as none of its values is a trained variable).
-            (ws, bs) => {
-                let ys = ws
-                    .iter()
-                    .zip(bs)
-                    .map(|(w, b)| part(w, b))
-                    .collect::<Result<Vec<_>>>()?;
-                Tensor::cat(&ys, x.rank() - 1) // (b, t, out)
-            }
-        }
+        self.weight.iter().zip(&self.bias).map(part).collect()
     }
 }
 
@@ -204,16 +210,29 @@ impl Attention {
     ) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let (h, d) = (self.n_head, c / self.n_head);
-        let qkv = self.c_attn.forward(x)?; // (b, t, 3c)
+        // GPT-2's one (b, t, 3c), or OPT's three (b, t, c), never joined.
+        let parts = self.c_attn.forward_parts(x)?;
+        let (q, k, v) = match parts.as_slice() {
+            [qkv] => (
+                qkv.narrow(2, 0, c)?,
+                qkv.narrow(2, c, c)?,
+                qkv.narrow(2, 2 * c, c)?,
+            ),
+            [q, k, v] => (q.clone(), k.clone(), v.clone()),
+            _ => candle_core::bail!("attention: {} projections, not 1 or 3", parts.len()),
+        };
         let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
-        if cache.is_none() && !attn_dropout && fused::usable(&qkv) {
-            // Training and full forward passes: one fused op from qkv to the heads' outputs.
-            let y = fused::attention::causal_attention(&qkv, h, self.scale)?; // (b, t, c)
+        if cache.is_none() && !attn_dropout && fused::usable(&q) {
+            // Training and full forward passes: one fused op from q, k, v to the heads' outputs.
+            let y = match parts.as_slice() {
+                [qkv] => fused::attention::causal_attention(qkv, h, self.scale)?,
+                _ => fused::attention::separate_causal_attention((&q, &k, &v), h, h, self.scale)?,
+            }; // (b, t, c)
             return dropout(self.c_proj.forward(&y)?, self.resid_pdrop, drop);
         }
-        let heads = |i: usize| qkv.narrow(2, i * c, c)?.reshape((b, t, h, d)); // (b, t, h, d)
+        let heads = |x: &Tensor| x.reshape((b, t, h, d)); // (b, t, h, d)
         let y = cached_attention(
-            (&heads(0)?, &heads(1)?, &heads(2)?),
+            (&heads(&q)?, &heads(&k)?, &heads(&v)?),
             mask,
             cache,
             (self.scale, self.attn_pdrop),

@@ -68,6 +68,14 @@ pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     reference::linear_t(x, w, b)
 }
 
+/// `max(linear_t(x, w, b), 0)` (OPT's `fc1` and ReLU): one op on the fused path.
+pub fn linear_t_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fused::usable(x) && fused::usable(w) && fused::usable(b) {
+        return fused::linear::linear_t_relu(x, w, b);
+    }
+    relu(&linear_t(x, w, b)?)
+}
+
 /// Off the fused path (CUDA) under a bf16 scope: the f32 operands cast to bf16 (candle
 /// differentiates the casts, so gradients reach the f32 weights), as autocast does.
 fn autocast_operands(x: &Tensor, w: &Tensor) -> Result<Option<(Tensor, Tensor)>> {

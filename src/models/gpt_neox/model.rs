@@ -51,9 +51,9 @@ impl Attention {
         let scale = 1.0 / (d as f64).sqrt();
         let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
         if cache.is_none() && !attn_dropout && fused::usable(&q) {
-            let flat = |x: &Tensor| x.reshape((b, t, c));
-            let packed = Tensor::cat(&[flat(&q)?, flat(&k)?, flat(&v)?], 2)?; // (b, t, 3c)
-            let y = fused::attention::causal_attention(&packed, h, scale)?; // (b, t, c)
+            let flat = |x: &Tensor| x.reshape((b, t, c)); // (b, t, c)
+            let qkv = (&flat(&q)?, &flat(&k)?, &flat(&v)?);
+            let y = fused::attention::separate_causal_attention(qkv, h, h, scale)?; // (b, t, c)
             return self.dense.forward(&y);
         }
         let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;

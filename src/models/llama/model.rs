@@ -113,17 +113,14 @@ impl Attention {
         let scale = 1.0 / (d as f64).sqrt();
         let attn_dropout = self.attn_pdrop > 0.0 && drop.is_some();
         if cache.is_none() && !attn_dropout && fused::usable(&q) {
-            // Training and full passes: the fused causal attention on [q | k | v], each
+            // Training and full passes: the fused causal attention on q, k, v, each
             // key/value head read in place by its group of query heads.
-            let qkv = Tensor::cat(
-                &[
-                    q.reshape((b, t, h * d))?,
-                    k.reshape((b, t, kv * d))?,
-                    v.reshape((b, t, kv * d))?,
-                ],
-                2,
-            )?; // (b, t, (h + 2kv)·d)
-            let y = fused::attention::grouped_causal_attention(&qkv, h, kv, scale)?; // (b, t, h·d)
+            let (qf, kf, vf) = (
+                q.reshape((b, t, h * d))?,
+                k.reshape((b, t, kv * d))?,
+                v.reshape((b, t, kv * d))?,
+            );
+            let y = fused::attention::separate_causal_attention((&qf, &kf, &vf), h, kv, scale)?; // (b, t, h·d)
             return self.o.forward(&y);
         }
         let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;

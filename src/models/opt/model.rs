@@ -93,7 +93,7 @@ impl Layer {
         } else {
             x.clone()
         };
-        let h = self.fc2.forward(&ops::relu(&self.fc1.forward(&h)?)?)?; // (b, t, c)
+        let h = self.fc2.forward(&self.fc1.forward_relu(&h)?)?; // (b, t, c)
         let mut x = (x + dropout(h, self.dropout, drop)?)?;
         if !self.pre_ln {
             x = ln2.forward(&x)?;

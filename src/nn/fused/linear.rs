@@ -8,7 +8,8 @@
 //! `powf` and libm `tanh`.
 
 use super::{
-    chunk_rows, erf, exp, multiversion, out, slice, tanh, tensor, with_slice, Mat, SendPtr,
+    chunk_rows, erf, exp, filled, multiversion, out, relu, slice, tanh, tensor, with_slice, Mat,
+    SendPtr,
 };
 use crate::nn::grad_sink;
 use crate::nn::precision::Products;
@@ -18,6 +19,9 @@ use rayon::prelude::*;
 /// `out_in`: the weight is stored (out, in) (`torch.nn.Linear`), else (in, out) (Conv1D).
 struct Linear {
     out_in: bool,
+    /// ReLU applied to the output in place (OPT's `fc1`): no separate op, whose input and
+    /// output would both be kept, and whose gradient candle would add to a fresh zero tensor.
+    relu: bool,
     /// f32 or bf16 (`--precision`), fixed when the op is built.
     products: Products,
 }
@@ -62,19 +66,20 @@ impl CustomOp3 for Linear {
         }
         if self.out_in && n <= FEW_ROWS && !self.products.is_bf16() && !self.products.packs_f32(n) {
             few_rows_t(&mut y, x, w, n, n_in, n_out);
-            let mut dims = xl.dims().to_vec();
-            *dims.last_mut().expect("x has a last dimension") = n_out;
-            return Ok(out(y, &dims));
+        } else {
+            // SAFETY: y is (n, n_out) row-major; x (n, n_in) and w (n_in, n_out) are checked.
+            unsafe {
+                self.products.weight_gemm(
+                    self.out_in, // the (in, out) operand is the stored weight's transpose
+                    (n, n_out, n_in),
+                    (y.as_mut_ptr(), n_out, true),
+                    Mat::rows(x, 0, n, n_in, n_in),
+                    self.w_in_out(w, n_in, n_out),
+                );
+            }
         }
-        // SAFETY: y is (n, n_out) row-major; x (n, n_in) and w (n_in, n_out) are checked.
-        unsafe {
-            self.products.weight_gemm(
-                self.out_in, // the (in, out) operand is the stored weight's transpose
-                (n, n_out, n_in),
-                (y.as_mut_ptr(), n_out, true),
-                Mat::rows(x, 0, n, n_in, n_in),
-                self.w_in_out(w, n_in, n_out),
-            );
+        if self.relu {
+            y.par_chunks_mut(relu::CHUNK).for_each(relu::in_place);
         }
         let mut dims = xl.dims().to_vec();
         *dims.last_mut().expect("x has a last dimension") = n_out;
@@ -86,11 +91,30 @@ impl CustomOp3 for Linear {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n_in, n_out) = self.dims(w.layout())?;
         let n = x.elem_count() / n_in;
+        // Through the ReLU: the gradient where the output is positive, else 0.
+        let masked = match self.relu {
+            true => Some(with_slice(y, |y| {
+                with_slice(g, |g| {
+                    // SAFETY: the chunks below write every element.
+                    unsafe {
+                        filled(g.len(), |p| {
+                            let d = std::slice::from_raw_parts_mut(p.get(), g.len());
+                            d.par_chunks_mut(relu::CHUNK)
+                                .zip(y.par_chunks(relu::CHUNK).zip(g.par_chunks(relu::CHUNK)))
+                                .for_each(|(d, (y, g))| relu::backward(d, y, g));
+                        })
+                    }
+                })
+            })??),
+            false => None,
+        };
+        let masked = masked.map(|m| tensor(m, g.dims())).transpose()?;
+        let g = masked.as_ref().unwrap_or(g);
         let (dx, dw, db) = with_slice(x, |x| {
             with_slice(w, |w| {
                 with_slice(g, |g| {
@@ -232,6 +256,7 @@ fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = Linear {
         out_in: false,
+        relu: false,
         products: Products::for_weight(w),
     };
     x.contiguous()?
@@ -240,8 +265,18 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `x (.., in) · w (out, in)ᵀ + b (out,)` (`torch.nn.Linear`), as [`linear`].
 pub fn linear_t(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    linear_t_op(x, w, b, false)
+}
+
+/// `max(x wᵀ + b, 0)`: [`linear_t`] then ReLU, as one op (OPT's `fc1` and activation).
+pub fn linear_t_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    linear_t_op(x, w, b, true)
+}
+
+fn linear_t_op(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     let op = Linear {
         out_in: true,
+        relu,
         products: Products::for_weight(w),
     };
     x.contiguous()?

@@ -9,7 +9,7 @@ use super::{multiversion, out, slice, tensor, with_slice};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-const CHUNK: usize = 1 << 14;
+pub(super) const CHUNK: usize = 1 << 14;
 
 multiversion! {
     /// `y = max(x, 0)`.
@@ -21,8 +21,17 @@ multiversion! {
 }
 
 multiversion! {
-    /// `dx = g` where `x > 0`, else 0.
-    fn backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
+    /// `y = max(y, 0)` in place (a linear layer's output, [`super::linear::linear_t_relu`]).
+    pub(super) fn in_place(y: &mut [f32]) {
+        for y in y.iter_mut() {
+            *y = if *y > 0.0 { *y } else { 0.0 };
+        }
+    }
+}
+
+multiversion! {
+    /// `dx = g` where `x > 0`, else 0 (`x` may be the ReLU's output: the same signs).
+    pub(super) fn backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
         for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
             *d = if x > 0.0 { g } else { 0.0 };
         }

@@ -171,10 +171,17 @@ fn linear_and_gelu_match_composed() {
         let b = rand(&mut rng, &[n_out], 0.3, 0.0);
         let tol = if n_in > 100 { 1e-4 } else { 1e-5 };
         check(
-            &[x, w, b],
+            &[x.clone(), w.clone(), b.clone()],
             tol,
             |t| linear::linear_t(&t[0], &t[1], &t[2]).unwrap(),
             |t| reference::linear_t(&t[0], &t[1], &t[2]).unwrap(),
+        );
+        // OPT's fc1 with its ReLU in the op (about half the outputs negative).
+        check(
+            &[x, w, b],
+            tol,
+            |t| linear::linear_t_relu(&t[0], &t[1], &t[2]).unwrap(),
+            |t| reference::relu(&reference::linear_t(&t[0], &t[1], &t[2]).unwrap()).unwrap(),
         );
     }
     // Wide enough range for both tails of the tanh.
@@ -312,6 +319,7 @@ fn narrower_simd_levels_match_too() {
         adamw_update_matches_the_composed_formula();
         rms_norm_swiglu_and_rope_match_composed();
         grouped_query_attention_matches_repeated_heads();
+        separate_qkv_attention_matches_packed();
         crate::nn::bf16::tests::packers_hold_every_element_rounded_and_zero_padding();
     }
     FORCE.store(0, Ordering::Relaxed);
@@ -376,4 +384,35 @@ fn grouped_query_attention_matches_repeated_heads() {
         |t| attention::grouped_causal_attention(&t[0], h, kv, scale).unwrap(),
         |t| composed_attention(&repeated(&t[0]), h, scale),
     );
+}
+
+/// Separate q, k, v (OPT's, Llama's and Pythia's projections) against the packed op on their
+/// join, with as many key/value heads as query heads and with fewer.
+#[test]
+fn separate_qkv_attention_matches_packed() {
+    let mut rng = Rng::new(13);
+    let (h, d) = (6, 4);
+    for kv in [6, 2] {
+        let q = rand(&mut rng, &[2, 9, h * d], 1.5, 0.0);
+        let k = rand(&mut rng, &[2, 9, kv * d], 1.5, 0.0);
+        let v = rand(&mut rng, &[2, 9, kv * d], 1.5, 0.0);
+        let scale = 1.0 / (d as f64).sqrt();
+        check(
+            &[q, k, v],
+            1e-6,
+            |t| attention::separate_causal_attention((&t[0], &t[1], &t[2]), h, kv, scale).unwrap(),
+            |t| {
+                let qkv = Tensor::cat(t, 2).unwrap();
+                attention::grouped_causal_attention(&qkv, h, kv, scale).unwrap()
+            },
+        );
+    }
+    // Keys narrower than the values, or heads that do not divide q: refused, not read past.
+    let (q, k) = (
+        rand(&mut rng, &[2, 9, 24], 1.0, 0.0),
+        rand(&mut rng, &[2, 9, 8], 1.0, 0.0),
+    );
+    let v = rand(&mut rng, &[2, 9, 12], 1.0, 0.0);
+    assert!(attention::separate_causal_attention((&q, &k, &v), 6, 2, 0.5).is_err());
+    assert!(attention::separate_causal_attention((&q, &k, &k), 5, 1, 0.5).is_err());
 }
