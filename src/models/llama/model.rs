@@ -120,7 +120,8 @@ impl Attention {
                 k.reshape((b, t, kv * d))?,
                 v.reshape((b, t, kv * d))?,
             );
-            let y = fused::attention::separate_causal_attention((&qf, &kf, &vf), h, kv, scale)?; // (b, t, h·d)
+            // (b, t, h·d)
+            let y = fused::attention::separate_causal_attention((&qf, &kf, &vf), h, kv, scale)?;
             return self.o.forward(&y);
         }
         let y = cached_attention((&q, &k, &v), mask, cache, (scale, self.attn_pdrop), drop)?;

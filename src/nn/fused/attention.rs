@@ -210,9 +210,10 @@ impl CausalAttention {
                 let q = view(g.q, hi);
                 let dyh = Mat::rows(dy, bi * t * c + hi * d, t, d, c);
                 let pm = Mat::rows(p, 0, t, t, t);
-                let acc = hi > gi * rep; // the group's first head writes dk, dv
-                                         // SAFETY: ds is local; dq's block is this head's, dk's and dv's this task's
-                                         // group's: disjoint column blocks of the outputs.
+                // The group's first head writes dk and dv, the others add to them.
+                let acc = hi > gi * rep;
+                // SAFETY: ds is local; dq's block is this head's, dk's and dv's this task's
+                // group's: disjoint column blocks of the outputs.
                 unsafe {
                     // dP (t, t) = dY vᵀ, then dS in place.
                     gemm(t, t, d, ds.as_mut_ptr(), t, false, dyh, v.t(), false);

@@ -8,8 +8,7 @@
 //! `powf` and libm `tanh`.
 
 use super::{
-    chunk_rows, erf, exp, filled, multiversion, out, relu, slice, tanh, tensor, with_slice, Mat,
-    SendPtr,
+    chunk_rows, erf, exp, multiversion, out, relu, slice, tanh, tensor, with_slice, Mat, SendPtr,
 };
 use crate::nn::grad_sink;
 use crate::nn::precision::Products;
@@ -100,15 +99,11 @@ impl CustomOp3 for Linear {
         let masked = match self.relu {
             true => Some(with_slice(y, |y| {
                 with_slice(g, |g| {
-                    // SAFETY: the chunks below write every element.
-                    unsafe {
-                        filled(g.len(), |p| {
-                            let d = std::slice::from_raw_parts_mut(p.get(), g.len());
-                            d.par_chunks_mut(relu::CHUNK)
-                                .zip(y.par_chunks(relu::CHUNK).zip(g.par_chunks(relu::CHUNK)))
-                                .for_each(|(d, (y, g))| relu::backward(d, y, g));
-                        })
-                    }
+                    let mut d = vec![0f32; g.len()];
+                    d.par_chunks_mut(relu::CHUNK)
+                        .zip(y.par_chunks(relu::CHUNK).zip(g.par_chunks(relu::CHUNK)))
+                        .for_each(|(d, (y, g))| relu::backward(d, y, g));
+                    d
                 })
             })??),
             false => None,
