@@ -121,6 +121,37 @@ def parse(text, measure):
     return ours, torch
 
 
+def bench_cmd(a, name, *extra):
+    """The bench command line of configuration `name`, with `--quick`'s and `--threads`' flags."""
+    sub, flags, _ = CONFIGS[name]
+    if a.quick:
+        flags = with_flag(with_flag(flags, "--steps", "1"), "--warmup-steps", "0")
+    if a.threads:
+        flags = with_flag(flags, "--threads", a.threads)
+    return [a.bin, "bench", sub, *flags, *extra]
+
+
+def bench_once(cmd):
+    """(stdout, load average before) of one bench run; ValueError with its last lines if it fails."""
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    out = run(cmd, cwd=ROOT)
+    if out.returncode != 0:
+        raise ValueError(f"exit {out.returncode}: " + " | ".join(
+            (out.stderr.strip() or out.stdout.strip()).splitlines()[-3:]))
+    return out.stdout, load
+
+
+def finish(a, head, note, table, failed):
+    """Prints the table (and writes it with the machine to `--markdown`); exit 1 if a round failed."""
+    print(f"\n{note}:\n\n" + "\n".join(table))
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    if a.markdown:
+        Path(a.markdown).write_text("\n".join(f"- {l}" for l in head) + f"\n\n{note}:\n\n"
+                                    + "\n".join(table) + "\n")
+    sys.exit(1 if failed else 0)
+
+
 def ours_only(text, measure):
     """Our tokens/s of one measure from a bench run without `--compare-torch`."""
     m = re.findall(ours_pattern(measure), text, re.M)
@@ -132,15 +163,10 @@ def ours_only(text, measure):
 def pair(a, head):
     """`--ours A/B`: our configurations A and B in alternating rounds (A, B, A, B, ...), no
     PyTorch; per measure both have, the medians and the median of the per-round ratios A/B."""
-    names, cmds = a.ours.split("/"), []
-    for name in names:
-        sub, flags, _ = CONFIGS[name]
-        if a.quick:
-            flags = with_flag(with_flag(flags, "--steps", "1"), "--warmup-steps", "0")
-        if a.threads:
-            flags = with_flag(flags, "--threads", a.threads)
-        cmds.append([a.bin, "bench", sub, *flags])
-        print(f"{'AB'[len(cmds) - 1]} = {name}: {' '.join(cmds[-1][1:])}")
+    names = a.ours.split("/")
+    cmds = [bench_cmd(a, name) for name in names]
+    for side, name, cmd in zip("AB", names, cmds):
+        print(f"{side} = {name}: {' '.join(cmd[1:])}")
     (ma, mb) = (CONFIGS[n][2] for n in names)
     shared = [m for m in ma if m in mb]
     if not shared:
@@ -149,13 +175,9 @@ def pair(a, head):
     for r in range(1, a.rounds + 1):
         got = []
         for side, cmd in zip("AB", cmds):
-            load = " ".join(open("/proc/loadavg").read().split()[:3])
-            out = run(cmd, cwd=ROOT)
             try:
-                if out.returncode != 0:
-                    raise ValueError(f"exit {out.returncode}: " + " | ".join(
-                        (out.stderr.strip() or out.stdout.strip()).splitlines()[-3:]))
-                got.append({m: ours_only(out.stdout, m) for m in shared})
+                text, load = bench_once(cmd)
+                got.append({m: ours_only(text, m) for m in shared})
             except ValueError as e:
                 print(f"  round {r} {side}: FAILED ({e})", flush=True)
                 failed.append(f"round {r} {side}")
@@ -176,14 +198,7 @@ def pair(a, head):
                     f"{statistics.median(x / y for x, y in rs):.2f} | {raw} |")
     table = [f"| measure | A {names[0]} (median) | B {names[1]} (median) | "
              "A/B (median of per-round ratios) | rounds (A / B) |", "|---|---|---|---|---|", *rows]
-    note = f"{a.rounds} alternating rounds of ours only, tokens/s"
-    print(f"\n{note}:\n\n" + "\n".join(table))
-    if failed:
-        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
-    if a.markdown:
-        Path(a.markdown).write_text("\n".join(f"- {l}" for l in head) + f"\n\n{note}:\n\n"
-                                    + "\n".join(table) + "\n")
-    sys.exit(1 if failed else 0)
+    finish(a, head, f"{a.rounds} alternating rounds of ours only, tokens/s", table, failed)
 
 
 def rustc_of(binary):
@@ -268,27 +283,19 @@ def main():
         pair(a, head)
     rows, failed, seen_threads = [], [], set()
     for name in names:
-        sub, flags, measures = CONFIGS[name]
-        if a.quick:
-            flags = with_flag(with_flag(flags, "--steps", "1"), "--warmup-steps", "0")
-        if a.threads:
-            flags = with_flag(flags, "--threads", a.threads)
-        cmd = [a.bin, "bench", sub, *flags, "--compare-torch", a.python]
+        measures = CONFIGS[name][2]
+        cmd = bench_cmd(a, name, "--compare-torch", a.python)
         print(f"\n## {name}: {' '.join(cmd[1:])}", flush=True)
         rounds = {m: [] for m in measures}
         for r in range(1, a.rounds + 1):
-            load = " ".join(open("/proc/loadavg").read().split()[:3])
-            out = run(cmd, cwd=ROOT)
             try:
-                if out.returncode != 0:
-                    raise ValueError(f"exit {out.returncode}: " + " | ".join(
-                        (out.stderr.strip() or out.stdout.strip()).splitlines()[-3:]))
-                got = {m: parse(out.stdout, m) for m in measures}
+                text, load = bench_once(cmd)
+                got = {m: parse(text, m) for m in measures}
             except ValueError as e:
                 print(f"  round {r}: FAILED ({e})", flush=True)
                 failed.append(f"{name} round {r}")
                 continue
-            seen_threads.update(re.findall(r"^threads: (\d+)", out.stdout, re.M))
+            seen_threads.update(re.findall(r"^threads: (\d+)", text, re.M))
             for m, (o, t) in got.items():
                 rounds[m].append((o, t))
                 print(f"  round {r} (load {load}) {m or 'tokens/s'}: ours {fmt(o)}, torch {fmt(t)},"
@@ -309,13 +316,7 @@ def main():
              "ours/PyTorch (median of per-round ratios) | rounds (ours / PyTorch) |",
              "|---|---|---|---|---|", *rows]
     note = f"{a.rounds} interleaved rounds, threads {threads}, fp32 unless a row says bf16, random init"
-    print(f"\n{note}:\n\n" + "\n".join(table))
-    if failed:
-        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
-    if a.markdown:
-        Path(a.markdown).write_text("\n".join(f"- {l}" for l in head) + f"\n\n{note}:\n\n"
-                                    + "\n".join(table) + "\n")
-    sys.exit(1 if failed else 0)
+    finish(a, head, note, table, failed)
 
 
 if __name__ == "__main__":
