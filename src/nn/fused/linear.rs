@@ -95,20 +95,8 @@ impl CustomOp3 for Linear {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n_in, n_out) = self.dims(w.layout())?;
         let n = x.elem_count() / n_in;
-        // Through the ReLU: the gradient where the output is positive, else 0.
-        let masked = match self.relu {
-            true => Some(with_slice(y, |y| {
-                with_slice(g, |g| {
-                    let mut d = vec![0f32; g.len()];
-                    d.par_chunks_mut(relu::CHUNK)
-                        .zip(y.par_chunks(relu::CHUNK).zip(g.par_chunks(relu::CHUNK)))
-                        .for_each(|(d, (y, g))| relu::backward(d, y, g));
-                    d
-                })
-            })??),
-            false => None,
-        };
-        let masked = masked.map(|m| tensor(m, g.dims())).transpose()?;
+        // Through the ReLU first, by the output's signs.
+        let masked = self.relu.then(|| relu::grad(y, g)).transpose()?;
         let g = masked.as_ref().unwrap_or(g);
         let (dx, dw, db) = with_slice(x, |x| {
             with_slice(w, |w| {

@@ -30,8 +30,8 @@ multiversion! {
 }
 
 multiversion! {
-    /// `dx = g` where `x > 0`, else 0 (`x` may be the ReLU's output: the same signs).
-    pub(super) fn backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
+    /// `dx = g` where `x > 0`, else 0.
+    fn backward(dx: &mut [f32], x: &[f32], g: &[f32]) {
         for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
             *d = if x > 0.0 { g } else { 0.0 };
         }
@@ -55,17 +55,23 @@ impl CustomOp1 for Relu {
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let dx = with_slice(x, |x| {
-            with_slice(g, |g| {
-                let mut dx = vec![0f32; x.len()];
-                dx.par_chunks_mut(CHUNK)
-                    .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-                    .for_each(|(dc, (xc, gc))| backward(dc, xc, gc));
-                dx
-            })
-        })??;
-        Ok(Some(tensor(dx, x.dims())?))
+        Ok(Some(grad(x, g)?))
     }
+}
+
+/// The gradient `g` through a ReLU: `g` where `x > 0`, else 0. `x` is the ReLU's input or its
+/// output (the same signs), so a linear layer with the ReLU in its op passes its output.
+pub(super) fn grad(x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let dx = with_slice(x, |x| {
+        with_slice(g, |g| {
+            let mut dx = vec![0f32; x.len()];
+            dx.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+                .for_each(|(dc, (xc, gc))| backward(dc, xc, gc));
+            dx
+        })
+    })??;
+    tensor(dx, x.dims())
 }
 
 /// `max(x, 0)`, f32 on the CPU.
