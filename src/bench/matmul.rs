@@ -88,12 +88,12 @@ pub fn run(a: MatmulArgs) -> Result<()> {
             c.step / 1e9
         );
         // tdpbf16ps takes 16 cycles: its rate gives the clock the cores ran at.
-        let ghz = c.products / threads as f64 / 1024.0 / 1e9;
+        let implied_ghz = c.products / threads as f64 / 1024.0 / 1e9;
         println!(
-            "          1 x 2 blocks with alternating operand tiles (6 loads + 4 products) {:.0} GFLOP/s; tile loads alone {:.1} per thread per µs, {:.0} cycles each at the {ghz:.2} GHz tdpbf16ps implies",
+            "          1 x 2 blocks with alternating operand tiles (6 loads + 4 products) {:.0} GFLOP/s; tile loads alone {:.1} per thread per µs, {:.0} cycles each at the {implied_ghz:.2} GHz tdpbf16ps implies",
             c.alternating / 1e9,
             c.loads_per_thread / 1e6,
-            ghz * 1e9 / c.loads_per_thread
+            implied_ghz * 1e9 / c.loads_per_thread
         );
     }
     println!(

@@ -139,6 +139,23 @@ pub unsafe fn block(
     );
 }
 
+/// `asm!` of the given lines with the operands a step reads: `{a0}` and `{a1}`, the A tiles at
+/// `a0` and `a0 + TILE`; `{b0}` and `{b1}`, the B tiles at `b0` and `b0 + TILE`; `{row}`, the
+/// 64 bytes between a tile's rows. Shared by [`step`] and the probes of [`time_steps`].
+macro_rules! on_operand_tiles {
+    ($a0:expr, $b0:expr; $($line:literal),+ $(,)?) => {
+        asm!(
+            $($line),+,
+            a0 = in(reg) $a0,
+            a1 = in(reg) $a0.add(TILE),
+            b0 = in(reg) $b0,
+            b1 = in(reg) $b0.add(TILE),
+            row = in(reg) 64usize,
+            options(nostack, readonly)
+        )
+    };
+}
+
 /// One step: the A tiles at `a0` and `a0 + TILE` times the B tiles at `b0` and `b0 + TILE`,
 /// added to the four sums (tmm0-3).
 ///
@@ -146,7 +163,8 @@ pub unsafe fn block(
 /// A [`Tiles`] must be live on this thread; the four tiles readable.
 #[inline(always)]
 unsafe fn step(a0: *const u16, b0: *const u16) {
-    asm!(
+    on_operand_tiles!(
+        a0, b0;
         // Each load just before the first product that needs it, so a reload waits only for
         // the products that read the tile before (in a throwaway loop on this machine, not
         // kept in the repo, this order was about 12% faster than four loads first).
@@ -158,12 +176,6 @@ unsafe fn step(a0: *const u16, b0: *const u16) {
         "tileloadd tmm5, [{a1} + {row}*1]",
         "tdpbf16ps tmm2, tmm5, tmm6",
         "tdpbf16ps tmm3, tmm5, tmm7",
-        a0 = in(reg) a0,
-        a1 = in(reg) a0.add(TILE),
-        b0 = in(reg) b0,
-        b1 = in(reg) b0.add(TILE),
-        row = in(reg) 64usize,
-        options(nostack, readonly)
     );
 }
 
@@ -199,7 +211,7 @@ impl Probe {
 pub unsafe fn time_steps(reps: usize, probe: Probe) -> f64 {
     let operands = vec![0u16; 4 * TILE];
     let p = operands.as_ptr();
-    let (a0, a1, b0, b1) = (p, p.add(TILE), p.add(2 * TILE), p.add(3 * TILE));
+    let (a0, b0) = (p, p.add(2 * TILE)); // A tiles a0, a0 + TILE; B tiles b0, b0 + TILE
     let start = std::time::Instant::now();
     for _ in 0..reps {
         match probe {
@@ -212,7 +224,8 @@ pub unsafe fn time_steps(reps: usize, probe: Probe) -> f64 {
                 options(nostack, nomem)
             ),
             // Sums in tmm0-1; operands in tmm2-4, then tmm5-7.
-            Probe::Alternating => asm!(
+            Probe::Alternating => on_operand_tiles!(
+                a0, b0;
                 "tileloadd tmm2, [{a0} + {row}*1]",
                 "tileloadd tmm3, [{b0} + {row}*1]",
                 "tdpbf16ps tmm0, tmm2, tmm3",
@@ -223,24 +236,13 @@ pub unsafe fn time_steps(reps: usize, probe: Probe) -> f64 {
                 "tdpbf16ps tmm0, tmm5, tmm6",
                 "tileloadd tmm7, [{b1} + {row}*1]",
                 "tdpbf16ps tmm1, tmm5, tmm7",
-                a0 = in(reg) a0,
-                a1 = in(reg) a1,
-                b0 = in(reg) b0,
-                b1 = in(reg) b1,
-                row = in(reg) 64usize,
-                options(nostack, readonly)
             ),
-            Probe::Loads => asm!(
+            Probe::Loads => on_operand_tiles!(
+                a0, b0;
                 "tileloadd tmm4, [{a0} + {row}*1]",
                 "tileloadd tmm6, [{b0} + {row}*1]",
                 "tileloadd tmm7, [{b1} + {row}*1]",
                 "tileloadd tmm5, [{a1} + {row}*1]",
-                a0 = in(reg) a0,
-                a1 = in(reg) a1,
-                b0 = in(reg) b0,
-                b1 = in(reg) b1,
-                row = in(reg) 64usize,
-                options(nostack, readonly)
             ),
         }
     }
