@@ -218,6 +218,17 @@ def run(cmd, **kw):
         return subprocess.CompletedProcess(cmd, 127, "", str(e))
 
 
+def torch_versions(python):
+    """The line naming `python`'s Python, torch and transformers; exit 2 if it lacks them."""
+    py = run([python, "-c", "import sys, torch, transformers; print(sys.version.split()[0],"
+              " torch.__version__, transformers.__version__)"])
+    versions = py.stdout.split()
+    if py.returncode != 0 or len(versions) != 3:
+        err = (py.stderr.strip().splitlines() or ["no versions printed"])[-1]
+        die(f"{python} cannot import torch and transformers ({err}): run scripts/setup_bench_venv.sh")
+    return "python {}, torch {}, transformers {}".format(*versions)
+
+
 def machine(a):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "unknown")
@@ -225,15 +236,7 @@ def machine(a):
     if rustc is None:
         here = run(["rustc", "--version"]).stdout.strip()
         rustc = f"not recorded in the binary (rustc here: {here or 'none'})"
-    if a.ours:  # ours alone: PyTorch is not run
-        py = subprocess.CompletedProcess([], 0, "- - - -", "")
-    else:
-        py = run([a.python, "-c", "import sys, torch, transformers; print(sys.version.split()[0],"
-                  " torch.__version__, transformers.__version__, torch.get_num_threads())"])
-    if py.returncode != 0:
-        err = (py.stderr.strip().splitlines() or ["?"])[-1]
-        die(f"{a.python} cannot import torch and transformers ({err}): run scripts/setup_bench_venv.sh")
-    pyv, tv, trv, _ = py.stdout.split()
+    python = [] if a.ours else [torch_versions(a.python)]  # --ours: PyTorch is not run
     commit = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).stdout.strip()
     dirty = run(["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain",
                  "--untracked-files=no"]).stdout
@@ -241,7 +244,7 @@ def machine(a):
     threads = a.threads or f"the bench's default (logical CPUs: {os.cpu_count()})"
     return [f"CPU: {cpu}", f"logical CPUs: {os.cpu_count()}", f"threads: {threads}",
             f"binary: {a.bin} (built {built}), {rustc}",
-            *([] if a.ours else [f"python {pyv}, torch {tv}, transformers {trv}"]),
+            *python,
             f"commit: {commit or 'unknown'}{' (uncommitted changes)' if dirty.strip() else ''}",
             f"date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"]
 
@@ -274,6 +277,8 @@ def main():
         die(f"unknown configuration {', '.join(bad)}; known: {', '.join(CONFIGS)}")
     if a.rounds < 1:
         die("--rounds must be 1 or more")
+    if a.ours and a.only:
+        die("--ours names its two configurations itself: drop --only")
     if a.ours and (len(a.ours.split("/")) != 2 or any(n not in CONFIGS for n in a.ours.split("/"))):
         die(f"--ours takes A/B, two configurations of: {', '.join(CONFIGS)}")
 
